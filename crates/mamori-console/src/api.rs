@@ -1,0 +1,404 @@
+//! The JSON API under `/api/v1`, described in [`crate::openapi`].
+//!
+//! Callers authenticate with `Authorization: Bearer <token>` (a tenant's token) or a console
+//! session cookie (then changes need `X-CSRF-Token`). Answers are JSON, errors too:
+//! `{"error": "…"}` with a fitting status.
+//!
+//! `POST /api/v1/events` takes NDJSON: Mamori alerts or Suricata EVE records, one per line.
+//! Each line stands alone: a malformed one is reported with its line number and the others
+//! are stored. The answer comes after the alerts are committed to the store.
+
+use crate::auth::ApiCaller;
+use crate::pages::alerts::AlertFilters;
+use crate::pages::incidents::IncidentFilters;
+use crate::pages::overview::narrowed;
+use crate::{AppState, ConsoleError};
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use mamori_core::eve::{parse_line, Line};
+use mamori_core::incident::IncidentChange;
+use mamori_core::{IncidentState, Scope, Ulid};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::OffsetDateTime;
+
+/// A console error answered as JSON.
+pub struct ApiError(pub ConsoleError);
+
+impl<E: Into<ConsoleError>> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        ApiError(e.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, message) = match &self.0 {
+            ConsoleError::NotFound | ConsoleError::Store(mamori_store::Error::NotFound(_)) => {
+                (StatusCode::NOT_FOUND, "not found".to_string())
+            }
+            ConsoleError::Store(mamori_store::Error::Invalid(m)) => {
+                (StatusCode::BAD_REQUEST, m.clone())
+            }
+            ConsoleError::Store(mamori_store::Error::Conflict(m)) => {
+                (StatusCode::CONFLICT, format!("{m} already exists"))
+            }
+            ConsoleError::BadRequest(m) => (StatusCode::BAD_REQUEST, m.clone()),
+            ConsoleError::Forbidden => (StatusCode::FORBIDDEN, "forbidden".into()),
+            ConsoleError::Csrf => (StatusCode::FORBIDDEN, self.0.to_string()),
+            ConsoleError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m.to_string()),
+            ConsoleError::LoginRequired(_) => (
+                StatusCode::UNAUTHORIZED,
+                "log in or send a Bearer token".into(),
+            ),
+            other => {
+                tracing::error!(error = %other, "API request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal error; the console log has the details".into(),
+                )
+            }
+        };
+        let mut resp = (status, Json(json!({ "error": message }))).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            if let Ok(v) = "Bearer".parse() {
+                resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        resp
+    }
+}
+
+/// [`ApiCaller`] with JSON rejections.
+pub struct Caller(pub ApiCaller);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Caller(
+            ApiCaller::from_request_parts(parts, state)
+                .await
+                .map_err(ApiError)?,
+        ))
+    }
+}
+
+#[derive(Serialize, Debug, PartialEq, Eq)]
+pub struct LineError {
+    pub line: usize,
+    pub error: String,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct IngestAnswer {
+    pub stored: usize,
+    pub duplicates: usize,
+    /// EVE records that are not alerts (flow, dns, stats …): accepted, not stored.
+    pub skipped: usize,
+    pub errors: Vec<LineError>,
+}
+
+/// Splits an NDJSON body into alerts and per-line errors. `tenant` is the token's tenant: a
+/// line naming another tenant is refused, a line naming none gets it.
+pub fn parse_ndjson(body: &[u8], tenant: &str) -> (Vec<mamori_core::Alert>, IngestAnswer) {
+    let mut alerts = Vec::new();
+    let mut answer = IngestAnswer::default();
+    for (i, raw) in body.split(|b| *b == b'\n').enumerate() {
+        let line_no = i + 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let text = match std::str::from_utf8(raw) {
+            Ok(t) => t,
+            Err(e) => {
+                answer.errors.push(LineError {
+                    line: line_no,
+                    error: format!("not UTF-8: {e}"),
+                });
+                continue;
+            }
+        };
+        match parse_line(text) {
+            Ok(Line::Alert(mut alert)) => {
+                if !alert.tenant.is_empty() && alert.tenant != tenant {
+                    answer.errors.push(LineError {
+                        line: line_no,
+                        error: format!(
+                            "tenant {:?} does not match the token's tenant {tenant:?}",
+                            alert.tenant
+                        ),
+                    });
+                    continue;
+                }
+                alert.tenant = tenant.to_string();
+                alerts.push(*alert);
+            }
+            Ok(Line::Skipped(_)) => answer.skipped += 1,
+            Err(e) => answer.errors.push(LineError {
+                line: line_no,
+                error: e,
+            }),
+        }
+    }
+    (alerts, answer)
+}
+
+pub async fn ingest(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let Some(tenant) = caller.token_tenant.clone() else {
+        return Err(ApiError(ConsoleError::BadRequest(
+            "events are sent with a tenant's token (mamori token create)".into(),
+        )));
+    };
+    let limit = state.config.console.ingest_max_bytes;
+    let too_large = || {
+        let answer = IngestAnswer {
+            errors: vec![LineError {
+                line: 0,
+                error: format!("the body is larger than {limit} bytes; send smaller batches"),
+            }],
+            ..IngestAnswer::default()
+        };
+        (StatusCode::PAYLOAD_TOO_LARGE, Json(answer)).into_response()
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Ok(too_large());
+    }
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(b) => b,
+        Err(_) => return Ok(too_large()),
+    };
+    let (alerts, mut answer) = parse_ndjson(&bytes, &tenant);
+    if !alerts.is_empty() {
+        let receipt = state
+            .bus
+            .publish_and_wait(alerts)
+            .await
+            .map_err(|e| ConsoleError::Internal(e.to_string()))?;
+        answer.stored = receipt.stored;
+        answer.duplicates = receipt.duplicates;
+    }
+    let nothing_valid = answer.stored == 0 && answer.duplicates == 0 && answer.skipped == 0;
+    let status = if !answer.errors.is_empty() && nothing_valid {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    if !answer.errors.is_empty() {
+        tracing::info!(%tenant, errors = answer.errors.len(), stored = answer.stored, "ingest with refused lines");
+    }
+    Ok((status, Json(answer)).into_response())
+}
+
+#[derive(Serialize)]
+struct Items<T> {
+    items: Vec<T>,
+    next: Option<String>,
+}
+
+fn scope_for(caller: &ApiCaller, tenant: &str) -> Scope {
+    narrowed(caller.scope.clone(), tenant)
+}
+
+pub async fn alerts(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(f): Query<AlertFilters>,
+) -> Result<Response, ApiError> {
+    let page = state
+        .store
+        .alerts(&scope_for(&caller, &f.tenant), &f.to_query()?)
+        .await?;
+    Ok(Json(Items {
+        items: page.items,
+        next: page.next,
+    })
+    .into_response())
+}
+
+pub async fn alert(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = Ulid::from_string(&id).map_err(|_| ConsoleError::NotFound)?;
+    let found = state
+        .store
+        .alert(&caller.scope, id)
+        .await?
+        .ok_or(ConsoleError::NotFound)?;
+    Ok(Json(found).into_response())
+}
+
+pub async fn incidents(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(f): Query<IncidentFilters>,
+) -> Result<Response, ApiError> {
+    let page = state
+        .store
+        .incidents(&scope_for(&caller, &f.tenant), &f.to_query()?)
+        .await?;
+    Ok(Json(Items {
+        items: page.items,
+        next: page.next,
+    })
+    .into_response())
+}
+
+pub async fn incident(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = Ulid::from_string(&id).map_err(|_| ConsoleError::NotFound)?;
+    let inc = state
+        .store
+        .incident(&caller.scope, id)
+        .await?
+        .ok_or(ConsoleError::NotFound)?;
+    let timeline = state.store.timeline(&caller.scope, id).await?;
+    Ok(Json(json!({ "incident": inc, "timeline": timeline })).into_response())
+}
+
+/// A change to an incident; any combination of fields, applied in this order.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentPatch {
+    #[serde(default)]
+    state: Option<IncidentState>,
+    /// A name or email; an empty string unassigns.
+    #[serde(default)]
+    assignee: Option<String>,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+pub async fn update_incident(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    caller.check_change(&headers)?;
+    let id = Ulid::from_string(&id).map_err(|_| ConsoleError::NotFound)?;
+    let patch: IncidentPatch = serde_json::from_slice(&body)
+        .map_err(|e| ConsoleError::BadRequest(format!("body: {e}")))?;
+    let mut changes = Vec::new();
+    if let Some(s) = patch.state {
+        changes.push(IncidentChange::State(s));
+    }
+    if let Some(a) = patch.assignee {
+        let a = a.trim().to_string();
+        changes.push(IncidentChange::Assign((!a.is_empty()).then_some(a)));
+    }
+    if let Some(n) = patch.note {
+        changes.push(IncidentChange::Note(n));
+    }
+    if changes.is_empty() {
+        return Err(ConsoleError::BadRequest(
+            "nothing to change: send state, assignee or note".into(),
+        )
+        .into());
+    }
+    if state.store.incident(&caller.scope, id).await?.is_none() {
+        return Err(ConsoleError::NotFound.into());
+    }
+    let mut last = None;
+    for change in changes {
+        last = Some(
+            state
+                .store
+                .update_incident(&caller.scope, id, change, &caller.actor)
+                .await?,
+        );
+    }
+    Ok(Json(last).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct OverviewParams {
+    #[serde(default)]
+    range: String,
+    #[serde(default)]
+    tenant: String,
+}
+
+pub async fn overview(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(p): Query<OverviewParams>,
+) -> Result<Response, ApiError> {
+    let now = OffsetDateTime::now_utc();
+    let (since, bucket) = match p.range.as_str() {
+        "" | "24h" => (now - time::Duration::hours(24), time::Duration::hours(1)),
+        "30d" => (now - time::Duration::days(30), time::Duration::days(1)),
+        other => {
+            return Err(ConsoleError::BadRequest(format!("range {other:?}: use 24h or 30d")).into())
+        }
+    };
+    let counts = state
+        .store
+        .alert_counts(&scope_for(&caller, &p.tenant), since, bucket)
+        .await?;
+    Ok(Json(counts).into_response())
+}
+
+pub async fn tenants(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+) -> Result<Response, ApiError> {
+    let tenants = state.store.tenants(&caller.scope).await?;
+    Ok(Json(json!({ "items": tenants })).into_response())
+}
+
+pub async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi::DOCUMENT,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_bad_line_is_named_and_the_good_ones_kept() {
+        let good =
+            r#"{"engine":"ids","rule_id":"x","rule_name":"x","severity":"low","summary":"s"}"#;
+        let body = format!("{good}\n{{oops\n\n{good}\r\n\u{0}\n");
+        let (alerts, answer) = parse_ndjson(body.as_bytes(), "acme");
+        assert_eq!(alerts.len(), 2);
+        assert!(alerts.iter().all(|a| a.tenant == "acme"));
+        let lines: Vec<_> = answer.errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![2, 5]);
+    }
+
+    #[test]
+    fn a_line_for_another_tenant_is_refused() {
+        let line = r#"{"tenant":"other","engine":"ids","rule_id":"x","rule_name":"x","severity":"low","summary":"s"}"#;
+        let (alerts, answer) = parse_ndjson(line.as_bytes(), "acme");
+        assert!(alerts.is_empty());
+        assert!(answer.errors[0].error.contains("does not match"));
+    }
+}

@@ -1,0 +1,352 @@
+//! `mamori.toml`: every key has a default, so `mamori up` runs with no file at all.
+//!
+//! Errors name the file, the line and the key (`mamori.toml:7: console.listen: …`), both for
+//! TOML syntax and unknown keys and for values that parse but make no sense.
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {file}: {source}")]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}: {key}: {message}")]
+    Invalid {
+        file: PathBuf,
+        line: usize,
+        key: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Days alerts and closed incidents are kept.
+    pub retention_days: u32,
+    pub store: StoreConfig,
+    pub console: ConsoleConfig,
+    pub incidents: IncidentConfig,
+    pub bus: BusConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Empty for the embedded SQLite database in the data directory, or a
+    /// `postgres://user:password@host/db` URL.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConsoleConfig {
+    pub listen: String,
+    /// PEM certificate chain and key; both set turns on HTTPS.
+    pub tls_cert: String,
+    pub tls_key: String,
+    /// Language of the console for users who have not chosen one: `ja` or `en`.
+    pub language: String,
+    pub session_hours: u32,
+    /// Largest body `POST /api/v1/events` accepts.
+    pub ingest_max_bytes: usize,
+    /// Failed logins (per account or per address) before further attempts wait.
+    pub login_max_failures: u32,
+    pub login_lockout_minutes: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IncidentConfig {
+    /// Alerts on the same asset within this many minutes of the incident's last alert join it.
+    pub window_minutes: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusConfig {
+    /// Alerts waiting to be stored before publishers wait (backpressure).
+    pub capacity: usize,
+    /// Largest batch written in one transaction.
+    pub batch_size: usize,
+    /// Longest a partial batch waits before it is written.
+    pub flush_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            retention_days: 400,
+            store: StoreConfig::default(),
+            console: ConsoleConfig::default(),
+            incidents: IncidentConfig::default(),
+            bus: BusConfig::default(),
+        }
+    }
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            listen: "127.0.0.1:8080".into(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            language: "ja".into(),
+            session_hours: 12,
+            ingest_max_bytes: 10 * 1024 * 1024,
+            login_max_failures: 5,
+            login_lockout_minutes: 15,
+        }
+    }
+}
+
+impl Default for IncidentConfig {
+    fn default() -> Self {
+        IncidentConfig { window_minutes: 60 }
+    }
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        BusConfig {
+            capacity: 50_000,
+            batch_size: 5_000,
+            flush_ms: 20,
+        }
+    }
+}
+
+/// The file `mamori init` writes: every key, its default and what it does.
+pub const COMMENTED_DEFAULT: &str = r#"# Mamori configuration. Every key is optional; the values below are the defaults.
+
+# Days alerts and closed incidents are kept before they are deleted.
+retention_days = 400
+
+[store]
+# Empty: the embedded SQLite database in the data directory (nothing to install).
+# For one console serving many tenants or sensors, a PostgreSQL URL:
+#   url = "postgres://mamori:secret@127.0.0.1/mamori"
+url = ""
+
+[console]
+# Address of the web console and API. Keep it on loopback unless TLS is configured.
+listen = "127.0.0.1:8080"
+# PEM certificate chain and private key. When both are set the console speaks HTTPS
+# and its session cookie is marked Secure.
+tls_cert = ""
+tls_key = ""
+# Language for users who have not chosen one: "ja" or "en".
+language = "ja"
+# Hours a login stays valid.
+session_hours = 12
+# Largest body POST /api/v1/events accepts, in bytes (10 MiB).
+ingest_max_bytes = 10485760
+# After this many failed logins for one account or from one address within the lockout
+# period, further attempts are refused until the period has passed.
+login_max_failures = 5
+login_lockout_minutes = 15
+
+[incidents]
+# Alerts on the same asset (PC, server, mail account, website) within this many minutes of
+# an open incident's last alert join that incident.
+window_minutes = 60
+
+[bus]
+# Alerts waiting to be stored before engines and the ingest API are made to wait.
+capacity = 50000
+# Largest number of alerts written in one transaction, and how long a partial batch waits.
+batch_size = 5000
+flush_ms = 20
+"#;
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and checks config text; `file` is only used in error messages.
+    pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let (line, key) = match e.span() {
+                Some(span) => {
+                    let line = line_of_offset(text, span.start);
+                    (line, key_at(text, span.start).unwrap_or_default())
+                }
+                None => (0, String::new()),
+            };
+            ConfigError::Invalid {
+                file: file.to_path_buf(),
+                line,
+                key,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        config
+            .validate()
+            .map_err(|(key, message)| ConfigError::Invalid {
+                file: file.to_path_buf(),
+                line: line_of_key(text, key),
+                key: key.to_string(),
+                message,
+            })?;
+        Ok(config)
+    }
+
+    /// Checks values that parse but cannot work; answers the dotted key and the reason.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.console.listen.parse::<SocketAddr>().is_err() {
+            return Err((
+                "console.listen",
+                format!(
+                    "{:?} is not an address and port such as \"127.0.0.1:8080\"",
+                    self.console.listen
+                ),
+            ));
+        }
+        if self.console.tls_cert.is_empty() != self.console.tls_key.is_empty() {
+            let key = if self.console.tls_cert.is_empty() {
+                "console.tls_cert"
+            } else {
+                "console.tls_key"
+            };
+            return Err((key, "tls_cert and tls_key must be set together".into()));
+        }
+        if !matches!(self.console.language.as_str(), "ja" | "en") {
+            return Err((
+                "console.language",
+                format!("{:?} is not \"ja\" or \"en\"", self.console.language),
+            ));
+        }
+        if self.console.session_hours == 0 {
+            return Err(("console.session_hours", "must be at least 1".into()));
+        }
+        if self.console.ingest_max_bytes < 1024 {
+            return Err(("console.ingest_max_bytes", "must be at least 1024".into()));
+        }
+        if self.console.login_max_failures == 0 {
+            return Err(("console.login_max_failures", "must be at least 1".into()));
+        }
+        if !self.store.url.is_empty()
+            && !self.store.url.starts_with("postgres://")
+            && !self.store.url.starts_with("postgresql://")
+        {
+            return Err((
+                "store.url",
+                "must be empty (embedded SQLite) or a postgres:// URL".into(),
+            ));
+        }
+        if self.retention_days == 0 {
+            return Err(("retention_days", "must be at least 1".into()));
+        }
+        if self.incidents.window_minutes == 0 {
+            return Err(("incidents.window_minutes", "must be at least 1".into()));
+        }
+        if self.bus.capacity == 0 || self.bus.batch_size == 0 {
+            return Err((
+                "bus.capacity",
+                "capacity and batch_size must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn line_of_offset(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The dotted key of the line holding `offset`, as far as a line-based reading tells.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let mut section = String::new();
+    let target = line_of_offset(text, offset);
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            section = l.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        }
+        if i + 1 == target {
+            let key = l.split('=').next()?.trim();
+            if l.starts_with('[') || key.is_empty() {
+                return Some(section);
+            }
+            return Some(if section.is_empty() {
+                key.to_string()
+            } else {
+                format!("{section}.{key}")
+            });
+        }
+    }
+    None
+}
+
+/// The line where a dotted key is set, or 0 when it comes from the defaults.
+fn line_of_key(text: &str, dotted: &str) -> usize {
+    let (want_section, want_key) = dotted.rsplit_once('.').unwrap_or(("", dotted));
+    let mut section = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.starts_with('[') {
+            section = l.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+            continue;
+        }
+        if section == want_section {
+            if let Some((k, _)) = l.split_once('=') {
+                if k.trim() == want_key {
+                    return i + 1;
+                }
+            }
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_commented_default_file_is_the_default() {
+        let c = Config::parse(COMMENTED_DEFAULT, Path::new("mamori.toml")).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(
+            Config::parse("", Path::new("x")).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_its_line() {
+        let err = Config::parse(
+            "[console]\nlisten = \"127.0.0.1:1\"\nlistn = 3\n",
+            Path::new("m.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("m.toml:3: console.listn:"), "{err}");
+        assert!(err.contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_value_is_named_with_its_line() {
+        let err = Config::parse(
+            "retention_days = 3\n[console]\n\nlisten = \"localhost\"\n",
+            Path::new("m.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("m.toml:4: console.listen:"), "{err}");
+        let err = Config::parse("[console]\nsession_hours = \"x\"\n", Path::new("m.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("m.toml:2: console.session_hours:"), "{err}");
+    }
+}

@@ -1,0 +1,249 @@
+//! The schema of both backends as versioned migrations.
+//!
+//! Each backend has its own list of `(version, sql)` pairs, applied in order by the backend's
+//! `open`/`connect` inside one transaction, and recorded in `schema_migrations(version,
+//! applied_at_ms)`. Opening an up-to-date database applies nothing. A released migration is
+//! never edited: a schema change is a new entry at the end of both lists.
+//!
+//! The two schemas hold the same tables with the same meaning (times are Unix milliseconds,
+//! severities their [`Severity::rank`](mamori_core::Severity::rank), an alert's full JSON in
+//! `body`); only types and identity columns differ. `alert_rollup` counts alerts per tenant,
+//! hour, engine and severity as they are stored, so the overview never scans `alerts`.
+//!
+//! Alerts carry no foreign keys: ingest checks tenants itself once per batch, and a
+//! per-row check would cost more than the rest of the insert.
+
+/// SQL that creates the bookkeeping table; the same text works on both backends.
+pub(crate) const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version BIGINT PRIMARY KEY,
+    applied_at_ms BIGINT NOT NULL
+)";
+
+pub(crate) const SQLITE: &[(i64, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE tenants (
+    name TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL,
+    tenant TEXT REFERENCES tenants(name),
+    created_at_ms INTEGER NOT NULL
+);
+CREATE INDEX users_tenant ON users(tenant);
+
+CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    csrf TEXT NOT NULL,
+    expires_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sessions_expiry ON sessions(expires_at_ms);
+CREATE INDEX sessions_user ON sessions(user_id);
+
+CREATE TABLE login_failures (
+    email TEXT NOT NULL,
+    ip TEXT NOT NULL,
+    at_ms INTEGER NOT NULL
+);
+CREATE INDEX login_failures_email ON login_failures(email, at_ms);
+CREATE INDEX login_failures_ip ON login_failures(ip, at_ms);
+CREATE INDEX login_failures_at ON login_failures(at_ms);
+
+CREATE TABLE tokens (
+    id INTEGER PRIMARY KEY,
+    tenant TEXT NOT NULL REFERENCES tenants(name),
+    name TEXT NOT NULL,
+    secret_hash TEXT NOT NULL UNIQUE,
+    created_at_ms INTEGER NOT NULL,
+    revoked_at_ms INTEGER,
+    UNIQUE (tenant, name)
+);
+
+CREATE TABLE alerts (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    engine TEXT NOT NULL,
+    severity INTEGER NOT NULL,
+    rule_id TEXT NOT NULL,
+    rule_name TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    asset TEXT,
+    incident_id TEXT,
+    body TEXT NOT NULL
+);
+CREATE INDEX alerts_tenant_time ON alerts(tenant, time_ms, id);
+CREATE INDEX alerts_time ON alerts(time_ms, id);
+CREATE INDEX alerts_incident ON alerts(incident_id, time_ms, id) WHERE incident_id IS NOT NULL;
+CREATE INDEX alerts_asset ON alerts(tenant, asset, time_ms, id) WHERE asset IS NOT NULL;
+
+CREATE TABLE incidents (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL REFERENCES tenants(name),
+    asset TEXT NOT NULL,
+    title TEXT NOT NULL,
+    severity INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    assignee TEXT,
+    alert_count INTEGER NOT NULL,
+    first_seen_ms INTEGER NOT NULL,
+    last_seen_ms INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+);
+CREATE INDEX incidents_tenant_seen ON incidents(tenant, last_seen_ms, id);
+CREATE INDEX incidents_seen ON incidents(last_seen_ms, id);
+CREATE INDEX incidents_asset ON incidents(tenant, asset, first_seen_ms);
+CREATE INDEX incidents_state ON incidents(state, tenant);
+
+CREATE TABLE incident_timeline (
+    seq INTEGER PRIMARY KEY,
+    incident_id TEXT NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+    time_ms INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX incident_timeline_incident ON incident_timeline(incident_id, time_ms, seq);
+
+CREATE TABLE alert_rollup (
+    tenant TEXT NOT NULL,
+    hour_ms INTEGER NOT NULL,
+    engine TEXT NOT NULL,
+    severity INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (tenant, hour_ms, engine, severity)
+) WITHOUT ROWID;
+CREATE INDEX alert_rollup_hour ON alert_rollup(hour_ms);
+"#,
+)];
+
+/// ULIDs are compared byte-wise (`COLLATE "C"`) so that keyset pagination and `ORDER BY`
+/// agree whatever the database's locale.
+pub(crate) const POSTGRES: &[(i64, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE tenants (
+    name TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL
+);
+
+CREATE TABLE users (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL,
+    tenant TEXT REFERENCES tenants(name),
+    created_at_ms BIGINT NOT NULL
+);
+CREATE INDEX users_tenant ON users(tenant);
+
+CREATE TABLE sessions (
+    id_hash TEXT PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    csrf TEXT NOT NULL,
+    expires_at_ms BIGINT NOT NULL
+);
+CREATE INDEX sessions_expiry ON sessions(expires_at_ms);
+CREATE INDEX sessions_user ON sessions(user_id);
+
+CREATE TABLE login_failures (
+    email TEXT NOT NULL,
+    ip TEXT NOT NULL,
+    at_ms BIGINT NOT NULL
+);
+CREATE INDEX login_failures_email ON login_failures(email, at_ms);
+CREATE INDEX login_failures_ip ON login_failures(ip, at_ms);
+CREATE INDEX login_failures_at ON login_failures(at_ms);
+
+CREATE TABLE tokens (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    tenant TEXT NOT NULL REFERENCES tenants(name),
+    name TEXT NOT NULL,
+    secret_hash TEXT NOT NULL UNIQUE,
+    created_at_ms BIGINT NOT NULL,
+    revoked_at_ms BIGINT,
+    UNIQUE (tenant, name)
+);
+
+CREATE TABLE alerts (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    time_ms BIGINT NOT NULL,
+    engine TEXT NOT NULL,
+    severity BIGINT NOT NULL,
+    rule_id TEXT NOT NULL,
+    rule_name TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    asset TEXT,
+    incident_id TEXT COLLATE "C",
+    body TEXT NOT NULL
+);
+CREATE INDEX alerts_tenant_time ON alerts(tenant, time_ms, id);
+CREATE INDEX alerts_time ON alerts(time_ms, id);
+CREATE INDEX alerts_incident ON alerts(incident_id, time_ms, id) WHERE incident_id IS NOT NULL;
+CREATE INDEX alerts_asset ON alerts(tenant, asset, time_ms, id) WHERE asset IS NOT NULL;
+
+CREATE TABLE incidents (
+    id TEXT COLLATE "C" PRIMARY KEY,
+    tenant TEXT NOT NULL REFERENCES tenants(name),
+    asset TEXT NOT NULL,
+    title TEXT NOT NULL,
+    severity BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    assignee TEXT,
+    alert_count BIGINT NOT NULL,
+    first_seen_ms BIGINT NOT NULL,
+    last_seen_ms BIGINT NOT NULL,
+    updated_at_ms BIGINT NOT NULL
+);
+CREATE INDEX incidents_tenant_seen ON incidents(tenant, last_seen_ms, id);
+CREATE INDEX incidents_seen ON incidents(last_seen_ms, id);
+CREATE INDEX incidents_asset ON incidents(tenant, asset, first_seen_ms);
+CREATE INDEX incidents_state ON incidents(state, tenant);
+
+CREATE TABLE incident_timeline (
+    seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    incident_id TEXT COLLATE "C" NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+    time_ms BIGINT NOT NULL,
+    actor TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX incident_timeline_incident ON incident_timeline(incident_id, time_ms, seq);
+
+CREATE TABLE alert_rollup (
+    tenant TEXT NOT NULL,
+    hour_ms BIGINT NOT NULL,
+    engine TEXT NOT NULL,
+    severity BIGINT NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (tenant, hour_ms, engine, severity)
+);
+CREATE INDEX alert_rollup_hour ON alert_rollup(hour_ms);
+"#,
+)];
+
+/// The newest version a list knows; a database beyond it was written by a newer build.
+pub(crate) fn latest(list: &[(i64, &str)]) -> i64 {
+    list.iter().map(|(v, _)| *v).max().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_ascend_and_both_backends_agree() {
+        for list in [SQLITE, POSTGRES] {
+            assert!(list.windows(2).all(|w| w[0].0 < w[1].0));
+        }
+        let versions = |l: &[(i64, &str)]| l.iter().map(|(v, _)| *v).collect::<Vec<_>>();
+        assert_eq!(versions(SQLITE), versions(POSTGRES));
+    }
+}

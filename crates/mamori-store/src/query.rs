@@ -1,0 +1,213 @@
+//! SQL for the two list queries (alerts, incidents), built once for both backends.
+//!
+//! Filters become `AND` terms with bound parameters (`?N` for SQLite, `$N` for PostgreSQL);
+//! nothing from the query is pasted into the SQL text. Pages are keyset-paginated on
+//! `(time, id)` descending with a row-value comparison, which both databases answer from the
+//! `(…, time_ms, id)` indexes by walking them backwards, so page 1000 costs what page 1 does.
+//! One row more than the page is fetched to know whether there is a next page.
+
+use crate::records::INCIDENT_COLUMNS;
+use crate::{decode_cursor, encode_cursor, like_pattern, AlertQuery, IncidentQuery, Page, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Param {
+    Int(i64),
+    Text(String),
+}
+
+/// SQL text and its parameters in order.
+#[derive(Debug)]
+pub(crate) struct Sql {
+    pub text: String,
+    pub params: Vec<Param>,
+}
+
+struct Builder {
+    dialect: Dialect,
+    text: String,
+    params: Vec<Param>,
+}
+
+impl Builder {
+    fn new(dialect: Dialect, select: &str) -> Builder {
+        Builder {
+            dialect,
+            text: format!("{select} WHERE TRUE"),
+            params: Vec::new(),
+        }
+    }
+
+    /// Binds a parameter and answers its placeholder.
+    fn bind(&mut self, param: Param) -> String {
+        self.params.push(param);
+        match self.dialect {
+            Dialect::Sqlite => format!("?{}", self.params.len()),
+            Dialect::Postgres => format!("${}", self.params.len()),
+        }
+    }
+
+    fn and(&mut self, term: &str) {
+        self.text.push_str(" AND ");
+        self.text.push_str(term);
+    }
+
+    fn and_eq(&mut self, column: &str, param: Param) {
+        let p = self.bind(param);
+        self.and(&format!("{column} = {p}"));
+    }
+
+    fn finish(mut self, order: &str, limit: usize) -> Sql {
+        self.text
+            .push_str(&format!(" ORDER BY {order} LIMIT {}", limit + 1));
+        Sql {
+            text: self.text,
+            params: self.params,
+        }
+    }
+}
+
+/// Columns of [`alert_page`]'s rows: id, tenant, incident_id, body, time_ms.
+pub(crate) fn alert_page(
+    dialect: Dialect,
+    tenant: Option<&str>,
+    q: &AlertQuery,
+    limit: usize,
+) -> Result<Sql> {
+    let mut b = Builder::new(
+        dialect,
+        "SELECT id, tenant, incident_id, body, time_ms FROM alerts",
+    );
+    if let Some(t) = tenant {
+        b.and_eq("tenant", Param::Text(t.to_string()));
+    }
+    if let Some(from) = q.from {
+        let p = b.bind(Param::Int(mamori_core::unix_ms(from)));
+        b.and(&format!("time_ms >= {p}"));
+    }
+    if let Some(to) = q.to {
+        let p = b.bind(Param::Int(mamori_core::unix_ms(to)));
+        b.and(&format!("time_ms < {p}"));
+    }
+    if let Some(s) = q.min_severity {
+        let p = b.bind(Param::Int(s.rank()));
+        b.and(&format!("severity >= {p}"));
+    }
+    if let Some(e) = q.engine {
+        b.and_eq("engine", Param::Text(e.as_str().to_string()));
+    }
+    if let Some(a) = &q.asset {
+        b.and_eq("asset", Param::Text(a.clone()));
+    }
+    if let Some(i) = q.incident {
+        b.and_eq("incident_id", Param::Text(i.to_string()));
+    }
+    if let Some(text) = q.text.as_deref().filter(|t| !t.is_empty()) {
+        let p = b.bind(Param::Text(like_pattern(text)));
+        let like = match dialect {
+            Dialect::Sqlite => "LIKE",
+            Dialect::Postgres => "ILIKE",
+        };
+        b.and(&format!(
+            "(summary {like} {p} ESCAPE '\\' OR rule_name {like} {p} ESCAPE '\\' \
+             OR rule_id {like} {p} ESCAPE '\\')"
+        ));
+    }
+    if let Some(cursor) = &q.cursor {
+        let (ms, id) = decode_cursor(cursor)?;
+        let pm = b.bind(Param::Int(ms));
+        let pi = b.bind(Param::Text(id));
+        b.and(&format!("(time_ms, id) < ({pm}, {pi})"));
+    }
+    Ok(b.finish("time_ms DESC, id DESC", limit))
+}
+
+/// Columns of [`incident_page`]'s rows: [`INCIDENT_COLUMNS`].
+pub(crate) fn incident_page(
+    dialect: Dialect,
+    tenant: Option<&str>,
+    q: &IncidentQuery,
+    limit: usize,
+) -> Result<Sql> {
+    let mut b = Builder::new(
+        dialect,
+        &format!("SELECT {INCIDENT_COLUMNS} FROM incidents"),
+    );
+    if let Some(t) = tenant {
+        b.and_eq("tenant", Param::Text(t.to_string()));
+    }
+    if let Some(state) = q.state {
+        b.and_eq("state", Param::Text(state.as_str().to_string()));
+    }
+    if q.open_only {
+        b.and(OPEN_STATES);
+    }
+    if let Some(s) = q.min_severity {
+        let p = b.bind(Param::Int(s.rank()));
+        b.and(&format!("severity >= {p}"));
+    }
+    if let Some(a) = &q.asset {
+        b.and_eq("asset", Param::Text(a.clone()));
+    }
+    if let Some(cursor) = &q.cursor {
+        let (ms, id) = decode_cursor(cursor)?;
+        let pm = b.bind(Param::Int(ms));
+        let pi = b.bind(Param::Text(id));
+        b.and(&format!("(last_seen_ms, id) < ({pm}, {pi})"));
+    }
+    Ok(b.finish("last_seen_ms DESC, id DESC", limit))
+}
+
+/// Turns up to `limit + 1` rows, each with its sort key `(ms, id)`, into a page whose
+/// `next` cursor points after the last row kept.
+pub(crate) fn into_page<T>(mut rows: Vec<(i64, String, T)>, limit: usize) -> Page<T> {
+    let next = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|(ms, id, _)| encode_cursor(*ms, id))
+    } else {
+        None
+    };
+    Page {
+        items: rows.into_iter().map(|(_, _, item)| item).collect(),
+        next,
+    }
+}
+
+/// The SQL condition for an open incident.
+pub(crate) const OPEN_STATES: &str = "state NOT IN ('resolved', 'false_positive')";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mamori_core::Severity;
+
+    #[test]
+    fn filters_are_bound_not_pasted() {
+        let q = AlertQuery {
+            text: Some("'; DROP TABLE alerts; --".into()),
+            min_severity: Some(Severity::High),
+            ..AlertQuery::default()
+        };
+        let sql = alert_page(Dialect::Postgres, Some("acme"), &q, 50).unwrap();
+        assert!(!sql.text.contains("DROP"));
+        assert!(sql.text.contains("ILIKE $3"));
+        assert!(sql.text.ends_with("LIMIT 51"));
+        assert_eq!(sql.params.len(), 3);
+        let sql = alert_page(Dialect::Sqlite, None, &q, 10).unwrap();
+        assert!(sql.text.contains("LIKE ?2 ESCAPE"));
+    }
+
+    #[test]
+    fn a_bad_cursor_is_refused() {
+        let q = IncidentQuery {
+            cursor: Some("nonsense".into()),
+            ..IncidentQuery::default()
+        };
+        assert!(incident_page(Dialect::Sqlite, None, &q, 10).is_err());
+    }
+}

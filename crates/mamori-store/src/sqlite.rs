@@ -1,0 +1,1023 @@
+//! The SQLite backend: one database file in WAL mode, the embedded default.
+//!
+//! All writes go through one writer connection behind an async mutex, so SQLite never sees
+//! two writers and ingest batches, incident changes and purges simply queue. Reads use a
+//! small pool of read-only connections; WAL lets them read the last committed state while a
+//! write is under way, so the console stays responsive during a large ingest. Every call
+//! into SQLite runs on tokio's blocking pool.
+//!
+//! Ingest stores a batch in one `BEGIN IMMEDIATE` transaction with cached prepared
+//! statements: a primary-key probe and an insert per alert, then one statement per touched
+//! incident, timeline entry and rollup row (see [`crate::correlate`]).
+
+use crate::correlate::{self, Correlation};
+use crate::query::{self, Dialect, Param};
+use crate::records::{
+    self, alert_body, effective_tenant, now_ms, IncidentRow, INCIDENT_COLUMNS, TOKEN_COLUMNS,
+    USER_COLUMNS,
+};
+use crate::{
+    migrations, AlertCounts, AlertQuery, Error, IncidentQuery, IngestOutcome, NewUser, Page,
+    Result, Session, Store, StoredAlert,
+};
+use async_trait::async_trait;
+use mamori_core::incident::IncidentChange;
+use mamori_core::tenant::Token;
+use mamori_core::{from_unix_ms, unix_ms, Alert, Incident, Scope, Tenant, TimelineEntry, User};
+use rusqlite::ffi;
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+use time::OffsetDateTime;
+use tokio::sync::{Mutex, Semaphore};
+use ulid::Ulid;
+
+/// Read connections kept open; more concurrent reads wait for one.
+const READERS: usize = 4;
+/// Alerts deleted per transaction by [`Store::purge_before`], so ingest is not held up.
+const PURGE_CHUNK: usize = 10_000;
+
+pub struct SqliteStore {
+    writer: Arc<Mutex<Connection>>,
+    readers: Arc<Readers>,
+}
+
+struct Readers {
+    path: PathBuf,
+    idle: std::sync::Mutex<Vec<Connection>>,
+    permits: Arc<Semaphore>,
+}
+
+impl Readers {
+    fn take(&self) -> Result<Connection> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        match idle {
+            Some(conn) => Ok(conn),
+            // A reader is lost when a read panics; open a replacement.
+            None => connect(&self.path, false),
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        self.idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(conn);
+    }
+}
+
+fn connect(path: &Path, writer: bool) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    if writer {
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::Invalid(format!(
+                "{}: SQLite refused WAL mode (got {mode})",
+                path.display()
+            )));
+        }
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -32000;",
+    )?;
+    if !writer {
+        conn.execute_batch("PRAGMA query_only = ON;")?;
+    }
+    conn.set_prepared_statement_cache_capacity(128);
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(migrations::CREATE_MIGRATIONS_TABLE)?;
+    let current: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )?;
+    let latest = migrations::latest(migrations::SQLITE);
+    if current > latest {
+        return Err(Error::Migration {
+            version: current,
+            message: format!("the database is newer than this build (knows up to {latest})"),
+        });
+    }
+    for (version, sql) in migrations::SQLITE {
+        if *version <= current {
+            continue;
+        }
+        tx.execute_batch(sql).map_err(|e| Error::Migration {
+            version: *version,
+            message: e.to_string(),
+        })?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at_ms) VALUES (?1, ?2)",
+            params![version, now_ms()],
+        )?;
+        tracing::info!(version, "applied sqlite migration");
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// A unique violation becomes [`Error::Conflict`] naming `what`; a foreign key violation
+/// [`Error::Invalid`].
+fn constraint(e: rusqlite::Error, what: &str) -> Error {
+    if let rusqlite::Error::SqliteFailure(f, _) = &e {
+        match f.extended_code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                return Error::Conflict(what.to_string())
+            }
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
+                return Error::Invalid(format!("{what} refers to something that does not exist"))
+            }
+            _ => {}
+        }
+    }
+    Error::Sqlite(e)
+}
+
+fn task_failed(e: tokio::task::JoinError) -> Error {
+    Error::Task(e.to_string())
+}
+
+fn to_values(params: Vec<Param>) -> Vec<rusqlite::types::Value> {
+    params
+        .into_iter()
+        .map(|p| match p {
+            Param::Int(i) => rusqlite::types::Value::Integer(i),
+            Param::Text(t) => rusqlite::types::Value::Text(t),
+        })
+        .collect()
+}
+
+type UserColumns = (i64, String, String, String, Option<String>, i64);
+
+fn user_columns(r: &Row, at: usize) -> rusqlite::Result<UserColumns> {
+    Ok((
+        r.get(at)?,
+        r.get(at + 1)?,
+        r.get(at + 2)?,
+        r.get(at + 3)?,
+        r.get(at + 4)?,
+        r.get(at + 5)?,
+    ))
+}
+
+fn decode_user((id, email, hash, role, tenant, created): UserColumns) -> Result<User> {
+    records::user(id, email, hash, &role, tenant, created)
+}
+
+fn incident_row(r: &Row) -> rusqlite::Result<IncidentRow> {
+    Ok(IncidentRow {
+        id: r.get(0)?,
+        tenant: r.get(1)?,
+        asset: r.get(2)?,
+        title: r.get(3)?,
+        severity: r.get(4)?,
+        state: r.get(5)?,
+        assignee: r.get(6)?,
+        alert_count: r.get(7)?,
+        first_seen_ms: r.get(8)?,
+        last_seen_ms: r.get(9)?,
+        updated_at_ms: r.get(10)?,
+    })
+}
+
+fn token_row(r: &Row) -> rusqlite::Result<Token> {
+    Ok(records::token(
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+    ))
+}
+
+fn tenant_exists(conn: &Connection, name: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM tenants WHERE name = ?1")?
+        .exists([name])?)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub async fn open(path: &Path) -> Result<SqliteStore> {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    Error::Invalid(format!("cannot create directory {}: {e}", dir.display()))
+                })?;
+            }
+            let mut writer = connect(&path, true)?;
+            migrate(&mut writer)?;
+            let readers = (0..READERS)
+                .map(|_| connect(&path, false))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(SqliteStore {
+                writer: Arc::new(Mutex::new(writer)),
+                readers: Arc::new(Readers {
+                    path,
+                    idle: std::sync::Mutex::new(readers),
+                    permits: Arc::new(Semaphore::new(READERS)),
+                }),
+            })
+        })
+        .await
+        .map_err(task_failed)?
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let mut conn = self.writer.clone().lock_owned().await;
+        tokio::task::spawn_blocking(move || f(&mut conn))
+            .await
+            .map_err(task_failed)?
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let permit = self
+            .readers
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?;
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let conn = readers.take()?;
+            let out = f(&conn);
+            readers.give_back(conn);
+            out
+        })
+        .await
+        .map_err(task_failed)?
+    }
+}
+
+fn ingest_batch(
+    conn: &mut Connection,
+    alerts: &[Alert],
+    window: time::Duration,
+) -> Result<IngestOutcome> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut tenants: Vec<&str> = alerts.iter().map(|a| a.tenant.as_str()).collect();
+    tenants.sort_unstable();
+    tenants.dedup();
+    for t in tenants {
+        if !tenant_exists(&tx, t)? {
+            return Err(Error::Invalid(format!("unknown tenant {t}")));
+        }
+    }
+
+    let mut outcome = IngestOutcome::default();
+    let mut seen = HashSet::with_capacity(alerts.len());
+    let mut fresh: Vec<(&Alert, Option<String>)> = Vec::with_capacity(alerts.len());
+    {
+        let mut stored = tx.prepare_cached("SELECT 1 FROM alerts WHERE id = ?1")?;
+        for a in alerts {
+            if !seen.insert(a.id) || stored.exists([a.id.to_string()])? {
+                outcome.duplicates += 1;
+                outcome.duplicate_ids.push(a.id);
+            } else {
+                fresh.push((a, a.asset().map(|x| x.key())));
+            }
+        }
+    }
+    fresh.sort_by_key(|(a, _)| (a.time, a.id));
+
+    let mut correlation = Correlation::new(window, now_ms());
+    {
+        let mut open = tx.prepare_cached(&format!(
+            "SELECT {INCIDENT_COLUMNS} FROM incidents
+             WHERE tenant = ?1 AND asset = ?2 AND first_seen_ms > ?3 AND first_seen_ms <= ?4
+                 AND {}
+             ORDER BY first_seen_ms DESC LIMIT ?5",
+            query::OPEN_STATES
+        ))?;
+        for range in correlate::candidate_ranges(&fresh, window) {
+            let rows = open.query_map(
+                params![
+                    range.tenant,
+                    range.asset,
+                    range.after_ms,
+                    range.until_ms,
+                    correlate::CANDIDATES_PER_RANGE
+                ],
+                incident_row,
+            )?;
+            for row in rows {
+                correlation.add_candidate(row?.candidate()?);
+            }
+        }
+    }
+
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO alerts (id, tenant, time_ms, engine, severity, rule_id, rule_name,
+                 summary, asset, incident_id, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?;
+        for (a, asset) in &fresh {
+            let incident = correlation.assign(a, asset.as_deref());
+            insert.execute(params![
+                a.id.to_string(),
+                a.tenant,
+                unix_ms(a.time),
+                a.engine.as_str(),
+                a.severity.rank(),
+                a.rule_id,
+                a.rule_name,
+                a.summary,
+                asset,
+                incident.map(|i| i.to_string()),
+                alert_body(a)?,
+            ])?;
+        }
+    }
+    outcome.stored = fresh.len();
+
+    {
+        let mut insert = tx.prepare_cached(&format!(
+            "INSERT INTO incidents ({INCIDENT_COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8, ?9, ?10)"
+        ))?;
+        for inc in correlation.opened() {
+            outcome.incidents_opened += 1;
+            insert.execute(params![
+                inc.id.to_string(),
+                inc.tenant,
+                inc.asset,
+                inc.title,
+                inc.severity.rank(),
+                inc.state.as_str(),
+                inc.alert_count,
+                inc.first_seen_ms,
+                inc.last_seen_ms,
+                inc.updated_at_ms,
+            ])?;
+        }
+        let mut update = tx.prepare_cached(
+            "UPDATE incidents SET title = ?2, severity = ?3, alert_count = ?4,
+                 first_seen_ms = ?5, last_seen_ms = ?6, updated_at_ms = ?7
+             WHERE id = ?1",
+        )?;
+        for inc in correlation.changed() {
+            update.execute(params![
+                inc.id.to_string(),
+                inc.title,
+                inc.severity.rank(),
+                inc.alert_count,
+                inc.first_seen_ms,
+                inc.last_seen_ms,
+                inc.updated_at_ms,
+            ])?;
+        }
+        let mut entry = tx.prepare_cached(
+            "INSERT INTO incident_timeline (incident_id, time_ms, actor, body)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for e in correlation.timeline() {
+            entry.execute(params![
+                e.incident.to_string(),
+                e.time_ms,
+                correlate::ACTOR,
+                records::timeline_body(&e.kind)?,
+            ])?;
+        }
+        let mut rollup = tx.prepare_cached(
+            "INSERT INTO alert_rollup (tenant, hour_ms, engine, severity, count)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (tenant, hour_ms, engine, severity)
+             DO UPDATE SET count = count + excluded.count",
+        )?;
+        for ((tenant, hour, engine, severity), count) in correlation.rollup() {
+            rollup.execute(params![tenant, hour, engine, severity, count])?;
+        }
+    }
+    tx.commit()?;
+    Ok(outcome)
+}
+
+fn purge_rest(conn: &mut Connection, cutoff_ms: i64) -> Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let closed = "state IN ('resolved', 'false_positive') AND last_seen_ms < ?1";
+    tx.execute(
+        &format!(
+            "DELETE FROM incident_timeline
+             WHERE incident_id IN (SELECT id FROM incidents WHERE {closed})"
+        ),
+        [cutoff_ms],
+    )?;
+    tx.execute(
+        &format!("DELETE FROM incidents WHERE {closed}"),
+        [cutoff_ms],
+    )?;
+    // The rollup hour that straddles the cutoff is recounted from the alerts that remain.
+    let hour = correlate::hour_of(cutoff_ms);
+    tx.execute("DELETE FROM alert_rollup WHERE hour_ms < ?1", [hour])?;
+    if hour < cutoff_ms {
+        tx.execute("DELETE FROM alert_rollup WHERE hour_ms = ?1", [hour])?;
+        tx.execute(
+            "INSERT INTO alert_rollup (tenant, hour_ms, engine, severity, count)
+             SELECT tenant, ?1, engine, severity, count(*) FROM alerts
+             WHERE time_ms >= ?1 AND time_ms < ?2
+             GROUP BY tenant, engine, severity",
+            params![hour, hour + 3_600_000],
+        )?;
+    }
+    tx.execute("DELETE FROM sessions WHERE expires_at_ms <= ?1", [now_ms()])?;
+    tx.execute("DELETE FROM login_failures WHERE at_ms < ?1", [cutoff_ms])?;
+    tx.commit()?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn create_tenant(&self, name: &str, display_name: &str) -> Result<Tenant> {
+        records::check_new_tenant(name, display_name)?;
+        let (name, display_name) = (name.to_string(), display_name.to_string());
+        self.write(move |c| {
+            let now = now_ms();
+            c.execute(
+                "INSERT INTO tenants (name, display_name, created_at_ms) VALUES (?1, ?2, ?3)",
+                params![name, display_name, now],
+            )
+            .map_err(|e| constraint(e, &format!("tenant {name}")))?;
+            Ok(records::tenant(name, display_name, now))
+        })
+        .await
+    }
+
+    async fn tenants(&self, scope: &Scope) -> Result<Vec<Tenant>> {
+        let only = scope.tenant().map(str::to_string);
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT name, display_name, created_at_ms FROM tenants
+                 WHERE ?1 IS NULL OR name = ?1 ORDER BY name",
+            )?;
+            let rows = st.query_map([only], |r| {
+                Ok(records::tenant(r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn tenant(&self, scope: &Scope, name: &str) -> Result<Option<Tenant>> {
+        if !scope.allows(name) {
+            return Ok(None);
+        }
+        let name = name.to_string();
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT name, display_name, created_at_ms FROM tenants WHERE name = ?1",
+            )?
+            .query_row([name], |r| {
+                Ok(records::tenant(r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn create_user(&self, user: NewUser) -> Result<User> {
+        let email = records::check_new_user(&user.email, user.role, user.tenant.as_deref())?;
+        self.write(move |c| {
+            if let Some(t) = &user.tenant {
+                if !tenant_exists(c, t)? {
+                    return Err(Error::Invalid(format!("unknown tenant {t}")));
+                }
+            }
+            let now = now_ms();
+            c.execute(
+                "INSERT INTO users (email, password_hash, role, tenant, created_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    email,
+                    user.password_hash,
+                    user.role.as_str(),
+                    user.tenant,
+                    now
+                ],
+            )
+            .map_err(|e| constraint(e, &format!("user {email}")))?;
+            Ok(User {
+                id: c.last_insert_rowid(),
+                email,
+                role: user.role,
+                tenant: user.tenant,
+                password_hash: user.password_hash,
+                created_at: from_unix_ms(now),
+            })
+        })
+        .await
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<User>> {
+        let email = records::normalize_email(email);
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE email = ?1"
+            ))?
+            .query_row([email], |r| user_columns(r, 0))
+            .optional()?
+            .map(decode_user)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn user_by_id(&self, id: i64) -> Result<Option<User>> {
+        self.read(move |c| {
+            c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))?
+                .query_row([id], |r| user_columns(r, 0))
+                .optional()?
+                .map(decode_user)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn users(&self, scope: &Scope) -> Result<Vec<User>> {
+        let only = scope.tenant().map(str::to_string);
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE ?1 IS NULL OR tenant = ?1 ORDER BY id"
+            ))?;
+            let rows = st.query_map([only], |r| user_columns(r, 0))?;
+            rows.map(|r| decode_user(r?)).collect()
+        })
+        .await
+    }
+
+    async fn set_password(&self, user_id: i64, password_hash: &str) -> Result<()> {
+        let hash = password_hash.to_string();
+        self.write(move |c| {
+            let n = c.execute(
+                "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+                params![user_id, hash],
+            )?;
+            if n == 0 {
+                return Err(Error::NotFound(format!("user {user_id}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn count_users(&self) -> Result<i64> {
+        self.read(|c| Ok(c.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?))
+            .await
+    }
+
+    async fn create_session(&self, session: Session) -> Result<()> {
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO sessions (id_hash, user_id, csrf, expires_at_ms)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    session.id_hash,
+                    session.user_id,
+                    session.csrf,
+                    unix_ms(session.expires_at)
+                ],
+            )
+            .map_err(|e| constraint(e, "session"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn session(&self, id_hash: &str, now: OffsetDateTime) -> Result<Option<(Session, User)>> {
+        let id_hash = id_hash.to_string();
+        self.read(move |c| {
+            let row = c
+                .prepare_cached(
+                    "SELECT s.id_hash, s.user_id, s.csrf, s.expires_at_ms,
+                         u.id, u.email, u.password_hash, u.role, u.tenant, u.created_at_ms
+                     FROM sessions s JOIN users u ON u.id = s.user_id
+                     WHERE s.id_hash = ?1 AND s.expires_at_ms > ?2",
+                )?
+                .query_row(params![id_hash, unix_ms(now)], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        user_columns(r, 4)?,
+                    ))
+                })
+                .optional()?;
+            let Some((id_hash, user_id, csrf, expires, user)) = row else {
+                return Ok(None);
+            };
+            let session = Session {
+                id_hash,
+                user_id,
+                csrf,
+                expires_at: from_unix_ms(expires),
+            };
+            Ok(Some((session, decode_user(user)?)))
+        })
+        .await
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> Result<()> {
+        let id_hash = id_hash.to_string();
+        self.write(move |c| {
+            c.execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn record_login_failure(&self, email: &str, ip: &str, at: OffsetDateTime) -> Result<()> {
+        let (email, ip) = (records::normalize_email(email), ip.to_string());
+        self.write(move |c| {
+            c.prepare_cached("INSERT INTO login_failures (email, ip, at_ms) VALUES (?1, ?2, ?3)")?
+                .execute(params![email, ip, unix_ms(at)])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn login_failures(
+        &self,
+        email: &str,
+        ip: &str,
+        since: OffsetDateTime,
+    ) -> Result<(i64, i64)> {
+        let (email, ip) = (records::normalize_email(email), ip.to_string());
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT (SELECT count(*) FROM login_failures WHERE email = ?1 AND at_ms >= ?3),
+                        (SELECT count(*) FROM login_failures WHERE ip = ?2 AND at_ms >= ?3)",
+            )?
+            .query_row(params![email, ip, unix_ms(since)], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?)
+        })
+        .await
+    }
+
+    async fn clear_login_failures(&self, email: &str) -> Result<()> {
+        let email = records::normalize_email(email);
+        self.write(move |c| {
+            c.execute("DELETE FROM login_failures WHERE email = ?1", [email])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_token(&self, tenant: &str, name: &str, secret_hash: &str) -> Result<Token> {
+        records::check_new_token(name, secret_hash)?;
+        let (tenant, name, hash) = (
+            tenant.to_string(),
+            name.to_string(),
+            secret_hash.to_string(),
+        );
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if !tenant_exists(&tx, &tenant)? {
+                return Err(Error::Invalid(format!("unknown tenant {tenant}")));
+            }
+            let existing: Option<Option<i64>> = tx
+                .query_row(
+                    "SELECT revoked_at_ms FROM tokens WHERE tenant = ?1 AND name = ?2",
+                    params![tenant, name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match existing {
+                Some(None) => {
+                    return Err(Error::Conflict(format!("token {name} of tenant {tenant}")))
+                }
+                // A revoked token's name may be used again; the old row goes.
+                Some(Some(_)) => {
+                    tx.execute(
+                        "DELETE FROM tokens WHERE tenant = ?1 AND name = ?2",
+                        params![tenant, name],
+                    )?;
+                }
+                None => {}
+            }
+            let now = now_ms();
+            tx.execute(
+                "INSERT INTO tokens (tenant, name, secret_hash, created_at_ms)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![tenant, name, hash, now],
+            )
+            .map_err(|e| constraint(e, "a token with this secret"))?;
+            let id = tx.last_insert_rowid();
+            tx.commit()?;
+            Ok(records::token(id, tenant, name, now, None))
+        })
+        .await
+    }
+
+    async fn token_by_hash(&self, secret_hash: &str) -> Result<Option<Token>> {
+        let hash = secret_hash.to_string();
+        self.read(move |c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens
+                 WHERE secret_hash = ?1 AND revoked_at_ms IS NULL"
+            ))?
+            .query_row([hash], token_row)
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn tokens(&self, scope: &Scope) -> Result<Vec<Token>> {
+        let only = scope.tenant().map(str::to_string);
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM tokens
+                 WHERE ?1 IS NULL OR tenant = ?1 ORDER BY tenant, name"
+            ))?;
+            let rows = st.query_map([only], token_row)?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn revoke_token(&self, tenant: &str, name: &str) -> Result<bool> {
+        let (tenant, name) = (tenant.to_string(), name.to_string());
+        self.write(move |c| {
+            let n = c.execute(
+                "UPDATE tokens SET revoked_at_ms = ?3
+                 WHERE tenant = ?1 AND name = ?2 AND revoked_at_ms IS NULL",
+                params![tenant, name, now_ms()],
+            )?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn ingest(&self, alerts: &[Alert], window: time::Duration) -> Result<IngestOutcome> {
+        if alerts.is_empty() {
+            return Ok(IngestOutcome::default());
+        }
+        let alerts = alerts.to_vec();
+        self.write(move |c| ingest_batch(c, &alerts, window)).await
+    }
+
+    async fn alerts(&self, scope: &Scope, query: &AlertQuery) -> Result<Page<StoredAlert>> {
+        let Some(tenant) = effective_tenant(scope, query.tenant.as_deref()) else {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        };
+        let limit = crate::page_limit(query.limit);
+        let sql = query::alert_page(Dialect::Sqlite, tenant, query, limit)?;
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&sql.text)?;
+            let rows = st.query_map(rusqlite::params_from_iter(to_values(sql.params)), |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, i64>(4)?,
+                ))
+            })?;
+            let mut items = Vec::with_capacity(limit + 1);
+            for row in rows {
+                let (id, tenant, incident, body, time_ms) = row?;
+                items.push((time_ms, id, records::stored_alert(tenant, incident, &body)?));
+            }
+            Ok(query::into_page(items, limit))
+        })
+        .await
+    }
+
+    async fn alert(&self, scope: &Scope, id: Ulid) -> Result<Option<StoredAlert>> {
+        let scope = scope.clone();
+        self.read(move |c| {
+            let row = c
+                .prepare_cached("SELECT tenant, incident_id, body FROM alerts WHERE id = ?1")?
+                .query_row([id.to_string()], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
+                .optional()?;
+            match row {
+                Some((tenant, incident, body)) if scope.allows(&tenant) => {
+                    records::stored_alert(tenant, incident, &body).map(Some)
+                }
+                _ => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn alert_counts(
+        &self,
+        scope: &Scope,
+        since: OffsetDateTime,
+        bucket: time::Duration,
+    ) -> Result<AlertCounts> {
+        let only = scope.tenant().map(str::to_string);
+        let mut counts = records::CountsBuilder::new(since, bucket, OffsetDateTime::now_utc());
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT hour_ms, engine, severity, SUM(count) FROM alert_rollup
+                 WHERE hour_ms >= ?1 AND (?2 IS NULL OR tenant = ?2)
+                 GROUP BY hour_ms, engine, severity",
+            )?;
+            let rows = st.query_map(params![counts.first_hour_ms(), only], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })?;
+            for row in rows {
+                let (hour, engine, severity, count) = row?;
+                counts.add(hour, &engine, severity, count);
+            }
+            let open: i64 = c
+                .prepare_cached(&format!(
+                    "SELECT count(*) FROM incidents
+                     WHERE {} AND (?1 IS NULL OR tenant = ?1)",
+                    query::OPEN_STATES
+                ))?
+                .query_row([only], |r| r.get(0))?;
+            Ok(counts.finish(open))
+        })
+        .await
+    }
+
+    async fn incidents(&self, scope: &Scope, query: &IncidentQuery) -> Result<Page<Incident>> {
+        let Some(tenant) = effective_tenant(scope, query.tenant.as_deref()) else {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        };
+        let limit = crate::page_limit(query.limit);
+        let sql = query::incident_page(Dialect::Sqlite, tenant, query, limit)?;
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&sql.text)?;
+            let rows = st.query_map(
+                rusqlite::params_from_iter(to_values(sql.params)),
+                incident_row,
+            )?;
+            let mut items = Vec::with_capacity(limit + 1);
+            for row in rows {
+                let row = row?;
+                let (ms, id) = (row.last_seen_ms, row.id.clone());
+                items.push((ms, id, row.decode()?));
+            }
+            Ok(query::into_page(items, limit))
+        })
+        .await
+    }
+
+    async fn incident(&self, scope: &Scope, id: Ulid) -> Result<Option<Incident>> {
+        let scope = scope.clone();
+        self.read(move |c| {
+            let row = c
+                .prepare_cached(&format!(
+                    "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?1"
+                ))?
+                .query_row([id.to_string()], incident_row)
+                .optional()?;
+            match row {
+                Some(row) if scope.allows(&row.tenant) => row.decode().map(Some),
+                _ => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn timeline(&self, scope: &Scope, id: Ulid) -> Result<Vec<TimelineEntry>> {
+        let scope = scope.clone();
+        self.read(move |c| {
+            let id = id.to_string();
+            let tenant: Option<String> = c
+                .prepare_cached("SELECT tenant FROM incidents WHERE id = ?1")?
+                .query_row([&id], |r| r.get(0))
+                .optional()?;
+            if !tenant.is_some_and(|t| scope.allows(&t)) {
+                return Ok(Vec::new());
+            }
+            let mut st = c.prepare_cached(
+                "SELECT time_ms, actor, body FROM incident_timeline
+                 WHERE incident_id = ?1 ORDER BY time_ms, seq",
+            )?;
+            let rows = st.query_map([&id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?;
+            rows.map(|row| {
+                let (time_ms, actor, body) = row?;
+                records::timeline_entry(time_ms, actor, &body)
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn update_incident(
+        &self,
+        scope: &Scope,
+        id: Ulid,
+        change: IncidentChange,
+        actor: &str,
+    ) -> Result<Incident> {
+        let (scope, actor) = (scope.clone(), actor.to_string());
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let row = tx
+                .prepare_cached(&format!(
+                    "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = ?1"
+                ))?
+                .query_row([id.to_string()], incident_row)
+                .optional()?;
+            let Some(row) = row.filter(|r| scope.allows(&r.tenant)) else {
+                return Err(Error::NotFound(format!("incident {id}")));
+            };
+            let mut incident = row.decode()?;
+            let now = OffsetDateTime::now_utc();
+            let kind = records::apply_change(&mut incident, change, now)?;
+            tx.execute(
+                "UPDATE incidents SET state = ?2, assignee = ?3, updated_at_ms = ?4 WHERE id = ?1",
+                params![
+                    id.to_string(),
+                    incident.state.as_str(),
+                    incident.assignee,
+                    unix_ms(now)
+                ],
+            )?;
+            tx.execute(
+                "INSERT INTO incident_timeline (incident_id, time_ms, actor, body)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    id.to_string(),
+                    unix_ms(now),
+                    actor,
+                    records::timeline_body(&kind)?
+                ],
+            )?;
+            tx.commit()?;
+            Ok(incident)
+        })
+        .await
+    }
+
+    async fn purge_before(&self, cutoff: OffsetDateTime) -> Result<u64> {
+        let cutoff_ms = unix_ms(cutoff);
+        let mut deleted = 0u64;
+        loop {
+            let n = self
+                .write(move |c| {
+                    Ok(c.prepare_cached(
+                        "DELETE FROM alerts WHERE rowid IN
+                             (SELECT rowid FROM alerts WHERE time_ms < ?1 LIMIT ?2)",
+                    )?
+                    .execute(params![cutoff_ms, PURGE_CHUNK as i64])?)
+                })
+                .await?;
+            deleted += n as u64;
+            if n < PURGE_CHUNK {
+                break;
+            }
+        }
+        self.write(move |c| purge_rest(c, cutoff_ms)).await?;
+        tracing::info!(deleted, cutoff_ms, "purged old alerts");
+        Ok(deleted)
+    }
+}

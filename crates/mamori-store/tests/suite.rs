@@ -1,0 +1,1441 @@
+//! The store's behaviour, proved once and run against both backends.
+//!
+//! Every case is an async function taking a [`Db`] (a fresh, empty store plus a way to reopen
+//! it). The `suite!` macro turns each into `sqlite::<case>` and `postgres::<case>` tests.
+//! SQLite cases use a file in a fresh temporary directory. PostgreSQL cases need
+//! `MAMORI_TEST_POSTGRES` (e.g. `postgres://mamori:mamori@127.0.0.1/mamori_test`); each case
+//! gets its own schema, dropped afterwards. Without the variable the PostgreSQL cases are
+//! skipped with a note, except under CI (`CI` set), where they fail: CI must not go green
+//! without having tested PostgreSQL.
+
+use mamori_core::incident::{IncidentChange, MAX_NOTE};
+use mamori_core::{
+    from_unix_ms, unix_ms, Alert, Asset, AssetKind, Engine, IncidentState, Role, Scope, Severity,
+    TimelineKind,
+};
+use mamori_store::{AlertQuery, DynStore, Error, IncidentQuery, NewUser, Session};
+use std::collections::HashSet;
+use std::future::Future;
+use std::path::PathBuf;
+use time::{Duration, OffsetDateTime};
+use ulid::Ulid;
+
+// ---------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------
+
+#[derive(Clone)]
+enum Target {
+    Sqlite(PathBuf),
+    Postgres { url: String, schema: String },
+}
+
+/// A fresh store and how to reach its database again.
+#[derive(Clone)]
+struct Db {
+    store: DynStore,
+    target: Target,
+}
+
+impl Db {
+    /// Opens the same database again, as a restart would.
+    async fn reopen(&self) -> DynStore {
+        match &self.target {
+            Target::Sqlite(path) => mamori_store::open("", path).await.expect("reopen sqlite"),
+            Target::Postgres { url, .. } => mamori_store::open(url, &PathBuf::new())
+                .await
+                .expect("reopen postgres"),
+        }
+    }
+
+    /// Runs one SQL statement that changes rows, behind the store's back.
+    async fn execute_raw(&self, sql: &str) {
+        match &self.target {
+            Target::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path).expect("open sqlite");
+                conn.busy_timeout(std::time::Duration::from_secs(5))
+                    .expect("busy timeout");
+                conn.execute_batch(sql).expect("raw sql");
+            }
+            Target::Postgres { url, .. } => {
+                let client = pg_client(url).await;
+                client.batch_execute(sql).await.expect("raw sql");
+            }
+        }
+    }
+
+    /// The versions recorded in `schema_migrations`.
+    async fn migration_versions(&self) -> Vec<i64> {
+        match &self.target {
+            Target::Sqlite(path) => {
+                let conn = rusqlite::Connection::open(path).expect("open sqlite");
+                let mut st = conn
+                    .prepare("SELECT version FROM schema_migrations ORDER BY version")
+                    .expect("prepare");
+                let rows = st.query_map([], |r| r.get(0)).expect("query");
+                rows.collect::<Result<Vec<i64>, _>>().expect("rows")
+            }
+            Target::Postgres { url, .. } => {
+                let client = pg_client(url).await;
+                client
+                    .query(
+                        "SELECT version FROM schema_migrations ORDER BY version",
+                        &[],
+                    )
+                    .await
+                    .expect("query")
+                    .iter()
+                    .map(|r| r.get::<_, i64>(0))
+                    .collect()
+            }
+        }
+    }
+}
+
+async fn pg_client(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("connect to PostgreSQL");
+    tokio::spawn(conn);
+    client
+}
+
+/// Runs a case to the end, cleans up, then re-raises its panic if it had one.
+async fn run_case<F, Fut>(db: Db, case: F)
+where
+    F: FnOnce(Db) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let result = tokio::spawn(case(db.clone())).await;
+    match &db.target {
+        Target::Sqlite(path) => {
+            if let Some(dir) = path.parent() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+        Target::Postgres { url, schema } => {
+            let admin = admin_url(url);
+            let client = pg_client(&admin).await;
+            if let Err(e) = client
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .await
+            {
+                eprintln!("could not drop test schema {schema}: {e}");
+            }
+        }
+    }
+    if let Err(e) = result {
+        if e.is_panic() {
+            std::panic::resume_unwind(e.into_panic());
+        }
+        panic!("test task failed: {e}");
+    }
+}
+
+async fn run_sqlite<F, Fut>(case: F)
+where
+    F: FnOnce(Db) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let dir = std::env::temp_dir().join(format!("mamori-store-test-{}", Ulid::new()));
+    let path = dir.join("data").join("mamori.db");
+    let store = mamori_store::open("", &path).await.expect("open sqlite");
+    assert_eq!(store.backend(), "sqlite");
+    run_case(
+        Db {
+            store,
+            target: Target::Sqlite(path),
+        },
+        case,
+    )
+    .await;
+}
+
+fn admin_url(url: &str) -> String {
+    // The per-case URL carries the search_path option; the admin connection does not.
+    url.split_once("options=")
+        .map(|(base, _)| base.trim_end_matches(['?', '&']).to_string())
+        .unwrap_or_else(|| url.to_string())
+}
+
+async fn run_postgres<F, Fut>(case: F)
+where
+    F: FnOnce(Db) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let base = match std::env::var("MAMORI_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            if std::env::var_os("CI").is_some() {
+                panic!(
+                    "MAMORI_TEST_POSTGRES is not set: PostgreSQL tests must run in CI \
+                     (e.g. MAMORI_TEST_POSTGRES=postgres://mamori:mamori@127.0.0.1/mamori_test)"
+                );
+            }
+            eprintln!("skipping PostgreSQL case: MAMORI_TEST_POSTGRES is not set");
+            return;
+        }
+    };
+    let schema = format!("mamori_test_{}", Ulid::new().to_string().to_lowercase());
+    pg_client(&base)
+        .await
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .expect("create test schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let store = match mamori_store::open(&url, &PathBuf::new()).await {
+        Ok(store) => store,
+        Err(e) => {
+            let _ = pg_client(&base)
+                .await
+                .batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+                .await;
+            panic!("open postgres store: {e}");
+        }
+    };
+    assert_eq!(store.backend(), "postgres");
+    run_case(
+        Db {
+            store,
+            target: Target::Postgres { url, schema },
+        },
+        case,
+    )
+    .await;
+}
+
+macro_rules! suite {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::run_sqlite(crate::$case).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    crate::run_postgres(crate::$case).await;
+                }
+            )*
+        }
+    };
+}
+
+suite!(
+    migrations_are_applied_once_and_reopening_keeps_data,
+    tenants_are_validated_unique_and_scoped,
+    users_are_unique_by_email_whatever_the_case_and_need_a_tenant,
+    sessions_answer_only_until_they_expire,
+    login_failures_are_counted_by_email_and_by_address,
+    tokens_are_found_by_hash_until_revoked_and_names_can_be_reused,
+    ingest_counts_duplicates_within_and_across_batches,
+    ingest_refuses_a_batch_with_an_unknown_tenant,
+    alerts_on_one_asset_within_the_window_share_an_incident,
+    an_alert_after_the_window_opens_a_new_incident,
+    different_assets_get_different_incidents,
+    closed_incidents_collect_no_new_alerts,
+    info_alerts_never_open_incidents_but_join_open_ones,
+    a_more_severe_alert_raises_the_incident_and_renames_it,
+    each_alert_filter_narrows_the_list,
+    text_search_is_case_insensitive_and_takes_wildcards_literally,
+    keyset_pagination_walks_every_alert_exactly_once,
+    incident_list_filters_and_pages,
+    a_tenant_scope_never_reveals_another_tenant,
+    state_changes_follow_the_allowed_transitions,
+    notes_and_assignments_are_recorded_in_the_timeline,
+    alert_counts_come_from_the_rollup_with_empty_buckets,
+    purge_removes_old_alerts_closed_incidents_and_expired_sessions,
+    a_corrupt_stored_alert_is_an_error_not_a_panic,
+);
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------
+
+const WINDOW: Duration = Duration::minutes(30);
+
+/// A whole-millisecond time `minutes` after a fixed point two days ago, so that alerts are
+/// recent enough for the overview and comparisons are exact.
+fn at(minutes: i64) -> OffsetDateTime {
+    let base = unix_ms(OffsetDateTime::now_utc() - Duration::days(2));
+    from_unix_ms(base - base % 3_600_000 + minutes * 60_000)
+}
+
+fn alert(tenant: &str, host: &str, severity: Severity, time: OffsetDateTime) -> Alert {
+    let mut a = Alert::new(
+        Engine::Ids,
+        "ids.beacon",
+        "Beacon to known C2",
+        severity,
+        format!("{severity} on {host}"),
+    );
+    a.tenant = tenant.into();
+    a.time = time;
+    a.asset = Some(Asset::new(AssetKind::Host, host));
+    a
+}
+
+async fn setup(store: &DynStore, tenants: &[&str]) {
+    for t in tenants {
+        store
+            .create_tenant(t, &format!("{t} Inc."))
+            .await
+            .expect("create tenant");
+    }
+}
+
+async fn ingest(store: &DynStore, alerts: &[Alert]) -> mamori_store::IngestOutcome {
+    store.ingest(alerts, WINDOW).await.expect("ingest")
+}
+
+async fn all_alerts(store: &DynStore, scope: &Scope, mut q: AlertQuery) -> Vec<Ulid> {
+    let mut ids = Vec::new();
+    q.limit = 500;
+    loop {
+        let page = store.alerts(scope, &q).await.expect("alerts");
+        ids.extend(page.items.iter().map(|a| a.alert.id));
+        match page.next {
+            Some(next) => q.cursor = Some(next),
+            None => return ids,
+        }
+    }
+}
+
+async fn incident_of(store: &DynStore, id: Ulid) -> Option<Ulid> {
+    store
+        .alert(&Scope::All, id)
+        .await
+        .expect("alert")
+        .expect("alert is stored")
+        .incident
+}
+
+fn sorted(mut ids: Vec<Ulid>) -> Vec<Ulid> {
+    ids.sort();
+    ids
+}
+
+// ---------------------------------------------------------------------------------------
+// Cases
+// ---------------------------------------------------------------------------------------
+
+async fn migrations_are_applied_once_and_reopening_keeps_data(db: Db) {
+    setup(&db.store, &["acme"]).await;
+    let versions = db.migration_versions().await;
+    assert!(!versions.is_empty());
+    let again = db.reopen().await;
+    let third = db.reopen().await;
+    assert_eq!(db.migration_versions().await, versions);
+    assert_eq!(again.tenants(&Scope::All).await.unwrap().len(), 1);
+    third.create_tenant("globex", "Globex").await.unwrap();
+    assert_eq!(db.store.tenants(&Scope::All).await.unwrap().len(), 2);
+}
+
+async fn tenants_are_validated_unique_and_scoped(db: Db) {
+    let s = &db.store;
+    let t = s
+        .create_tenant("acme-trading", "株式会社アクメ商事")
+        .await
+        .unwrap();
+    assert_eq!(t.display_name, "株式会社アクメ商事");
+    s.create_tenant("globex", "Globex").await.unwrap();
+    for bad in ["", "Acme", "-acme", "acme trading", &"a".repeat(64)] {
+        assert!(
+            matches!(s.create_tenant(bad, "x").await, Err(Error::Invalid(_))),
+            "{bad:?} should be refused"
+        );
+    }
+    assert!(matches!(
+        s.create_tenant("globex", "Again").await,
+        Err(Error::Conflict(_))
+    ));
+    let names: Vec<_> = s
+        .tenants(&Scope::All)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    assert_eq!(names, ["acme-trading", "globex"]);
+    let scoped = Scope::Tenant("globex".into());
+    assert_eq!(s.tenants(&scoped).await.unwrap().len(), 1);
+    assert!(s.tenant(&scoped, "acme-trading").await.unwrap().is_none());
+    assert_eq!(
+        s.tenant(&Scope::All, "acme-trading").await.unwrap(),
+        Some(t)
+    );
+}
+
+async fn users_are_unique_by_email_whatever_the_case_and_need_a_tenant(db: Db) {
+    let s = &db.store;
+    setup(s, &["acme", "globex"]).await;
+    let new = |email: &str, role, tenant: Option<&str>| NewUser {
+        email: email.into(),
+        password_hash: "$argon2id$fake".into(),
+        role,
+        tenant: tenant.map(Into::into),
+    };
+    let admin = s
+        .create_user(new("Root@Provider.example", Role::ProviderAdmin, None))
+        .await
+        .unwrap();
+    assert_eq!(admin.email, "root@provider.example");
+    let taro = s
+        .create_user(new("taro@acme.example", Role::TenantAdmin, Some("acme")))
+        .await
+        .unwrap();
+    s.create_user(new("ken@globex.example", Role::Viewer, Some("globex")))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_user(new("TARO@acme.example", Role::Viewer, Some("acme")))
+            .await,
+        Err(Error::Conflict(_))
+    ));
+    assert!(matches!(
+        s.create_user(new("x@acme.example", Role::Viewer, None))
+            .await,
+        Err(Error::Invalid(_))
+    ));
+    assert!(matches!(
+        s.create_user(new("x@nowhere.example", Role::Viewer, Some("nowhere")))
+            .await,
+        Err(Error::Invalid(_))
+    ));
+
+    let found = s.user_by_email("Taro@ACME.example").await.unwrap().unwrap();
+    assert_eq!(found.id, taro.id);
+    assert_eq!(found.role, Role::TenantAdmin);
+    assert_eq!(found.tenant.as_deref(), Some("acme"));
+    assert_eq!(
+        s.user_by_id(taro.id).await.unwrap().unwrap().email,
+        taro.email
+    );
+    assert!(s.user_by_id(taro.id + 1000).await.unwrap().is_none());
+    assert_eq!(s.count_users().await.unwrap(), 3);
+    assert_eq!(s.users(&Scope::All).await.unwrap().len(), 3);
+    let acme = s.users(&Scope::Tenant("acme".into())).await.unwrap();
+    assert_eq!(acme.len(), 1);
+    assert_eq!(acme[0].email, "taro@acme.example");
+
+    s.set_password(taro.id, "$argon2id$new").await.unwrap();
+    assert_eq!(
+        s.user_by_id(taro.id).await.unwrap().unwrap().password_hash,
+        "$argon2id$new"
+    );
+    assert!(matches!(
+        s.set_password(taro.id + 1000, "x").await,
+        Err(Error::NotFound(_))
+    ));
+}
+
+async fn sessions_answer_only_until_they_expire(db: Db) {
+    let s = &db.store;
+    setup(s, &["acme"]).await;
+    let user = s
+        .create_user(NewUser {
+            email: "taro@acme.example".into(),
+            password_hash: "h".into(),
+            role: Role::Viewer,
+            tenant: Some("acme".into()),
+        })
+        .await
+        .unwrap();
+    let now = OffsetDateTime::now_utc();
+    s.create_session(Session {
+        id_hash: "h1".into(),
+        user_id: user.id,
+        csrf: "c1".into(),
+        expires_at: now + Duration::hours(1),
+    })
+    .await
+    .unwrap();
+    let (session, who) = s.session("h1", now).await.unwrap().unwrap();
+    assert_eq!(session.csrf, "c1");
+    assert_eq!(who.id, user.id);
+    assert!(s
+        .session("h1", now + Duration::hours(2))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(s.session("other", now).await.unwrap().is_none());
+    assert!(matches!(
+        s.create_session(Session {
+            id_hash: "h2".into(),
+            user_id: user.id + 1000,
+            csrf: "c".into(),
+            expires_at: now,
+        })
+        .await,
+        Err(Error::Invalid(_))
+    ));
+    s.delete_session("h1").await.unwrap();
+    assert!(s.session("h1", now).await.unwrap().is_none());
+}
+
+async fn login_failures_are_counted_by_email_and_by_address(db: Db) {
+    let s = &db.store;
+    let now = OffsetDateTime::now_utc();
+    s.record_login_failure("Taro@acme.example", "192.0.2.1", now - Duration::hours(2))
+        .await
+        .unwrap();
+    s.record_login_failure("taro@acme.example", "192.0.2.1", now)
+        .await
+        .unwrap();
+    s.record_login_failure("hanako@acme.example", "192.0.2.1", now)
+        .await
+        .unwrap();
+    s.record_login_failure("taro@acme.example", "198.51.100.7", now)
+        .await
+        .unwrap();
+    let since = now - Duration::minutes(15);
+    assert_eq!(
+        s.login_failures("TARO@acme.example", "192.0.2.1", since)
+            .await
+            .unwrap(),
+        (2, 2)
+    );
+    assert_eq!(
+        s.login_failures("taro@acme.example", "192.0.2.1", now - Duration::days(1))
+            .await
+            .unwrap(),
+        (3, 3)
+    );
+    s.clear_login_failures("taro@acme.example").await.unwrap();
+    assert_eq!(
+        s.login_failures("taro@acme.example", "192.0.2.1", since)
+            .await
+            .unwrap(),
+        (0, 1)
+    );
+}
+
+async fn tokens_are_found_by_hash_until_revoked_and_names_can_be_reused(db: Db) {
+    let s = &db.store;
+    setup(s, &["acme", "globex"]).await;
+    let t = s.create_token("acme", "sensor-1", "hash-1").await.unwrap();
+    assert_eq!(t.tenant, "acme");
+    assert!(t.revoked_at.is_none());
+    s.create_token("globex", "sensor-1", "hash-2")
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.create_token("acme", "sensor-1", "hash-3").await,
+        Err(Error::Conflict(_))
+    ));
+    assert!(matches!(
+        s.create_token("acme", "sensor-2", "hash-1").await,
+        Err(Error::Conflict(_))
+    ));
+    assert!(matches!(
+        s.create_token("nowhere", "x", "hash-9").await,
+        Err(Error::Invalid(_))
+    ));
+    assert_eq!(s.token_by_hash("hash-1").await.unwrap().unwrap().id, t.id);
+    assert!(s.token_by_hash("nope").await.unwrap().is_none());
+
+    assert!(s.revoke_token("acme", "sensor-1").await.unwrap());
+    assert!(!s.revoke_token("acme", "sensor-1").await.unwrap());
+    assert!(!s.revoke_token("acme", "missing").await.unwrap());
+    assert!(s.token_by_hash("hash-1").await.unwrap().is_none());
+    let listed = s.tokens(&Scope::Tenant("acme".into())).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].revoked_at.is_some());
+
+    let again = s.create_token("acme", "sensor-1", "hash-4").await.unwrap();
+    assert!(again.revoked_at.is_none());
+    assert_eq!(
+        s.token_by_hash("hash-4").await.unwrap().unwrap().name,
+        "sensor-1"
+    );
+    assert_eq!(s.tokens(&Scope::All).await.unwrap().len(), 2);
+}
+
+async fn ingest_counts_duplicates_within_and_across_batches(db: Db) {
+    let s = &db.store;
+    setup(s, &["acme"]).await;
+    let a = alert("acme", "10.0.0.1", Severity::High, at(0));
+    let b = alert("acme", "10.0.0.2", Severity::High, at(1));
+    let out = ingest(s, &[a.clone(), b.clone(), a.clone()]).await;
+    assert_eq!(out.stored, 2);
+    assert_eq!(out.duplicates, 1);
+    assert_eq!(out.duplicate_ids, [a.id]);
+    assert_eq!(out.incidents_opened, 2);
+
+    let c = alert("acme", "10.0.0.1", Severity::High, at(2));
+    let out = ingest(s, &[b.clone(), c.clone()]).await;
+    assert_eq!(out.stored, 1);
+    assert_eq!(out.duplicate_ids, [b.id]);
+    assert_eq!(out.incidents_opened, 0);
+
+    let out = ingest(s, &[a.clone(), b.clone(), c.clone()]).await;
+    assert_eq!((out.stored, out.duplicates), (0, 3));
+    assert_eq!(ingest(s, &[]).await, Default::default());
+
+    let stored = s.alert(&Scope::All, a.id).await.unwrap().unwrap();
+    assert_eq!(stored.alert, a);
+    let incident = s
+        .incident(&Scope::All, stored.incident.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(incident.alert_count, 2, "a duplicate must not count twice");
+    assert_eq!(
+        all_alerts(s, &Scope::All, AlertQuery::default())
+            .await
+            .len(),
+        3
+    );
+}
+
+async fn ingest_refuses_a_batch_with_an_unknown_tenant(db: Db) {
+    let s = &db.store;
+    setup(s, &["acme"]).await;
+    let good = alert("acme", "10.0.0.1", Severity::High, at(0));
+    let bad = alert("nowhere", "10.0.0.1", Severity::High, at(0));
+    match s.ingest(&[good.clone(), bad], WINDOW).await {
+        Err(Error::Invalid(m)) => assert!(m.contains("unknown tenant nowhere"), "{m}"),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+    assert!(s.alert(&Scope::All, good.id).await.unwrap().is_none());
+    assert_eq!(ingest(s, &[good]).await.stored, 1);
+}
+
+async fn alerts_on_one_asset_within_the_window_share_an_incident(db: Db) {
+    let s = &db.store;
+    setup(s, &["acme"]).await;
+    let a = alert("acme", "10.0.0.5", Severity::Medium, at(0));
+    let b = alert("acme", "10.0.0.5", Severity::Medium, at(20));
+    // In separate batches the second must find the first in the store.
+    let c = alert("acme", "10.0.0.5", Severity::Low, at(45));
+    ingest(s, &[b.clone(), a.clone()]).await;
+    ingest(s, std::slice::from_ref(&c)).await;
+    let inc = incident_of(s, a.id).await.unwrap();
+    assert_eq!(incident_of(s, b.id).await, Some(inc));
+    assert_eq!(incident_of(s, c.id).await, Some(inc));
+    let incident = s.incident(&Scope::All, inc).await.unwrap().unwrap();
+    assert_eq!(incident.alert_count, 3);
+    assert_eq!(incident.first_seen, a.time);
+    assert_eq!(incident.last_seen, c.time);
+    assert_eq!(incident.asset, "host:10.0.0.5");
+    assert_eq!(incident.state, IncidentState::New);
+    assert_eq!(incident.severity, Severity::Medium);
+    let in_incident = all_alerts(
+        s,
+        &Scope::All,
+        AlertQuery {
+            incident: Some(inc),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(in_incident, [c.id, b.id, a.id]);
+}
+
+async fn an_alert_after_the_window_opens_a_new_incident(db: Db) {
+    let s = &db.store;
+    setup(s, &["acme"]).await;
+    let a = alert("acme", "10.0.0.5", Severity::High, at(0));
+    let b = alert("acme", "10.0.0.5", Severity::High, at(31));
+    ingest(s, std::slice::from_ref(&a)).await;
+    let out = ingest(s, std::slice::from_ref(&b)).await;
+    assert_eq!(out.incidents_opened, 1);
+    assert_ne!(incident_of(s, a.id).await, incident_of(s, b.id).await);
+}
+
+async fn different_assets_get_different_incidents(db: Db) {
+    let s = &db.store;
+    setup(s, &["acme", "globex"]).await;
+    let a = alert("acme", "10.0.0.5", Severity::High, at(0));
+    let b = alert("acme", "10.0.0.6", Severity::High, at(1));
+    // Same address, other tenant: another company's network.
+    let c = alert("globex", "10.0.0.5", Severity::High, at(2));
+    let mut d = alert("acme", "x", Severity::High, at(3));
+    d.asset = None;
+    let out = ingest(s, &[a.clone(), b.clone(), c.clone(), d.clone()]).await;
+    assert_eq!(out.incidents_opened, 3);
+    let ids: HashSet<_> = [
+        incident_of(s, a.id).await,
+        incident_of(s, b.id).await,
+        incident_of(s, c.id).await,
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(ids.len(), 3);
+    assert_eq!(incident_of(s, d.id).await, None, "no asset, no incident");
+}
+
+async fn closed_incidents_collect_no_new_alerts(db: Db) {
+    let s = &db.store;
+    setup(s, &["acme"]).await;
+    let a = alert("acme", "10.0.0.5", Severity::High, at(0));
+    ingest(s, std::slice::from_ref(&a)).await;
+    let first = incident_of(s, a.id).await.unwrap();
+    s.update_incident(
+        &Scope::All,
+        first,
+        IncidentChange::State(IncidentState::Resolved),
+        "taro@acme.example",
+    )
+    .await
+    .unwrap();
+    let b = alert("acme", "10.0.0.5", Severity::High, at(5));
+    assert_eq!(
+        ingest(s, std::slice::from_ref(&b)).await.incidents_opened,
+        1
+    );
+    let second = incident_of(s, b.id).await.unwrap();
+    assert_ne!(first, second);
+    let closed = s.incident(&Scope::All, first).await.unwrap().unwrap();
+    assert_eq!(closed.alert_count, 1);
+}
+
+async fn info_alerts_never_open_incidents_but_join_open_ones(db: Db) {
+    let s = &db.store;
+    setup(s, &["acme"]).await;
+    let i1 = alert("acme", "10.0.0.5", Severity::Info, at(0));
+    let out = ingest(s, std::slice::from_ref(&i1)).await;
+    assert_eq!((out.stored, out.incidents_opened), (1, 0));
+    assert_eq!(incident_of(s, i1.id).await, None);
+    let low = alert("acme", "10.0.0.5", Severity::Low, at(1));
+    let i2 = alert("acme", "10.0.0.5", Severity::Info, at(2));
+    ingest(s, &[low.clone(), i2.clone()]).await;
+    let inc = incident_of(s, low.id).await;
+    assert!(inc.is_some());
+    assert_eq!(incident_of(s, i2.id).await, inc);
+    let incident = s
+        .incident(&Scope::All, inc.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(incident.alert_count, 2);
+    assert_eq!(incident.severity, Severity::Low);
+}
+
+async fn a_more_severe_alert_raises_the_incident_and_renames_it(db: Db) {
+    let s = &db.store;
+    setup(s, &["acme"]).await;
+    let mut low = alert("acme", "10.0.0.5", Severity::Low, at(0));
+    low.summary = "Port scan from 10.0.0.5".into();
+    let mut crit = alert("acme", "10.0.0.5", Severity::Critical, at(10));
+    crit.summary = "Cobalt Strike beacon from 10.0.0.5".into();
+    let medium = alert("acme", "10.0.0.5", Severity::Medium, at(12));
+    ingest(s, std::slice::from_ref(&low)).await;
+    ingest(s, &[crit.clone(), medium.clone()]).await;
+    let inc = incident_of(s, low.id).await.unwrap();
+    let incident = s.incident(&Scope::All, inc).await.unwrap().unwrap();
+    assert_eq!(incident.severity, Severity::Critical);
+    assert_eq!(incident.title, crit.summary);
+    assert_eq!(incident.alert_count, 3);
+    let timeline = s.timeline(&Scope::All, inc).await.unwrap();
+    let kinds: Vec<_> = timeline.iter().map(|e| e.kind.clone()).collect();
+    assert_eq!(
+        kinds,
+        [
+            TimelineKind::Opened {
+                severity: Severity::Low,
+                alert: low.id
+            },
+            TimelineKind::SeverityRaised {
+                from: Severity::Low,
+                to: Severity::Critical,
+                alert: crit.id
+            },
+        ]
+    );
+    assert!(timeline.iter().all(|e| e.actor == "mamori"));
+}
+
+async fn each_alert_filter_narrows_the_list(db: Db) {
+    let s = &db.store;
+    setup(s, &["acme", "globex"]).await;
+    let a1 = alert("acme", "10.0.0.1", Severity::Low, at(0));
+    let mut a2 = alert("acme", "10.0.0.2", Severity::High, at(10));
+    a2.engine = Engine::Waf;
+    let a3 = alert("acme", "10.0.0.1", Severity::Critical, at(20));
+    let g1 = alert("globex", "10.0.0.1", Severity::Medium, at(30));
+    ingest(s, &[a1.clone(), a2.clone(), a3.clone(), g1.clone()]).await;
+    let all = Scope::All;
+    let q = |f: fn(&mut AlertQuery)| {
+        let mut q = AlertQuery::default();
+        f(&mut q);
+        q
+    };
+
+    assert_eq!(
+        all_alerts(s, &all, AlertQuery::default()).await,
+        [g1.id, a3.id, a2.id, a1.id]
+    );
+    assert_eq!(
+        all_alerts(s, &all, q(|q| q.tenant = Some("globex".into()))).await,
+        [g1.id]
+    );
+    let from_to = AlertQuery {
+        from: Some(at(10)),
+        to: Some(at(30)),
+        ..Default::default()
+    };
+    assert_eq!(all_alerts(s, &all, from_to).await, [a3.id, a2.id]);
+    assert_eq!(
+        all_alerts(s, &all, q(|q| q.min_severity = Some(Severity::High))).await,
+        [a3.id, a2.id]
+    );
+    assert_eq!(
+        all_alerts(s, &all, q(|q| q.engine = Some(Engine::Waf))).await,
+        [a2.id]
+    );
+    let acme_host = AlertQuery {
+        tenant: Some("acme".into()),
+        asset: Some("host:10.0.0.1".into()),
+        ..Default::default()
+    };
+    assert_eq!(all_alerts(s, &all, acme_host).await, [a3.id, a1.id]);
+    assert_eq!(
+        all_alerts(s, &all, q(|q| q.asset = Some("host:10.0.0.1".into()))).await,
+        [g1.id, a3.id, a1.id]
+    );
+    let inc = incident_of(s, a1.id).await;
+    let by_incident = AlertQuery {
+        incident: inc,
+        ..Default::default()
+    };
+    assert_eq!(all_alerts(s, &all, by_incident).await, [a3.id, a1.id]);
+    let combined = AlertQuery {
+        tenant: Some("acme".into()),
+        min_severity: Some(Severity::Medium),
+        engine: Some(Engine::Ids),
+        ..Default::default()
+    };
+    assert_eq!(all_alerts(s, &all, combined).await, [a3.id]);
+}
+
+async fn text_search_is_case_insensitive_and_takes_wildcards_literally(db: Db) {
+    let s = &db.store;
+    setup(s, &["acme"]).await;
+    let mut cpu = alert("acme", "10.0.0.1", Severity::Low, at(0));
+    cpu.summary = "CPU at 100% on the file server".into();
+    let mut percent = alert("acme", "10.0.0.1", Severity::Low, at(1));
+    percent.summary = "CPU at 100 percent".into();
+    let mut rule = alert("acme", "10.0.0.1", Severity::Low, at(2));
+    rule.rule_id = "waf.942100_sqli".into();
+    rule.rule_name = "SQL Injection Attack".into();
+    rule.summary = "blocked request".into();
+    ingest(s, &[cpu.clone(), percent.clone(), rule.clone()]).await;
+    let search = |text: &str| AlertQuery {
+        text: Some(text.into()),
+        ..Default::default()
+    };
+    assert_eq!(all_alerts(s, &Scope::All, search("100%")).await, [cpu.id]);
+    assert_eq!(
+        all_alerts(s, &Scope::All, search("cpu AT 100")).await,
+        [percent.id, cpu.id]
+    );
+    assert_eq!(
+        all_alerts(s, &Scope::All, search("injection")).await,
+        [rule.id]
+    );
+    assert_eq!(
+        all_alerts(s, &Scope::All, search("942100_")).await,
+        [rule.id]
+    );
+    assert!(all_alerts(s, &Scope::All, search("942100\\"))
+        .await
+        .is_empty());
+    assert!(all_alerts(s, &Scope::All, search("_PU")).await.is_empty());
+}
+
+async fn keyset_pagination_walks_every_alert_exactly_once(db: Db) {
+    let s = &db.store;
+    setup(s, &["acme", "globex"]).await;
+    let mut batch = Vec::new();
+    for i in 0..237i64 {
+        // Groups of three share a millisecond so the id has to break ties.
+        let tenant = if i % 4 == 0 { "globex" } else { "acme" };
+        let mut a = alert(
+            tenant,
+            &format!("10.0.{}.1", i % 7),
+            Severity::Low,
+            at(i / 3),
+        );
+        a.id = Ulid::new();
+        batch.push(a);
+    }
+    ingest(s, &batch[..100]).await;
+    ingest(s, &batch[100..]).await;
+    let mut expected: Vec<_> = batch.iter().map(|a| (unix_ms(a.time), a.id)).collect();
+    expected.sort_by(|x, y| y.cmp(x));
+    let expected: Vec<Ulid> = expected.into_iter().map(|(_, id)| id).collect();
+
+    for limit in [1usize, 7, 20, 236, 237, 500] {
+        let mut seen = Vec::new();
+        let mut q = AlertQuery {
+            limit,
+            ..Default::default()
+        };
+        let mut pages = 0;
+        loop {
+            let page = s.alerts(&Scope::All, &q).await.unwrap();
+            assert!(page.items.len() <= limit);
+            pages += 1;
+            seen.extend(page.items.iter().map(|a| a.alert.id));
+            match page.next {
+                Some(next) => {
+                    assert_eq!(page.items.len(), limit, "only the last page may be short");
+                    q.cursor = Some(next);
+                }
+                None => break,
+            }
+        }
+        assert_eq!(seen, expected, "limit {limit}");
+        assert_eq!(pages, expected.len().div_ceil(limit), "limit {limit}");
+    }
+
+    let acme: Vec<Ulid> = expected
+        .iter()
+        .copied()
+        .filter(|id| batch.iter().any(|a| a.id == *id && a.tenant == "acme"))
+        .collect();
+    let mut seen = Vec::new();
+    let mut q = AlertQuery {
+        limit: 13,
+        ..Default::default()
+    };
+    loop {
+        let page = s.alerts(&Scope::Tenant("acme".into()), &q).await.unwrap();
+        seen.extend(page.items.iter().map(|a| a.alert.id));
+        match page.next {
+            Some(next) => q.cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, acme);
+    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), seen.len());
+
+    let bad = AlertQuery {
+        cursor: Some("garbage".into()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        s.alerts(&Scope::All, &bad).await,
+        Err(Error::Invalid(_))
+    ));
+}
+
+async fn incident_list_filters_and_pages(db: Db) {
+    let s = &db.store;
+    setup(s, &["acme", "globex"]).await;
+    let mut batch = Vec::new();
+    for i in 0..30i64 {
+        let severity = if i % 3 == 0 {
+            Severity::Critical
+        } else {
+            Severity::Low
+        };
+        let tenant = if i % 5 == 0 { "globex" } else { "acme" };
+        batch.push(alert(tenant, &format!("10.1.0.{i}"), severity, at(i)));
+    }
+    assert_eq!(ingest(s, &batch).await.incidents_opened, 30);
+    let mut q = IncidentQuery {
+        limit: 7,
+        ..Default::default()
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = s.incidents(&Scope::All, &q).await.unwrap();
+        seen.extend(page.items.iter().map(|i| (i.last_seen, i.id)));
+        match page.next {
+            Some(next) => q.cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 30);
+    assert!(
+        seen.windows(2).all(|w| w[0] > w[1]),
+        "newest first, no repeats"
+    );
+
+    let list = |q: IncidentQuery| async move {
+        s.incidents(&Scope::All, &IncidentQuery { limit: 100, ..q })
+            .await
+            .unwrap()
+            .items
+    };
+    let crit = list(IncidentQuery {
+        min_severity: Some(Severity::High),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(crit.len(), 10);
+    let globex = list(IncidentQuery {
+        tenant: Some("globex".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(globex.len(), 6);
+    assert!(globex.iter().all(|i| i.tenant == "globex"));
+    let one = list(IncidentQuery {
+        asset: Some("host:10.1.0.7".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(one.len(), 1);
+
+    s.update_incident(
+        &Scope::All,
+        one[0].id,
+        IncidentChange::State(IncidentState::FalsePositive),
+        "taro",
+    )
+    .await
+    .unwrap();
+    let open = list(IncidentQuery {
+        open_only: true,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(open.len(), 29);
+    let fp = list(IncidentQuery {
+        state: Some(IncidentState::FalsePositive),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(fp.len(), 1);
+    assert_eq!(fp[0].id, one[0].id);
+}
+
+async fn a_tenant_scope_never_reveals_another_tenant(db: Db) {
+    let s = &db.store;
+    setup(s, &["a", "b"]).await;
+    let a = alert("a", "10.0.0.1", Severity::High, at(0));
+    let b = alert("b", "10.0.0.1", Severity::High, at(1));
+    ingest(s, &[a.clone(), b.clone()]).await;
+    s.create_token("a", "t", "ha").await.unwrap();
+    s.create_token("b", "t", "hb").await.unwrap();
+    for (email, tenant) in [("x@a.example", "a"), ("y@b.example", "b")] {
+        s.create_user(NewUser {
+            email: email.into(),
+            password_hash: "h".into(),
+            role: Role::Viewer,
+            tenant: Some(tenant.into()),
+        })
+        .await
+        .unwrap();
+    }
+    let b_inc = incident_of(s, b.id).await.unwrap();
+    let scope = Scope::Tenant("a".into());
+
+    assert_eq!(all_alerts(s, &scope, AlertQuery::default()).await, [a.id]);
+    let asking_for_b = AlertQuery {
+        tenant: Some("b".into()),
+        ..Default::default()
+    };
+    assert!(all_alerts(s, &scope, asking_for_b).await.is_empty());
+    let b_incident_alerts = AlertQuery {
+        incident: Some(b_inc),
+        ..Default::default()
+    };
+    assert!(all_alerts(s, &scope, b_incident_alerts).await.is_empty());
+    assert!(s.alert(&scope, b.id).await.unwrap().is_none());
+    assert!(s.alert(&scope, a.id).await.unwrap().is_some());
+
+    let incidents = s
+        .incidents(&scope, &IncidentQuery::default())
+        .await
+        .unwrap();
+    assert!(incidents.items.iter().all(|i| i.tenant == "a"));
+    assert_eq!(incidents.items.len(), 1);
+    let for_b = IncidentQuery {
+        tenant: Some("b".into()),
+        ..Default::default()
+    };
+    assert!(s.incidents(&scope, &for_b).await.unwrap().items.is_empty());
+    assert!(s.incident(&scope, b_inc).await.unwrap().is_none());
+    assert!(s.timeline(&scope, b_inc).await.unwrap().is_empty());
+    assert!(!s.timeline(&Scope::All, b_inc).await.unwrap().is_empty());
+    for change in [
+        IncidentChange::State(IncidentState::Investigating),
+        IncidentChange::Assign(Some("x@a.example".into())),
+        IncidentChange::Note("mine now".into()),
+    ] {
+        assert!(matches!(
+            s.update_incident(&scope, b_inc, change, "x@a.example")
+                .await,
+            Err(Error::NotFound(_))
+        ));
+    }
+    let untouched = s.incident(&Scope::All, b_inc).await.unwrap().unwrap();
+    assert_eq!(untouched.state, IncidentState::New);
+    assert_eq!(s.timeline(&Scope::All, b_inc).await.unwrap().len(), 1);
+
+    let tokens = s.tokens(&scope).await.unwrap();
+    assert_eq!(tokens.len(), 1);
+    assert_eq!(tokens[0].tenant, "a");
+    let users = s.users(&scope).await.unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].email, "x@a.example");
+    let tenants = s.tenants(&scope).await.unwrap();
+    assert_eq!(tenants.len(), 1);
+    assert!(s.tenant(&scope, "b").await.unwrap().is_none());
+
+    let counts = s
+        .alert_counts(&scope, at(-60), Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(counts.total, 1);
+    assert_eq!(counts.open_incidents, 1);
+}
+
+async fn state_changes_follow_the_allowed_transitions(db: Db) {
+    let s = &db.store;
+    setup(s, &["acme"]).await;
+    let a = alert("acme", "10.0.0.1", Severity::High, at(0));
+    ingest(s, std::slice::from_ref(&a)).await;
+    let id = incident_of(s, a.id).await.unwrap();
+    let before = s.incident(&Scope::All, id).await.unwrap().unwrap();
+    let scope = Scope::Tenant("acme".into());
+    let moved = |to| IncidentChange::State(to);
+
+    match s
+        .update_incident(&scope, id, moved(IncidentState::New), "taro")
+        .await
+    {
+        Err(Error::Invalid(m)) => assert!(m.contains("new"), "{m}"),
+        other => panic!("new → new must be refused, got {other:?}"),
+    }
+    let inc = s
+        .update_incident(&scope, id, moved(IncidentState::Investigating), "taro")
+        .await
+        .unwrap();
+    assert_eq!(inc.state, IncidentState::Investigating);
+    assert!(inc.updated_at >= before.updated_at);
+    s.update_incident(&scope, id, moved(IncidentState::Resolved), "taro")
+        .await
+        .unwrap();
+    match s
+        .update_incident(&scope, id, moved(IncidentState::Contained), "taro")
+        .await
+    {
+        Err(Error::Invalid(m)) => {
+            assert!(m.contains("resolved") && m.contains("contained"), "{m}")
+        }
+        other => panic!("resolved → contained must be refused, got {other:?}"),
+    }
+    s.update_incident(&scope, id, moved(IncidentState::Investigating), "hanako")
+        .await
+        .unwrap();
+    let stored = s.incident(&scope, id).await.unwrap().unwrap();
+    assert_eq!(stored.state, IncidentState::Investigating);
+    let timeline = s.timeline(&scope, id).await.unwrap();
+    let changes: Vec<_> = timeline
+        .iter()
+        .filter_map(|e| match e.kind {
+            TimelineKind::StateChanged { from, to } => Some((from, to, e.actor.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            (IncidentState::New, IncidentState::Investigating, "taro"),
+            (
+                IncidentState::Investigating,
+                IncidentState::Resolved,
+                "taro"
+            ),
+            (
+                IncidentState::Resolved,
+                IncidentState::Investigating,
+                "hanako"
+            ),
+        ]
+    );
+    assert!(matches!(
+        s.update_incident(&scope, Ulid::new(), moved(IncidentState::Resolved), "taro")
+            .await,
+        Err(Error::NotFound(_))
+    ));
+}
+
+async fn notes_and_assignments_are_recorded_in_the_timeline(db: Db) {
+    let s = &db.store;
+    setup(s, &["acme"]).await;
+    let a = alert("acme", "10.0.0.1", Severity::High, at(0));
+    ingest(s, std::slice::from_ref(&a)).await;
+    let id = incident_of(s, a.id).await.unwrap();
+    let all = Scope::All;
+    let inc = s
+        .update_incident(
+            &all,
+            id,
+            IncidentChange::Assign(Some("taro@acme.example".into())),
+            "boss",
+        )
+        .await
+        .unwrap();
+    assert_eq!(inc.assignee.as_deref(), Some("taro@acme.example"));
+    s.update_incident(
+        &all,
+        id,
+        IncidentChange::Note("Isolated the PC; 再起動済み".into()),
+        "taro",
+    )
+    .await
+    .unwrap();
+    for bad in [String::new(), "   ".into(), "x".repeat(MAX_NOTE + 1)] {
+        assert!(matches!(
+            s.update_incident(&all, id, IncidentChange::Note(bad), "taro")
+                .await,
+            Err(Error::Invalid(_))
+        ));
+    }
+    let inc = s
+        .update_incident(&all, id, IncidentChange::Assign(None), "boss")
+        .await
+        .unwrap();
+    assert_eq!(inc.assignee, None);
+    assert_eq!(s.incident(&all, id).await.unwrap().unwrap().assignee, None);
+    let timeline = s.timeline(&all, id).await.unwrap();
+    let kinds: Vec<_> = timeline
+        .iter()
+        .map(|e| (e.actor.as_str(), &e.kind))
+        .collect();
+    assert_eq!(kinds.len(), 4);
+    assert!(matches!(kinds[0], ("mamori", TimelineKind::Opened { .. })));
+    assert_eq!(
+        kinds[1],
+        (
+            "boss",
+            &TimelineKind::Assigned {
+                to: Some("taro@acme.example".into())
+            }
+        )
+    );
+    assert_eq!(
+        kinds[2],
+        (
+            "taro",
+            &TimelineKind::Note {
+                text: "Isolated the PC; 再起動済み".into()
+            }
+        )
+    );
+    assert_eq!(kinds[3], ("boss", &TimelineKind::Assigned { to: None }));
+    assert!(timeline.windows(2).all(|w| w[0].time <= w[1].time));
+}
+
+async fn alert_counts_come_from_the_rollup_with_empty_buckets(db: Db) {
+    let s = &db.store;
+    setup(s, &["acme", "globex"]).await;
+    let now = OffsetDateTime::now_utc();
+    let mut batch = Vec::new();
+    // Two hours ago: 3 high IDS alerts; one hour ago: 2 low WAF alerts; 2 days ago: 1.
+    for _ in 0..3 {
+        batch.push(alert(
+            "acme",
+            "10.0.0.1",
+            Severity::High,
+            now - Duration::minutes(150),
+        ));
+    }
+    for _ in 0..2 {
+        let mut a = alert(
+            "acme",
+            "10.0.0.2",
+            Severity::Low,
+            now - Duration::minutes(70),
+        );
+        a.engine = Engine::Waf;
+        batch.push(a);
+    }
+    batch.push(alert(
+        "globex",
+        "10.0.0.3",
+        Severity::Critical,
+        now - Duration::minutes(10),
+    ));
+    batch.push(alert(
+        "acme",
+        "10.0.0.4",
+        Severity::Medium,
+        now - Duration::days(2),
+    ));
+    ingest(s, &batch[..3]).await;
+    ingest(s, &batch[3..]).await;
+
+    let since = now - Duration::hours(6);
+    let c = s
+        .alert_counts(&Scope::All, since, Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(c.total, 6);
+    assert_eq!(c.by_severity["high"], 3);
+    assert_eq!(c.by_severity["low"], 2);
+    assert_eq!(c.by_severity["critical"], 1);
+    assert_eq!(c.by_severity["medium"], 0);
+    assert_eq!(c.by_engine["ids"], 4);
+    assert_eq!(c.by_engine["waf"], 2);
+    assert_eq!(c.buckets.len(), 6);
+    assert!(c.buckets.windows(2).all(|w| w[0].start_ms < w[1].start_ms));
+    assert_eq!(c.buckets[0].start_ms, unix_ms(since));
+    let per_bucket: i64 = c.buckets.iter().flat_map(|b| b.by_severity.values()).sum();
+    assert_eq!(per_bucket, 6);
+    assert!(c
+        .buckets
+        .iter()
+        .any(|b| b.by_severity.values().sum::<i64>() == 0));
+    assert_eq!(c.open_incidents, 4);
+
+    let acme = s
+        .alert_counts(&Scope::Tenant("acme".into()), since, Duration::hours(2))
+        .await
+        .unwrap();
+    assert_eq!(acme.total, 5);
+    assert_eq!(acme.buckets.len(), 3);
+    assert_eq!(acme.open_incidents, 3);
+    let week = s
+        .alert_counts(&Scope::All, now - Duration::days(7), Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(week.total, 7);
+    assert_eq!(week.buckets.len(), 7);
+}
+
+async fn purge_removes_old_alerts_closed_incidents_and_expired_sessions(db: Db) {
+    let s = &db.store;
+    setup(s, &["acme"]).await;
+    let now = OffsetDateTime::now_utc();
+    let cutoff = now - Duration::days(30);
+    // An incident closed long ago, one still open, and recent alerts.
+    let old_closed = alert(
+        "acme",
+        "10.0.0.1",
+        Severity::High,
+        cutoff - Duration::days(5),
+    );
+    let old_open = alert(
+        "acme",
+        "10.0.0.2",
+        Severity::High,
+        cutoff - Duration::days(5),
+    );
+    // Same rollup hour as the cutoff, on both sides of it.
+    let just_before = alert(
+        "acme",
+        "10.0.0.3",
+        Severity::Low,
+        cutoff - Duration::seconds(1),
+    );
+    let just_after = alert(
+        "acme",
+        "10.0.0.3",
+        Severity::Low,
+        cutoff + Duration::seconds(1),
+    );
+    let recent = alert("acme", "10.0.0.4", Severity::Low, now - Duration::hours(1));
+    let batch = [
+        old_closed.clone(),
+        old_open.clone(),
+        just_before.clone(),
+        just_after.clone(),
+        recent.clone(),
+    ];
+    ingest(s, &batch).await;
+    let closed_id = incident_of(s, old_closed.id).await.unwrap();
+    let open_id = incident_of(s, old_open.id).await.unwrap();
+    s.update_incident(
+        &Scope::All,
+        closed_id,
+        IncidentChange::State(IncidentState::Resolved),
+        "taro",
+    )
+    .await
+    .unwrap();
+    let user = s
+        .create_user(NewUser {
+            email: "taro@acme.example".into(),
+            password_hash: "h".into(),
+            role: Role::Viewer,
+            tenant: Some("acme".into()),
+        })
+        .await
+        .unwrap();
+    for (hash, expires) in [
+        ("gone", now - Duration::hours(1)),
+        ("kept", now + Duration::hours(1)),
+    ] {
+        s.create_session(Session {
+            id_hash: hash.into(),
+            user_id: user.id,
+            csrf: "c".into(),
+            expires_at: expires,
+        })
+        .await
+        .unwrap();
+    }
+    s.record_login_failure("taro@acme.example", "192.0.2.1", cutoff - Duration::days(1))
+        .await
+        .unwrap();
+    s.record_login_failure("taro@acme.example", "192.0.2.1", now)
+        .await
+        .unwrap();
+
+    assert_eq!(s.purge_before(cutoff).await.unwrap(), 3);
+    assert_eq!(
+        sorted(all_alerts(s, &Scope::All, AlertQuery::default()).await),
+        sorted(vec![just_after.id, recent.id])
+    );
+    assert!(s.incident(&Scope::All, closed_id).await.unwrap().is_none());
+    assert!(s.timeline(&Scope::All, closed_id).await.unwrap().is_empty());
+    assert!(s.incident(&Scope::All, open_id).await.unwrap().is_some());
+    assert!(s.session("kept", now).await.unwrap().is_some());
+    let long_ago = now - Duration::days(365);
+    assert_eq!(
+        s.login_failures("taro@acme.example", "192.0.2.1", long_ago)
+            .await
+            .unwrap(),
+        (1, 1)
+    );
+    let counts = s
+        .alert_counts(&Scope::All, long_ago, Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(counts.total, 2, "the rollup forgets purged alerts");
+    // The expired session is gone from the table, not just filtered out.
+    db.execute_raw("UPDATE sessions SET expires_at_ms = 9000000000000")
+        .await;
+    assert!(s.session("gone", now).await.unwrap().is_none());
+    assert_eq!(s.purge_before(cutoff).await.unwrap(), 0);
+}
+
+async fn a_corrupt_stored_alert_is_an_error_not_a_panic(db: Db) {
+    let s = &db.store;
+    setup(s, &["acme"]).await;
+    let a = alert("acme", "10.0.0.1", Severity::High, at(0));
+    ingest(s, std::slice::from_ref(&a)).await;
+    db.execute_raw(&format!(
+        "UPDATE alerts SET body = '{{not json' WHERE id = '{}'",
+        a.id
+    ))
+    .await;
+    assert!(matches!(
+        s.alert(&Scope::All, a.id).await,
+        Err(Error::Corrupt(_))
+    ));
+    assert!(matches!(
+        s.alerts(&Scope::All, &AlertQuery::default()).await,
+        Err(Error::Corrupt(_))
+    ));
+    db.execute_raw("UPDATE incidents SET state = 'on_fire'")
+        .await;
+    assert!(matches!(
+        s.incidents(&Scope::All, &IncidentQuery::default()).await,
+        Err(Error::Corrupt(_))
+    ));
+    // The store keeps working for everything else.
+    assert_eq!(s.tenants(&Scope::All).await.unwrap().len(), 1);
+}

@@ -1,0 +1,151 @@
+//! The command line: what each command does, in `--help`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mamori",
+    version,
+    about = "Mamori (守り): security gateway and monitoring for small businesses",
+    long_about = "Mamori watches a small company's network, website, mail and logs, turns what it \
+                  sees into alerts, correlates them into incidents, and gives the company and its \
+                  service provider one console.\n\nStart with `mamori up`: it creates the data \
+                  directory and an embedded SQLite database, prints the first admin's password \
+                  once, and serves the console on http://127.0.0.1:8080."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Data directory (database, state).
+    #[arg(
+        long,
+        global = true,
+        default_value = "./mamori-data",
+        env = "MAMORI_DATA"
+    )]
+    pub data: PathBuf,
+    /// Configuration file. Default: mamori.toml in the data directory, else ./mamori.toml,
+    /// else built-in defaults.
+    #[arg(long, global = true, env = "MAMORI_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Store URL, overriding the config: empty for embedded SQLite, or postgres://…
+    #[arg(long, global = true, env = "MAMORI_STORE")]
+    pub store: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Write a commented mamori.toml with every key and its default.
+    Init {
+        /// Where to write it (default: mamori.toml in the data directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Start the console and every enabled engine; Ctrl-C stops them after storing what is queued.
+    Up {
+        /// Listen address of the console, overriding console.listen.
+        #[arg(long)]
+        listen: Option<String>,
+        /// Also create two demo tenants with a month of realistic alerts and incidents.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Manage tenants (the companies a provider serves).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage console users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens that sensors and scripts use to send events and read alerts.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Send NDJSON events (Mamori events or Suricata EVE lines) from a file or stdin to a console.
+    Send {
+        /// NDJSON file; `-` or absent reads stdin.
+        file: Option<PathBuf>,
+        /// Console base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080", env = "MAMORI_URL")]
+        url: String,
+        /// The tenant's token (from `mamori token create`).
+        #[arg(long, env = "MAMORI_TOKEN", hide_env_values = true)]
+        token: String,
+        /// Lines per request.
+        #[arg(long, default_value_t = 5000)]
+        batch: usize,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 4)]
+        parallel: usize,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TenantCommand {
+    /// Add a tenant. NAME is short and stable: lowercase letters, digits and dashes.
+    Add {
+        name: String,
+        /// The company's name as people write it.
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// List tenants, one name per line.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Add a console user. The password is read from stdin with --password-stdin, or generated
+    /// and printed once.
+    Add {
+        #[arg(long)]
+        email: String,
+        /// provider_admin, tenant_admin or viewer.
+        #[arg(long)]
+        role: String,
+        /// The user's tenant (required for tenant_admin and viewer).
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users: email, role and tenant.
+    List,
+    /// Set a user's password (from stdin with --password-stdin, else generated and printed).
+    Passwd {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token for a tenant; the token is printed alone on the last line, once.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// A name that says where the token is used (default: a generated one).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Revoke a tenant's token by name.
+    Revoke {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens: tenant, name, state.
+    List,
+}

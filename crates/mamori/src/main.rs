@@ -1,0 +1,122 @@
+//! `mamori`: the one binary. Parses the command line, loads the configuration, opens the
+//! store and wires the console and engines together. Each engine is a library; this crate
+//! only connects them.
+
+mod admin;
+mod cli;
+mod demo;
+mod send;
+mod up;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use cli::{Cli, Command};
+use mamori_core::config::Config;
+use std::path::{Path, PathBuf};
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MAMORI_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<std::process::ExitCode> {
+    let g = cli.global.clone();
+    match cli.command {
+        Command::Init { out, force } => {
+            let path = out.unwrap_or_else(|| g.data.join("mamori.toml"));
+            admin::init(&path, force)?;
+        }
+        Command::Up { listen, demo } => {
+            let (config, config_path) = load_config(&g)?;
+            up::up(&g.data, config, config_path, listen, demo).await?;
+        }
+        Command::Tenant(cmd) => admin::tenant(&g, cmd).await?,
+        Command::User(cmd) => admin::user(&g, cmd).await?,
+        Command::Token(cmd) => admin::token(&g, cmd).await?,
+        Command::Send {
+            file,
+            url,
+            token,
+            batch,
+            parallel,
+        } => {
+            return send::send(file, &url, &token, batch, parallel).await;
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The configuration in effect and the file it came from (None for built-in defaults).
+pub fn load_config(g: &cli::Global) -> Result<(Config, Option<PathBuf>)> {
+    let candidates: Vec<PathBuf> = match &g.config {
+        Some(p) => {
+            if !p.exists() {
+                anyhow::bail!(
+                    "config file {} does not exist (mamori init writes one)",
+                    p.display()
+                );
+            }
+            vec![p.clone()]
+        }
+        None => vec![g.data.join("mamori.toml"), PathBuf::from("mamori.toml")],
+    };
+    let mut found = None;
+    for path in candidates {
+        if path.exists() {
+            found = Some(path);
+            break;
+        }
+    }
+    let mut config = match &found {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(url) = &g.store {
+        config.store.url = url.clone();
+        config
+            .validate()
+            .map_err(|(key, msg)| anyhow::anyhow!("--store: {key}: {msg}"))?;
+    }
+    Ok((config, found))
+}
+
+/// Opens the configured store, creating the data directory for SQLite.
+pub async fn open_store(data: &Path, config: &Config) -> Result<mamori_store::DynStore> {
+    if config.store.url.is_empty() {
+        std::fs::create_dir_all(data)
+            .with_context(|| format!("creating data directory {}", data.display()))?;
+    }
+    let db = data.join("mamori.db");
+    mamori_store::open(&config.store.url, &db)
+        .await
+        .with_context(|| {
+            if config.store.url.is_empty() {
+                format!("opening the SQLite store {}", db.display())
+            } else {
+                "connecting to the PostgreSQL store".to_string()
+            }
+        })
+}

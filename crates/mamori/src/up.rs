@@ -1,0 +1,144 @@
+//! `mamori up`: opens the store, starts the bus writer, retention, and the console; stops on
+//! Ctrl-C or SIGTERM after storing everything already accepted.
+
+use anyhow::{Context, Result};
+use mamori_console::{auth, AppState};
+use mamori_core::config::Config;
+use mamori_core::Role;
+use mamori_store::writer::{self, WriterConfig};
+use mamori_store::NewUser;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The first provider admin's login name.
+pub const FIRST_ADMIN: &str = "admin@mamori.local";
+
+pub async fn up(
+    data: &Path,
+    mut config: Config,
+    config_path: Option<PathBuf>,
+    listen: Option<String>,
+    demo: bool,
+) -> Result<()> {
+    if let Some(l) = listen {
+        config.console.listen = l;
+        config
+            .validate()
+            .map_err(|(key, msg)| anyhow::anyhow!("--listen: {key}: {msg}"))?;
+    }
+    match &config_path {
+        Some(p) => tracing::info!(config = %p.display(), "configuration loaded"),
+        None => {
+            tracing::info!("no mamori.toml found; using built-in defaults (mamori init writes one)")
+        }
+    }
+    let store = crate::open_store(data, &config).await?;
+    if store.backend() == "sqlite" {
+        tracing::info!(data = %data.display(), database = %data.join("mamori.db").display(), "embedded SQLite store ready");
+    } else {
+        tracing::info!(backend = store.backend(), "store ready");
+    }
+    first_admin(&store).await?;
+
+    let (bus, subscriber) = mamori_core::bus::channel(config.bus.capacity);
+    let writer = tokio::spawn(writer::run(
+        subscriber,
+        store.clone(),
+        WriterConfig {
+            batch_size: config.bus.batch_size,
+            flush: Duration::from_millis(config.bus.flush_ms),
+            window: time::Duration::minutes(config.incidents.window_minutes as i64),
+        },
+    ));
+    let retention = tokio::spawn(retention(store.clone(), config.retention_days));
+
+    if demo {
+        crate::demo::load(&store, &bus)
+            .await
+            .context("creating the demo data")?;
+    }
+
+    let listener = tokio::net::TcpListener::bind(&config.console.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.console.listen))?;
+    let addr = listener.local_addr()?;
+    let tls = !config.console.tls_cert.is_empty();
+    tracing::info!(url = %format!("{}://{addr}/", mamori_console::tls::scheme(tls)), "console listening");
+    tracing::info!(url = %format!("{}://{addr}/api/v1/events", mamori_console::tls::scheme(tls)), "ingest API (Bearer token from `mamori token create`)");
+    let state = AppState {
+        store: store.clone(),
+        bus,
+        config: Arc::new(config),
+        secure: tls,
+    };
+    mamori_console::serve(listener, state, shutdown_signal()).await?;
+
+    tracing::info!("stopping: storing queued events");
+    retention.abort();
+    // The state (and with it the last publisher) is gone once serve returns, so the
+    // writer drains the queue and ends.
+    writer.await.context("event writer")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// On first start, creates the provider admin and prints its password once on stdout.
+async fn first_admin(store: &mamori_store::DynStore) -> Result<()> {
+    if store.count_users().await? > 0 {
+        return Ok(());
+    }
+    let password = auth::random_hex(10);
+    let hash = auth::hash_password(&password)?;
+    store
+        .create_user(NewUser {
+            email: FIRST_ADMIN.into(),
+            password_hash: hash,
+            role: Role::ProviderAdmin,
+            tenant: None,
+        })
+        .await?;
+    println!();
+    println!("  First start: a provider admin was created. This password is shown only once.");
+    println!("    login:    {FIRST_ADMIN}");
+    println!("    password: {password}");
+    println!("  Change it with: mamori user passwd --email {FIRST_ADMIN}");
+    println!();
+    tracing::info!(user = FIRST_ADMIN, "first provider admin created");
+    Ok(())
+}
+
+/// Deletes what is older than the retention period, once an hour.
+async fn retention(store: mamori_store::DynStore, days: u32) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let cutoff = time::OffsetDateTime::now_utc() - time::Duration::days(days as i64);
+        match store.purge_before(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, retention_days = days, "old alerts deleted"),
+            Err(e) => tracing::warn!(error = %e, "retention purge failed"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

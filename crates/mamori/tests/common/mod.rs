@@ -1,0 +1,116 @@
+//! Runs the real `mamori` binary: commands to completion, and `mamori up` as a server on a
+//! free loopback port, reading the first admin's password from its stdout.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_mamori")
+}
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir = std::env::temp_dir().join(format!("mamori-{tag}-{}-{nanos}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `mamori ARGS` with `stdin`, answering (success, stdout, stderr).
+pub fn mamori(data: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+    let mut child = Command::new(bin())
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run mamori");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub password: String,
+    pub data: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `mamori up` and waits until it answers.
+pub fn up(data: &Path, extra: &[&str]) -> Server {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = Command::new(bin())
+        .arg("--data")
+        .arg(data)
+        .args(["up", "--listen", &listen])
+        .args(extra)
+        .env("MAMORI_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start mamori up");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(p) = line.trim().strip_prefix("password:") {
+                let _ = tx.send(p.trim().to_string());
+            }
+        }
+    });
+    let password = rx
+        .recv_timeout(Duration::from_secs(120))
+        .unwrap_or_default();
+    let base = format!("http://{listen}");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while std::net::TcpStream::connect(&listen).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "mamori up did not start listening"
+        );
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("mamori up exited early: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Server {
+        child,
+        base,
+        password,
+        data: data.to_path_buf(),
+    }
+}
