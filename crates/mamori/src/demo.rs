@@ -176,8 +176,9 @@ fn month_of_alerts(tenant: &str, domain: &str, net: &str, seed: u64) -> Vec<Aler
     }
     // SQL injection against the web shop, blocked by the WAF.
     for i in 0..220 {
-        let days = g.rng.random_range(0.0..20.0);
-        let t = g.when(days);
+        // Attacks come in campaigns: a few bursts of automated scanning, not a steady drip.
+        let burst = [19.2, 15.6, 11.1, 8.4, 5.3, 2.7, 0.6][i % 7];
+        let t = g.now - Duration::seconds_f64(burst * 86_400.0 + g.rng.random_range(0.0..2400.0));
         let src = format!(
             "45.{}.{}.{}",
             g.rng.random_range(1..250),
