@@ -88,17 +88,47 @@ impl Driver {
         .to_string()
     }
 
-    async fn text(&self) -> String {
-        let el = self.find("body").await;
-        self.cmd(
-            reqwest::Method::GET,
-            &format!("/element/{el}/text"),
-            json!({}),
-        )
-        .await
-        .as_str()
-        .unwrap_or("")
-        .to_string()
+    /// The page's text once `ready` holds for it (pages load after a click; a node read
+    /// during the load goes stale, which is retried).
+    async fn text_when(&self, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let url = format!("{}/session/{}/element", self.base, self.session);
+            let found: Value = self
+                .http
+                .post(url)
+                .json(&json!({"using": "css selector", "value": "body"}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let el = found["value"]
+                .as_object()
+                .and_then(|o| o.values().next())
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            if let Some(el) = el {
+                let url = format!("{}/session/{}/element/{el}/text", self.base, self.session);
+                let v: Value = self
+                    .http
+                    .get(url)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                if let Some(text) = v["value"].as_str() {
+                    if ready(text) || Instant::now() > deadline {
+                        return text.to_string();
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "the page did not load");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn screenshot(&self, name: &str) {
@@ -216,7 +246,7 @@ async fn a_person_logs_in_opens_an_incident_and_changes_its_state() {
     d.type_into("input[name=email]", "admin@mamori.local").await;
     d.type_into("input[name=password]", &server.password).await;
     d.click("button[type=submit]").await;
-    let overview = d.text().await;
+    let overview = d.text_when(|t| t.contains("アラートの推移")).await;
     assert!(
         overview.contains("概要") && overview.contains("アラートの推移"),
         "{overview}"
@@ -226,7 +256,7 @@ async fn a_person_logs_in_opens_an_incident_and_changes_its_state() {
     d.go(&format!("{}/incidents", server.base)).await;
     d.screenshot("incidents").await;
     d.click("table td a[href^='/incidents/']").await;
-    let page = d.text().await;
+    let page = d.text_when(|t| t.contains("対応履歴")).await;
     assert!(
         page.contains("対応履歴"),
         "the incident page shows its timeline: {page}"
@@ -234,7 +264,6 @@ async fn a_person_logs_in_opens_an_incident_and_changes_its_state() {
     let to = d.attribute("button[data-state]", "data-state").await;
     assert!(!to.is_empty());
     d.click(&format!("button[data-state='{to}']")).await;
-    let after = d.text().await;
     let label = match to.as_str() {
         "investigating" => "調査中",
         "contained" => "封じ込め済み",
@@ -242,6 +271,8 @@ async fn a_person_logs_in_opens_an_incident_and_changes_its_state() {
         "false_positive" => "誤検知",
         other => panic!("unexpected state {other}"),
     };
+    let change = format!("→ {label}");
+    let after = d.text_when(|t| t.contains(&change)).await;
     assert!(
         after.contains("状態を変更") && after.contains(label),
         "the timeline shows the change to {label}: {after}"
