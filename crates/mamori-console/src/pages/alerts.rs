@@ -1,7 +1,10 @@
 //! Alerts: a filterable, paginated list and a detail page with the evidence.
 
 use super::overview::narrowed;
-use super::{empty, fmt_time, fmt_time_secs, layout, severity_badge, with_query, Ctx, Nav};
+use super::{
+    empty, fmt_time, fmt_time_secs, layout, pager, severity_badge, tenant_choices, tenant_select,
+    with_query, Ctx, Nav,
+};
 use crate::i18n;
 use crate::{AppState, ConsoleError};
 use axum::extract::{Path, Query, State};
@@ -129,22 +132,13 @@ pub async fn list(
     let lang = ctx.lang;
     let scope = narrowed(ctx.user.scope(), &f.tenant);
     let page = state.store.alerts(&scope, &f.to_query()?).await?;
-    let tenants = if ctx.user.is_provider() {
-        state.store.tenants(&ctx.user.scope()).await?
-    } else {
-        Vec::new()
-    };
+    let tenants = tenant_choices(&state, &ctx).await?;
     let provider = ctx.user.is_provider();
     let body = html! {
         h1 { (t.alerts) }
         div.card {
             form.filters method="get" action="/alerts" {
-                @if provider {
-                    label { (t.tenant) select name="tenant" {
-                        option value="" { (t.all_tenants) }
-                        @for tn in &tenants { option value=(tn.name) selected[tn.name == f.tenant] { (tn.display_name) } }
-                    } }
-                }
+                (tenant_select(t, &tenants, &f.tenant))
                 label { (t.min_severity) select name="severity" {
                     option value="" { (t.all) }
                     @for s in Severity::ALL { option value=(s.as_str()) selected[s.as_str() == f.severity] { (i18n::severity(lang, s)) } }
@@ -188,10 +182,7 @@ pub async fn list(
                     }
                 } }
             }
-            div.pager {
-                @if !f.cursor.is_empty() { a href=(f.link("")) { (t.first_page) } } @else { span {} }
-                @if let Some(next) = &page.next { a href=(f.link(next)) { (t.next_page) } }
-            }
+            (pager(t, (!f.cursor.is_empty()).then(|| f.link("")), page.next.as_deref().map(|n| f.link(n))))
         }
     };
     Ok(layout(&ctx, t.alerts, Nav::Alerts, body))

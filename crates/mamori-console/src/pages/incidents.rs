@@ -3,7 +3,8 @@
 
 use super::overview::narrowed;
 use super::{
-    empty, fmt_time, fmt_time_secs, layout, severity_badge, state_badge, with_query, Ctx, Nav,
+    empty, fmt_time, fmt_time_secs, layout, pager, severity_badge, state_badge, tenant_choices,
+    tenant_select, with_query, Ctx, Nav,
 };
 use crate::auth::{CsrfForm, Posted};
 use crate::i18n::{self, Lang};
@@ -89,21 +90,12 @@ pub async fn list(
     let scope = narrowed(ctx.user.scope(), &f.tenant);
     let page = state.store.incidents(&scope, &f.to_query()?).await?;
     let provider = ctx.user.is_provider();
-    let tenants = if provider {
-        state.store.tenants(&ctx.user.scope()).await?
-    } else {
-        Vec::new()
-    };
+    let tenants = tenant_choices(&state, &ctx).await?;
     let body = html! {
         h1 { (t.incidents) }
         div.card {
             form.filters method="get" action="/incidents" {
-                @if provider {
-                    label { (t.tenant) select name="tenant" {
-                        option value="" { (t.all_tenants) }
-                        @for tn in &tenants { option value=(tn.name) selected[tn.name == f.tenant] { (tn.display_name) } }
-                    } }
-                }
+                (tenant_select(t, &tenants, &f.tenant))
                 label { (t.state) select name="state" {
                     option value="open" selected[f.state.is_empty() || f.state == "open"] { (t.open_only) }
                     option value="all" selected[f.state == "all"] { (t.all) }
@@ -141,10 +133,7 @@ pub async fn list(
                     }
                 } }
             }
-            div.pager {
-                @if !f.cursor.is_empty() { a href=(f.link("")) { (t.first_page) } } @else { span {} }
-                @if let Some(next) = &page.next { a href=(f.link(next)) { (t.next_page) } }
-            }
+            (pager(t, (!f.cursor.is_empty()).then(|| f.link("")), page.next.as_deref().map(|n| f.link(n))))
         }
     };
     Ok(layout(&ctx, t.incidents, Nav::Incidents, body))

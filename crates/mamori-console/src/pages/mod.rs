@@ -233,6 +233,40 @@ pub async fn stylesheet() -> impl IntoResponse {
     )
 }
 
+/// The tenants a provider admin can pick from to narrow a page; empty for everyone else.
+pub async fn tenant_choices(
+    state: &AppState,
+    ctx: &Ctx,
+) -> Result<Vec<mamori_core::Tenant>, ConsoleError> {
+    if ctx.user.is_provider() {
+        Ok(state.store.tenants(&ctx.user.scope()).await?)
+    } else {
+        Ok(Vec::new())
+    }
+}
+
+/// The tenant filter of a list page (shown only when there is a choice).
+pub fn tenant_select(t: &Text, tenants: &[mamori_core::Tenant], selected: &str) -> Markup {
+    html! {
+        @if !tenants.is_empty() {
+            label { (t.tenant) select name="tenant" {
+                option value="" { (t.all_tenants) }
+                @for tn in tenants { option value=(tn.name) selected[tn.name == selected] { (tn.display_name) } }
+            } }
+        }
+    }
+}
+
+/// Links to the first page (when not on it) and to the next one (when there is one).
+pub fn pager(t: &Text, first: Option<String>, next: Option<String>) -> Markup {
+    html! {
+        div.pager {
+            @if let Some(f) = first { a href=(f) { (t.first_page) } } @else { span {} }
+            @if let Some(n) = next { a href=(n) { (t.next_page) } }
+        }
+    }
+}
+
 /// An empty-state line inside a card.
 pub fn empty(text: &str) -> Markup {
     html! { p.empty { (text) } }

@@ -66,11 +66,7 @@ pub async fn page(
             },
         )
         .await?;
-    let tenants = if ctx.user.is_provider() {
-        state.store.tenants(&ctx.user.scope()).await?
-    } else {
-        Vec::new()
-    };
+    let tenants = super::tenant_choices(&state, &ctx).await?;
     let sev = |s: Severity| counts.by_severity.get(s.as_str()).copied().unwrap_or(0);
     let svg = chart::stacked_bars(
         &counts.buckets,
