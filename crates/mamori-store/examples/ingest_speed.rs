@@ -3,13 +3,21 @@
 //! at that size.
 //!
 //! ```text
-//! cargo run --release -p mamori-store --example ingest_speed -- [ALERTS] [ORDER] [POSTGRES_URL]
+//! cargo run --release -p mamori-store --example ingest_speed -- [ALERTS] [MODE] [POSTGRES_URL]
 //! ```
 //!
-//! `ALERTS` defaults to 200,000, in batches of 5,000. `ORDER` is `ordered` (the default: times
-//! increase as from a live sensor) or `scattered` (times spread at random over 30 days, as a
-//! sensor catching up or the HTTP benchmark sends them). Without a URL the store is SQLite in
-//! a temporary directory, deleted afterwards; with one it is PostgreSQL, which must be empty.
+//! `ALERTS` defaults to 200,000, in batches of 5,000, over 4 tenants and 2,000 hosts, with a
+//! one-hour correlation window. `MODE` says how alert times and hosts are drawn:
+//!
+//! - `ordered` (the default): times rise evenly over 30 days, hosts uniformly. Nearly every
+//!   alert is hours from the last one on its host, so most open an incident: the worst case.
+//! - `scattered`: as `ordered` but in random time order, as a sensor catching up or the HTTP
+//!   benchmark sends them; also a worst case for index locality.
+//! - `live`: times rise over the last 24 hours and a tenth of the hosts raise most alerts,
+//!   as a day of real traffic looks; most alerts join an open incident.
+//!
+//! Without a URL the store is SQLite in a temporary directory, deleted afterwards; with one
+//! it is PostgreSQL, which must be empty.
 
 use mamori_core::{Alert, Asset, AssetKind, Engine, Scope, Severity};
 use mamori_store::{AlertQuery, DynStore, IncidentQuery};
@@ -35,10 +43,21 @@ impl Rng {
     }
 }
 
-fn generate(n: usize, scattered: bool) -> Vec<Alert> {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Ordered,
+    Scattered,
+    Live,
+}
+
+fn generate(n: usize, mode: Mode) -> Vec<Alert> {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let now = OffsetDateTime::now_utc();
-    let span = 30 * 86_400_000i64;
+    let span = if mode == Mode::Live {
+        86_400_000i64
+    } else {
+        30 * 86_400_000i64
+    };
     let engines = [
         Engine::Ids,
         Engine::Waf,
@@ -59,14 +78,18 @@ fn generate(n: usize, scattered: bool) -> Vec<Alert> {
     ];
     (0..n)
         .map(|i| {
-            let ago_ms = if scattered {
+            let ago_ms = if mode == Mode::Scattered {
                 rng.below(span as u64) as i64
             } else {
                 span - span * i as i64 / n as i64
             };
             let engine = engines[rng.below(engines.len() as u64) as usize];
             let severity = severities[rng.below(severities.len() as u64) as usize];
-            let host = rng.below(2000);
+            let host = if mode == Mode::Live && rng.below(10) < 8 {
+                rng.below(200)
+            } else {
+                rng.below(2000)
+            };
             let rule = i % 500;
             let mut a = Alert::new(
                 engine,
@@ -119,6 +142,14 @@ async fn report_query(store: &DynStore, name: &str, scope: Scope, q: AlertQuery)
     );
 }
 
+/// Bytes this process has caused to be written to storage (Linux only).
+fn written_bytes() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("write_bytes: "))
+        .and_then(|v| v.trim().parse().ok())
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -126,7 +157,15 @@ async fn main() {
         .first()
         .and_then(|a| a.replace(['_', ','], "").parse().ok())
         .unwrap_or(200_000);
-    let scattered = args.get(1).is_some_and(|a| a == "scattered");
+    let mode = match args.get(1).map(String::as_str) {
+        None | Some("ordered") => Mode::Ordered,
+        Some("scattered") => Mode::Scattered,
+        Some("live") => Mode::Live,
+        Some(other) => {
+            eprintln!("unknown mode {other:?}: use ordered, scattered or live");
+            std::process::exit(2);
+        }
+    };
     let url = args.get(2).cloned().unwrap_or_default();
     let dir = std::env::temp_dir().join(format!("mamori-ingest-speed-{}", ulid::Ulid::new()));
     let store = mamori_store::open(&url, &dir.join("mamori.db"))
@@ -136,12 +175,16 @@ async fn main() {
         store.create_tenant(t, t).await.expect("create tenant");
     }
 
-    let alerts = generate(n, scattered);
+    let alerts = generate(n, mode);
     let window = time::Duration::hours(1);
     println!(
         "{}: {n} {} alerts in batches of {BATCH}",
         store.backend(),
-        if scattered { "scattered" } else { "ordered" }
+        match mode {
+            Mode::Ordered => "ordered",
+            Mode::Scattered => "scattered",
+            Mode::Live => "live",
+        }
     );
     let start = Instant::now();
     let mut opened = 0;
@@ -160,7 +203,22 @@ async fn main() {
         "ingest: {:.0} alerts/s ({took:.2?} total, slowest batch {slowest:.2?}, {opened} incidents opened)",
         n as f64 / took.as_secs_f64()
     );
+    if let Some(bytes) = written_bytes() {
+        println!(
+            "written to disk so far: {:.0} MiB ({:.1} KiB per alert)",
+            bytes as f64 / 1048576.0,
+            bytes as f64 / 1024.0 / n as f64
+        );
+    }
 
+    if !url.is_empty() {
+        // Steady-state statistics, as autovacuum would soon gather after a bulk load.
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect for ANALYZE");
+        tokio::spawn(conn);
+        client.batch_execute("ANALYZE").await.expect("ANALYZE");
+    }
     println!("queries (first call, then 50 runs):");
     report_query(
         &store,

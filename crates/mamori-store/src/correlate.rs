@@ -12,9 +12,11 @@
 //! (`last_seen >= time - window` and `first_seen <= time + window`); when several qualify,
 //! the one seen last. Otherwise a non-info alert opens a new incident; info alerts never do.
 
-use mamori_core::{unix_ms, Alert, IncidentState, Severity, TimelineKind};
+use crate::Result;
+use mamori_core::{unix_ms, Alert, Engine, IncidentState, Severity, TimelineKind};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::SystemTime;
+use time::OffsetDateTime;
 use ulid::Ulid;
 
 /// The automatic actor named in timeline entries.
@@ -71,18 +73,71 @@ pub(crate) struct Correlation {
     rollup: BTreeMap<RollupKey, i64>,
 }
 
-/// Where to look for open incidents that alerts of one asset may join: those whose
-/// `first_seen_ms` lies in `(after_ms, until_ms]`, the [`CANDIDATES_PER_RANGE`] latest-starting.
+/// An alert of a batch as the store writes it: its columns and serialised body, worked out
+/// before the write lock is taken (serialising is the costliest part of an alert).
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedAlert {
+    pub id: Ulid,
+    pub id_text: String,
+    pub tenant: String,
+    pub time: OffsetDateTime,
+    pub time_ms: i64,
+    pub engine: Engine,
+    pub severity: Severity,
+    pub rule_id: String,
+    pub rule_name: String,
+    pub summary: String,
+    /// The asset key, `None` when the alert names no asset.
+    pub asset: Option<String>,
+    pub body: String,
+}
+
+impl PreparedAlert {
+    pub fn new(alert: &Alert) -> Result<PreparedAlert> {
+        Ok(PreparedAlert {
+            id: alert.id,
+            id_text: alert.id.to_string(),
+            tenant: alert.tenant.clone(),
+            time: alert.time,
+            time_ms: unix_ms(alert.time),
+            engine: alert.engine,
+            severity: alert.severity,
+            rule_id: alert.rule_id.clone(),
+            rule_name: alert.rule_name.clone(),
+            summary: alert.summary.clone(),
+            asset: alert.asset().map(|a| a.key()),
+            body: crate::records::alert_body(alert)?,
+        })
+    }
+
+    pub fn batch(alerts: &[Alert]) -> Result<Vec<PreparedAlert>> {
+        alerts.iter().map(PreparedAlert::new).collect()
+    }
+
+    /// [`Alert::headline`], which titles incidents.
+    pub fn headline(&self) -> &str {
+        if self.summary.is_empty() {
+            &self.rule_name
+        } else {
+            &self.summary
+        }
+    }
+}
+
+/// Where to look for open incidents that a run of alerts on one asset may join: among the
+/// [`CANDIDATES_PER_RANGE`] latest-starting incidents whose `first_seen_ms` lies in
+/// `(after_ms, until_ms]`, those still open and last seen at `since_ms` or later.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CandidateRange {
     pub tenant: String,
     pub asset: String,
     pub after_ms: i64,
     pub until_ms: i64,
+    pub since_ms: i64,
 }
 
 /// How many open incidents one [`CandidateRange`] loads at most.
-pub(crate) const CANDIDATES_PER_RANGE: i64 = 8;
+pub(crate) const CANDIDATES_PER_RANGE: usize = 8;
 
 /// The ranges to load candidates for, given the batch's new alerts in time order.
 ///
@@ -93,17 +148,17 @@ pub(crate) const CANDIDATES_PER_RANGE: i64 = 8;
 /// alerting steadily costs one lookup per batch; alerts scattered over weeks (a sensor
 /// catching up) one small index range each, however many incidents the asset has had.
 pub(crate) fn candidate_ranges(
-    fresh: &[(&Alert, Option<String>)],
+    fresh: &[&PreparedAlert],
     window: time::Duration,
 ) -> Vec<CandidateRange> {
     let window_ms = window_ms(window);
     let mut times: BTreeMap<(&str, &str), Vec<i64>> = BTreeMap::new();
-    for (alert, asset) in fresh {
-        if let Some(asset) = asset {
+    for p in fresh {
+        if let Some(asset) = &p.asset {
             times
-                .entry((alert.tenant.as_str(), asset.as_str()))
+                .entry((p.tenant.as_str(), asset.as_str()))
                 .or_default()
-                .push(unix_ms(alert.time));
+                .push(p.time_ms);
         }
     }
     let mut ranges = Vec::new();
@@ -123,6 +178,7 @@ pub(crate) fn candidate_ranges(
                     asset: asset.to_string(),
                     after_ms,
                     until_ms,
+                    since_ms: start.saturating_sub(window_ms),
                 });
                 after_ms = until_ms;
             }
@@ -175,8 +231,8 @@ impl Correlation {
 
     /// Correlates one new alert (call in time order) and counts it in the rollup. Answers
     /// the incident it belongs to, if any.
-    pub fn assign(&mut self, alert: &Alert, asset: Option<&str>) -> Option<Ulid> {
-        let time_ms = unix_ms(alert.time);
+    pub fn assign(&mut self, alert: &PreparedAlert) -> Option<Ulid> {
+        let time_ms = alert.time_ms;
         *self
             .rollup
             .entry((
@@ -186,7 +242,7 @@ impl Correlation {
                 alert.severity.rank(),
             ))
             .or_insert(0) += 1;
-        let asset = asset?;
+        let asset = alert.asset.as_deref()?;
         let key = (alert.tenant.clone(), asset.to_string());
         let joinable = self.by_asset.get(&key).and_then(|indexes| {
             indexes
@@ -264,6 +320,15 @@ impl Correlation {
             .map(|t| &t.incident)
     }
 
+    /// How many incidents the batch opened, per tenant.
+    pub fn opened_per_tenant(&self) -> BTreeMap<&str, i64> {
+        let mut per = BTreeMap::new();
+        for inc in self.opened() {
+            *per.entry(inc.tenant.as_str()).or_insert(0) += 1;
+        }
+        per
+    }
+
     /// Incidents that existed before the batch and gained alerts.
     pub fn changed(&self) -> impl Iterator<Item = &Candidate> {
         self.tracked
@@ -276,8 +341,18 @@ impl Correlation {
         &self.timeline
     }
 
+    /// Counts per tenant, hour, engine and severity, for `alert_rollup`.
     pub fn rollup(&self) -> &BTreeMap<RollupKey, i64> {
         &self.rollup
+    }
+
+    /// Counts per hour, engine and severity over all tenants, for `alert_rollup_all`.
+    pub fn rollup_all(&self) -> BTreeMap<(i64, &'static str, i64), i64> {
+        let mut all = BTreeMap::new();
+        for ((_, hour, engine, severity), count) in &self.rollup {
+            *all.entry((*hour, *engine, *severity)).or_insert(0) += count;
+        }
+        all
     }
 }
 
@@ -295,6 +370,14 @@ mod tests {
         a
     }
 
+    /// The alert as a batch would carry it, on `asset`.
+    fn on(asset: Option<&str>, a: &Alert) -> PreparedAlert {
+        PreparedAlert {
+            asset: asset.map(str::to_string),
+            ..PreparedAlert::new(a).unwrap()
+        }
+    }
+
     fn window() -> time::Duration {
         time::Duration::minutes(30)
     }
@@ -304,8 +387,8 @@ mod tests {
         let mut c = Correlation::new(window(), 0);
         let first = alert(0, Severity::Low, "scan");
         let second = alert(10 * MIN, Severity::Critical, "beacon");
-        let a = c.assign(&first, Some("host:10.0.0.5"));
-        let b = c.assign(&second, Some("host:10.0.0.5"));
+        let a = c.assign(&on(Some("host:10.0.0.5"), &first));
+        let b = c.assign(&on(Some("host:10.0.0.5"), &second));
         assert!(a.is_some());
         assert_eq!(a, b);
         let opened: Vec<_> = c.opened().collect();
@@ -319,8 +402,8 @@ mod tests {
     #[test]
     fn an_alert_after_the_window_opens_a_new_incident() {
         let mut c = Correlation::new(window(), 0);
-        let a = c.assign(&alert(0, Severity::Low, "x"), Some("host:a"));
-        let b = c.assign(&alert(31 * MIN, Severity::Low, "x"), Some("host:a"));
+        let a = c.assign(&on(Some("host:a"), &alert(0, Severity::Low, "x")));
+        let b = c.assign(&on(Some("host:a"), &alert(31 * MIN, Severity::Low, "x")));
         assert_ne!(a, b);
         assert_eq!(c.opened().count(), 2);
     }
@@ -329,17 +412,21 @@ mod tests {
     fn info_alerts_join_but_never_open() {
         let mut c = Correlation::new(window(), 0);
         assert_eq!(
-            c.assign(&alert(0, Severity::Info, "x"), Some("host:a")),
+            c.assign(&on(Some("host:a"), &alert(0, Severity::Info, "x"))),
             None
         );
-        let opened = c.assign(&alert(MIN, Severity::Medium, "x"), Some("host:a"));
+        let opened = c.assign(&on(Some("host:a"), &alert(MIN, Severity::Medium, "x")));
         assert_eq!(
-            c.assign(&alert(2 * MIN, Severity::Info, "x"), Some("host:a")),
+            c.assign(&on(Some("host:a"), &alert(2 * MIN, Severity::Info, "x"))),
             opened
         );
-        assert_eq!(c.assign(&alert(3 * MIN, Severity::High, "x"), None), None);
+        assert_eq!(
+            c.assign(&on(None, &alert(3 * MIN, Severity::High, "x"))),
+            None
+        );
         let total: i64 = c.rollup().values().sum();
         assert_eq!(total, 4);
+        assert_eq!(c.rollup_all().values().sum::<i64>(), 4);
     }
 
     #[test]
@@ -366,10 +453,10 @@ mod tests {
         c.add_candidate(existing.clone());
         c.add_candidate(closed);
         assert_eq!(
-            c.assign(&alert(2 * MIN, Severity::Low, "x"), Some("host:a")),
+            c.assign(&on(Some("host:a"), &alert(2 * MIN, Severity::Low, "x"))),
             Some(existing.id)
         );
-        let b = c.assign(&alert(2 * MIN, Severity::Low, "x"), Some("host:b"));
+        let b = c.assign(&on(Some("host:b"), &alert(2 * MIN, Severity::Low, "x")));
         assert!(b.is_some());
         let changed: Vec<_> = c.changed().collect();
         assert_eq!(changed.len(), 1);
@@ -379,29 +466,38 @@ mod tests {
         assert_eq!(c.opened().count(), 1);
     }
 
+    fn prepared(alerts: &[Alert], asset: Option<&str>) -> Vec<PreparedAlert> {
+        alerts.iter().map(|a| on(asset, a)).collect()
+    }
+
+    #[test]
+    fn a_prepared_alert_has_the_alerts_headline() {
+        let mut a = alert(0, Severity::Low, "summary");
+        assert_eq!(on(None, &a).headline(), a.headline());
+        a.summary.clear();
+        assert_eq!(on(None, &a).headline(), a.headline());
+    }
+
     #[test]
     fn steady_alerts_cost_one_lookup_and_scattered_ones_one_each() {
         let steady: Vec<Alert> = (0..10)
             .map(|i| alert(i * MIN, Severity::Low, "x"))
             .collect();
-        let fresh: Vec<_> = steady
-            .iter()
-            .map(|a| (a, Some("host:a".to_string())))
-            .collect();
+        let steady = prepared(&steady, Some("host:a"));
+        let fresh: Vec<_> = steady.iter().collect();
         let ranges = candidate_ranges(&fresh, window());
         assert_eq!(ranges.len(), 1);
         assert_eq!(ranges[0].after_ms, i64::MIN);
         assert_eq!(ranges[0].until_ms, 9 * MIN + 30 * MIN);
+        assert_eq!(ranges[0].since_ms, -30 * MIN);
 
         let scattered: Vec<Alert> = (0..3)
             .map(|i| alert(i * 1000 * MIN, Severity::Low, "x"))
             .collect();
-        let mut fresh: Vec<_> = scattered
-            .iter()
-            .map(|a| (a, Some("host:a".to_string())))
-            .collect();
-        fresh.push((&scattered[0], Some("host:b".to_string())));
-        fresh.push((&scattered[0], None));
+        let on_a = prepared(&scattered, Some("host:a"));
+        let on_b = prepared(&scattered[..1], Some("host:b"));
+        let on_none = prepared(&scattered[..1], None);
+        let fresh: Vec<_> = on_a.iter().chain(&on_b).chain(&on_none).collect();
         let ranges = candidate_ranges(&fresh, window());
         assert_eq!(ranges.len(), 4);
         assert_eq!(ranges[1].after_ms, ranges[0].until_ms);

@@ -7,8 +7,14 @@
 //!
 //! The two schemas hold the same tables with the same meaning (times are Unix milliseconds,
 //! severities their [`Severity::rank`](mamori_core::Severity::rank), an alert's full JSON in
-//! `body`); only types and identity columns differ. `alert_rollup` counts alerts per tenant,
-//! hour, engine and severity as they are stored, so the overview never scans `alerts`.
+//! `body`); types and identity columns differ, and so do the indexes that find alerts by
+//! asset or incident: SQLite writes every page an insert touches to its WAL, so there the
+//! asset index is led by the hour and serves incidents too (see `sqlite.rs`), while
+//! PostgreSQL keeps plain `(tenant, asset, time)` and `(incident, time)` indexes.
+//!
+//! `alert_rollup` counts alerts per tenant, hour, engine and severity as they are stored,
+//! `alert_rollup_all` the same over all tenants, and `open_incidents` the open incidents per
+//! tenant, so the overview never scans `alerts` or `incidents`.
 //!
 //! Alerts carry no foreign keys: ingest checks tenants itself once per batch, and a
 //! per-row check would cost more than the rest of the insert.
@@ -19,9 +25,13 @@ pub(crate) const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE IF NOT EXISTS sch
     applied_at_ms BIGINT NOT NULL
 )";
 
-pub(crate) const SQLITE: &[(i64, &str)] = &[(
-    1,
-    r#"
+/// 1: the first schema. 2: the hour-led asset index on alerts (replacing the asset and
+/// incident indexes), a covering candidate index on incidents, and the `open_incidents` and
+/// `alert_rollup_all` counters, filled from the existing rows.
+pub(crate) const SQLITE: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE tenants (
     name TEXT PRIMARY KEY,
     display_name TEXT NOT NULL,
@@ -121,13 +131,56 @@ CREATE TABLE alert_rollup (
 ) WITHOUT ROWID;
 CREATE INDEX alert_rollup_hour ON alert_rollup(hour_ms);
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+-- Alerts by asset, hour by hour (see query::ASSET_HOUR). Led by the hour so that a batch
+-- of new alerts lands in a few pages at the end instead of one page per asset all over the
+-- index; an asset's alerts are then read an hour at a time. Alerts by incident use it too.
+DROP INDEX IF EXISTS alerts_incident;
+DROP INDEX IF EXISTS alerts_asset;
+CREATE INDEX alerts_asset ON alerts(time_ms / 3600000, asset, tenant, time_ms, id)
+    WHERE asset IS NOT NULL;
+
+-- Candidate incidents are filtered on the index before their rows are read.
+DROP INDEX IF EXISTS incidents_asset;
+CREATE INDEX incidents_asset ON incidents(tenant, asset, first_seen_ms, last_seen_ms, state);
+
+-- Open incidents per tenant, kept by ingest and state changes, so the overview does not
+-- count them one by one.
+CREATE TABLE open_incidents (
+    tenant TEXT PRIMARY KEY,
+    count INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO open_incidents (tenant, count)
+    SELECT tenant, count(*) FROM incidents
+    WHERE state IN ('new', 'investigating', 'contained') GROUP BY tenant;
+
+-- The provider's overview reads counts over all tenants from one small table.
+DROP INDEX IF EXISTS alert_rollup_hour;
+CREATE TABLE alert_rollup_all (
+    hour_ms INTEGER NOT NULL,
+    engine TEXT NOT NULL,
+    severity INTEGER NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (hour_ms, engine, severity)
+) WITHOUT ROWID;
+INSERT INTO alert_rollup_all (hour_ms, engine, severity, count)
+    SELECT hour_ms, engine, severity, SUM(count) FROM alert_rollup
+    GROUP BY hour_ms, engine, severity;
+"#,
+    ),
+];
 
 /// ULIDs are compared byte-wise (`COLLATE "C"`) so that keyset pagination and `ORDER BY`
-/// agree whatever the database's locale.
-pub(crate) const POSTGRES: &[(i64, &str)] = &[(
-    1,
-    r#"
+/// agree whatever the database's locale. 1: the first schema. 2: a covering candidate index
+/// on incidents and the `open_incidents` and `alert_rollup_all` counters, filled from the
+/// existing rows.
+pub(crate) const POSTGRES: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE tenants (
     name TEXT PRIMARY KEY,
     display_name TEXT NOT NULL,
@@ -227,7 +280,39 @@ CREATE TABLE alert_rollup (
 );
 CREATE INDEX alert_rollup_hour ON alert_rollup(hour_ms);
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+-- Candidate incidents are filtered on the index before their rows are read.
+DROP INDEX IF EXISTS incidents_asset;
+CREATE INDEX incidents_asset ON incidents(tenant, asset, first_seen_ms, last_seen_ms, state);
+
+-- Open incidents per tenant, kept by ingest and state changes, so the overview does not
+-- count them one by one.
+CREATE TABLE open_incidents (
+    tenant TEXT PRIMARY KEY,
+    count BIGINT NOT NULL
+);
+INSERT INTO open_incidents (tenant, count)
+    SELECT tenant, count(*) FROM incidents
+    WHERE state IN ('new', 'investigating', 'contained') GROUP BY tenant;
+
+-- The provider's overview reads counts over all tenants from one small table.
+DROP INDEX IF EXISTS alert_rollup_hour;
+CREATE TABLE alert_rollup_all (
+    hour_ms BIGINT NOT NULL,
+    engine TEXT NOT NULL,
+    severity BIGINT NOT NULL,
+    count BIGINT NOT NULL,
+    PRIMARY KEY (hour_ms, engine, severity)
+);
+INSERT INTO alert_rollup_all (hour_ms, engine, severity, count)
+    SELECT hour_ms, engine, severity, SUM(count)::bigint FROM alert_rollup
+    GROUP BY hour_ms, engine, severity;
+"#,
+    ),
+];
 
 /// The newest version a list knows; a database beyond it was written by a newer build.
 pub(crate) fn latest(list: &[(i64, &str)]) -> i64 {

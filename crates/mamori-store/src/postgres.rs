@@ -11,10 +11,10 @@
 //! order, so two batches cannot deadlock) and locks the open incidents it may join with
 //! `FOR UPDATE`; correlation of one tenant therefore happens one batch at a time.
 
-use crate::correlate::{self, Correlation};
+use crate::correlate::{self, Correlation, PreparedAlert};
 use crate::query::{self, Dialect, Param};
 use crate::records::{
-    self, alert_body, effective_tenant, now_ms, IncidentRow, INCIDENT_COLUMNS, TOKEN_COLUMNS,
+    self, effective_tenant, now_ms, open_delta, IncidentRow, INCIDENT_COLUMNS, TOKEN_COLUMNS,
     USER_COLUMNS,
 };
 use crate::{
@@ -43,6 +43,7 @@ const LOCK_INGEST: i32 = 0x4d41_0002;
 /// Alerts deleted per transaction by [`Store::purge_before`].
 const PURGE_CHUNK: i64 = 10_000;
 
+/// The PostgreSQL store: a connection pool. Cheap to share behind an `Arc`.
 pub struct PostgresStore {
     pool: Pool,
 }
@@ -249,7 +250,8 @@ impl PostgresStore {
             tx.execute(&lock, &[&LOCK_INGEST, t]).await?;
         }
 
-        let ids: Vec<String> = alerts.iter().map(|a| a.id.to_string()).collect();
+        let prepared = PreparedAlert::batch(alerts)?;
+        let ids: Vec<&str> = prepared.iter().map(|p| p.id_text.as_str()).collect();
         let stored: HashSet<String> = tx
             .query("SELECT id FROM alerts WHERE id = ANY($1)", &[&ids])
             .await?
@@ -258,16 +260,16 @@ impl PostgresStore {
             .collect::<std::result::Result<_, _>>()?;
         let mut outcome = IngestOutcome::default();
         let mut seen = HashSet::with_capacity(alerts.len());
-        let mut fresh: Vec<(&Alert, Option<String>)> = Vec::with_capacity(alerts.len());
-        for (a, id) in alerts.iter().zip(&ids) {
-            if !seen.insert(a.id) || stored.contains(id) {
+        let mut fresh: Vec<&PreparedAlert> = Vec::with_capacity(alerts.len());
+        for p in &prepared {
+            if !seen.insert(p.id) || stored.contains(&p.id_text) {
                 outcome.duplicates += 1;
-                outcome.duplicate_ids.push(a.id);
+                outcome.duplicate_ids.push(p.id);
             } else {
-                fresh.push((a, a.asset().map(|x| x.key())));
+                fresh.push(p);
             }
         }
-        fresh.sort_by_key(|(a, _)| (a.time, a.id));
+        fresh.sort_by_key(|p| (p.time_ms, p.id));
         if fresh.is_empty() {
             tx.commit().await?;
             return Ok(outcome);
@@ -279,49 +281,48 @@ impl PostgresStore {
         let r_asset: Vec<&str> = ranges.iter().map(|r| r.asset.as_str()).collect();
         let r_after: Vec<i64> = ranges.iter().map(|r| r.after_ms).collect();
         let r_until: Vec<i64> = ranges.iter().map(|r| r.until_ms).collect();
-        let rows = tx
+        let r_since: Vec<i64> = ranges.iter().map(|r| r.since_ms).collect();
+        // The LIMIT applies to the inner index scan; only joinable incidents are read in full,
+        // and locked against a concurrent state change (one closed meanwhile drops out).
+        let ids: Vec<String> = tx
             .query(
                 &format!(
-                    "SELECT c.* FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[])
-                         AS r(tenant, asset, after_ms, until_ms)
+                    "SELECT DISTINCT k.id FROM UNNEST($1::text[], $2::text[], $3::bigint[],
+                         $4::bigint[], $5::bigint[]) AS r(tenant, asset, after_ms, until_ms, since_ms)
                      CROSS JOIN LATERAL (
-                         SELECT {INCIDENT_COLUMNS} FROM incidents i
+                         SELECT i.id, i.last_seen_ms, i.state FROM incidents i
                          WHERE i.tenant = r.tenant AND i.asset = r.asset
                              AND i.first_seen_ms > r.after_ms AND i.first_seen_ms <= r.until_ms
-                             AND {}
-                         ORDER BY i.first_seen_ms DESC LIMIT $5) c",
-                    query::OPEN_STATES
+                         ORDER BY i.first_seen_ms DESC LIMIT {}) k
+                     WHERE k.last_seen_ms >= r.since_ms AND k.{}",
+                    correlate::CANDIDATES_PER_RANGE,
+                    query::open_states()
                 ),
                 &[
                     &r_tenant,
                     &r_asset,
                     &r_after,
                     &r_until,
-                    &correlate::CANDIDATES_PER_RANGE,
+                    &r_since,
                 ],
-            )
-            .await?;
-        let mut candidates = Vec::with_capacity(rows.len());
-        for row in &rows {
-            candidates.push(incident_row(row)?.candidate()?);
-        }
-        // Lock them against a concurrent state change; one closed meanwhile drops out.
-        let ids: Vec<String> = candidates.iter().map(|c| c.id.to_string()).collect();
-        let still_open: HashSet<String> = tx
-            .query(
-                &format!(
-                    "SELECT id FROM incidents WHERE id = ANY($1) AND {} FOR UPDATE",
-                    query::OPEN_STATES
-                ),
-                &[&ids],
             )
             .await?
             .iter()
             .map(|r| r.try_get(0))
             .collect::<std::result::Result<_, _>>()?;
-        for (candidate, id) in candidates.into_iter().zip(&ids) {
-            if still_open.contains(id) {
-                correlation.add_candidate(candidate);
+        if !ids.is_empty() {
+            let rows = tx
+                .query(
+                    &format!(
+                        "SELECT {INCIDENT_COLUMNS} FROM incidents
+                         WHERE id = ANY($1) AND {} FOR UPDATE",
+                        query::open_states()
+                    ),
+                    &[&ids],
+                )
+                .await?;
+            for row in &rows {
+                correlation.add_candidate(incident_row(row)?.candidate()?);
             }
         }
 
@@ -337,19 +338,19 @@ impl PostgresStore {
         let mut c_asset = Vec::with_capacity(n);
         let mut c_incident = Vec::with_capacity(n);
         let mut c_body = Vec::with_capacity(n);
-        for (a, asset) in &fresh {
-            let incident = correlation.assign(a, asset.as_deref());
-            c_id.push(a.id.to_string());
-            c_tenant.push(a.tenant.clone());
-            c_time.push(unix_ms(a.time));
-            c_engine.push(a.engine.as_str());
-            c_severity.push(a.severity.rank());
-            c_rule_id.push(pg_text(&a.rule_id));
-            c_rule_name.push(pg_text(&a.rule_name));
-            c_summary.push(pg_text(&a.summary));
-            c_asset.push(asset.clone());
+        for p in &fresh {
+            let incident = correlation.assign(p);
+            c_id.push(p.id_text.as_str());
+            c_tenant.push(p.tenant.as_str());
+            c_time.push(p.time_ms);
+            c_engine.push(p.engine.as_str());
+            c_severity.push(p.severity.rank());
+            c_rule_id.push(pg_text(&p.rule_id));
+            c_rule_name.push(pg_text(&p.rule_name));
+            c_summary.push(pg_text(&p.summary));
+            c_asset.push(p.asset.as_deref());
             c_incident.push(incident.map(|i| i.to_string()));
-            c_body.push(alert_body(a)?);
+            c_body.push(p.body.as_str());
         }
         let inserted = tx
             .execute(
@@ -419,6 +420,19 @@ impl PostgresStore {
             .await?;
         }
 
+        let per_tenant = correlation.opened_per_tenant();
+        if !per_tenant.is_empty() {
+            let tenants: Vec<&str> = per_tenant.keys().copied().collect();
+            let counts: Vec<i64> = per_tenant.values().copied().collect();
+            tx.execute(
+                "INSERT INTO open_incidents (tenant, count)
+                 SELECT * FROM UNNEST($1::text[], $2::bigint[])
+                 ON CONFLICT (tenant) DO UPDATE SET count = open_incidents.count + EXCLUDED.count",
+                &[&tenants, &counts],
+            )
+            .await?;
+        }
+
         let changed: Vec<_> = correlation.changed().collect();
         if !changed.is_empty() {
             let ids: Vec<String> = changed.iter().map(|i| i.id.to_string()).collect();
@@ -480,6 +494,19 @@ impl PostgresStore {
              ON CONFLICT (tenant, hour_ms, engine, severity)
              DO UPDATE SET count = alert_rollup.count + EXCLUDED.count",
             &[&r_tenant, &r_hour, &r_engine, &r_severity, &r_count],
+        )
+        .await?;
+        let rollup_all = correlation.rollup_all();
+        let a_hour: Vec<i64> = rollup_all.keys().map(|k| k.0).collect();
+        let a_engine: Vec<&str> = rollup_all.keys().map(|k| k.1).collect();
+        let a_severity: Vec<i64> = rollup_all.keys().map(|k| k.2).collect();
+        let a_count: Vec<i64> = rollup_all.values().copied().collect();
+        tx.execute(
+            "INSERT INTO alert_rollup_all (hour_ms, engine, severity, count)
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::bigint[])
+             ON CONFLICT (hour_ms, engine, severity)
+             DO UPDATE SET count = alert_rollup_all.count + EXCLUDED.count",
+            &[&a_hour, &a_engine, &a_severity, &a_count],
         )
         .await?;
 
@@ -844,7 +871,7 @@ impl Store for PostgresStore {
             });
         };
         let limit = crate::page_limit(query.limit);
-        let sql = query::alert_page(Dialect::Postgres, tenant, query, limit)?;
+        let sql = query::alert_page(Dialect::Postgres, tenant, query, limit, None)?;
         let params = to_params(sql.params);
         let client = self.client().await?;
         let statement = client.prepare_cached(&sql.text).await?;
@@ -885,14 +912,25 @@ impl Store for PostgresStore {
         let mut counts = records::CountsBuilder::new(since, bucket, OffsetDateTime::now_utc());
         let client = self.client().await?;
         let first_hour = counts.first_hour_ms();
-        let (clause, tenant) = tenant_clause(scope.tenant(), 2);
-        let sql = format!(
-            "SELECT hour_ms, engine, severity, SUM(count)::bigint FROM alert_rollup
-             WHERE hour_ms >= $1{clause} GROUP BY hour_ms, engine, severity"
-        );
-        let rows = match &tenant {
-            Some(t) => client.query(&sql, &[&first_hour, t]).await?,
-            None => client.query(&sql, &[&first_hour]).await?,
+        let rows = match scope.tenant() {
+            Some(t) => {
+                client
+                    .query(
+                        "SELECT hour_ms, engine, severity, count FROM alert_rollup
+                         WHERE tenant = $1 AND hour_ms >= $2",
+                        &[&t, &first_hour],
+                    )
+                    .await?
+            }
+            None => {
+                client
+                    .query(
+                        "SELECT hour_ms, engine, severity, count FROM alert_rollup_all
+                         WHERE hour_ms >= $1",
+                        &[&first_hour],
+                    )
+                    .await?
+            }
         };
         for row in &rows {
             counts.add(
@@ -904,8 +942,7 @@ impl Store for PostgresStore {
         }
         let (clause, tenant) = tenant_clause(scope.tenant(), 1);
         let sql = format!(
-            "SELECT count(*) FROM incidents WHERE {}{clause}",
-            query::OPEN_STATES
+            "SELECT COALESCE(SUM(count), 0)::bigint FROM open_incidents WHERE TRUE{clause}"
         );
         let open = match &tenant {
             Some(t) => client.query_one(&sql, &[t]).await?,
@@ -1009,7 +1046,16 @@ impl Store for PostgresStore {
         };
         let mut incident = row.decode()?;
         let now = OffsetDateTime::now_utc();
+        let was_open = incident.state.is_open();
         let kind = records::apply_change(&mut incident, change, now)?;
+        if let Some(delta) = open_delta(was_open, incident.state.is_open()) {
+            tx.execute(
+                "INSERT INTO open_incidents (tenant, count) VALUES ($1, $2)
+                 ON CONFLICT (tenant) DO UPDATE SET count = open_incidents.count + EXCLUDED.count",
+                &[&incident.tenant, &delta],
+            )
+            .await?;
+        }
         tx.execute(
             "UPDATE incidents SET state = $2, assignee = $3, updated_at_ms = $4 WHERE id = $1",
             &[
@@ -1070,22 +1116,43 @@ impl Store for PostgresStore {
         let hour = correlate::hour_of(cutoff_ms);
         tx.execute("DELETE FROM alert_rollup WHERE hour_ms < $1", &[&hour])
             .await?;
-        if hour < cutoff_ms {
-            // Recount the hour that straddles the cutoff; ingest must not add to it meanwhile.
-            tx.execute(
-                "SELECT pg_advisory_xact_lock($1, hashtext(name))
-                 FROM (SELECT name FROM tenants ORDER BY name COLLATE \"C\") t",
-                &[&LOCK_INGEST],
-            )
+        tx.execute("DELETE FROM alert_rollup_all WHERE hour_ms < $1", &[&hour])
             .await?;
+        if hour < cutoff_ms {
+            // Recount the hour that straddles the cutoff; ingest must not add to it meanwhile,
+            // so take every tenant's ingest lock, in the order ingest takes them.
+            let mut tenants: Vec<String> = tx
+                .query("SELECT name FROM tenants", &[])
+                .await?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<std::result::Result<_, _>>()?;
+            tenants.sort_unstable();
+            let lock = tx
+                .prepare_cached("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+                .await?;
+            for t in &tenants {
+                tx.execute(&lock, &[&LOCK_INGEST, t]).await?;
+            }
+            let next_hour = hour + 3_600_000;
             tx.execute("DELETE FROM alert_rollup WHERE hour_ms = $1", &[&hour])
+                .await?;
+            tx.execute("DELETE FROM alert_rollup_all WHERE hour_ms = $1", &[&hour])
                 .await?;
             tx.execute(
                 "INSERT INTO alert_rollup (tenant, hour_ms, engine, severity, count)
                  SELECT tenant, $1::bigint, engine, severity, count(*) FROM alerts
                  WHERE time_ms >= $1 AND time_ms < $2
                  GROUP BY tenant, engine, severity",
-                &[&hour, &(hour + 3_600_000)],
+                &[&hour, &next_hour],
+            )
+            .await?;
+            tx.execute(
+                "INSERT INTO alert_rollup_all (hour_ms, engine, severity, count)
+                 SELECT $1::bigint, engine, severity, count(*) FROM alerts
+                 WHERE time_ms >= $1 AND time_ms < $2
+                 GROUP BY engine, severity",
+                &[&hour, &next_hour],
             )
             .await?;
         }

@@ -8,6 +8,7 @@
 
 use crate::records::INCIDENT_COLUMNS;
 use crate::{decode_cursor, encode_cursor, like_pattern, AlertQuery, IncidentQuery, Page, Result};
+use mamori_core::IncidentState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {
@@ -72,12 +73,20 @@ impl Builder {
     }
 }
 
-/// Columns of [`alert_page`]'s rows: id, tenant, incident_id, body, time_ms.
+/// The hour an alert is filed under in SQLite's `alerts_asset` index. The expression must
+/// be written exactly so for SQLite to use the index; it truncates toward zero, as Rust's `/`
+/// does.
+pub(crate) const ASSET_HOUR: &str = "time_ms / 3600000";
+pub(crate) const ASSET_HOUR_MS: i64 = 3_600_000;
+
+/// Columns of [`alert_page`]'s rows: id, tenant, incident_id, body, time_ms. With `hour`,
+/// only alerts of that [`ASSET_HOUR`].
 pub(crate) fn alert_page(
     dialect: Dialect,
     tenant: Option<&str>,
     q: &AlertQuery,
     limit: usize,
+    hour: Option<i64>,
 ) -> Result<Sql> {
     let mut b = Builder::new(
         dialect,
@@ -118,6 +127,10 @@ pub(crate) fn alert_page(
              OR rule_id {like} {p} ESCAPE '\\')"
         ));
     }
+    if let Some(hour) = hour {
+        let p = b.bind(Param::Int(hour));
+        b.and(&format!("{ASSET_HOUR} = {p}"));
+    }
     if let Some(cursor) = &q.cursor {
         let (ms, id) = decode_cursor(cursor)?;
         let pm = b.bind(Param::Int(ms));
@@ -145,7 +158,7 @@ pub(crate) fn incident_page(
         b.and_eq("state", Param::Text(state.as_str().to_string()));
     }
     if q.open_only {
-        b.and(OPEN_STATES);
+        b.and(&open_states());
     }
     if let Some(s) = q.min_severity {
         let p = b.bind(Param::Int(s.rank()));
@@ -178,8 +191,16 @@ pub(crate) fn into_page<T>(mut rows: Vec<(i64, String, T)>, limit: usize) -> Pag
     }
 }
 
-/// The SQL condition for an open incident.
-pub(crate) const OPEN_STATES: &str = "state NOT IN ('resolved', 'false_positive')";
+/// The SQL condition for an open incident, as a list of states so that an index on
+/// `state` can seek to each.
+pub(crate) fn open_states() -> String {
+    let open: Vec<String> = IncidentState::ALL
+        .iter()
+        .filter(|s| s.is_open())
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    format!("state IN ({})", open.join(", "))
+}
 
 #[cfg(test)]
 mod tests {
@@ -193,13 +214,31 @@ mod tests {
             min_severity: Some(Severity::High),
             ..AlertQuery::default()
         };
-        let sql = alert_page(Dialect::Postgres, Some("acme"), &q, 50).unwrap();
+        let sql = alert_page(Dialect::Postgres, Some("acme"), &q, 50, None).unwrap();
         assert!(!sql.text.contains("DROP"));
         assert!(sql.text.contains("ILIKE $3"));
         assert!(sql.text.ends_with("LIMIT 51"));
         assert_eq!(sql.params.len(), 3);
-        let sql = alert_page(Dialect::Sqlite, None, &q, 10).unwrap();
+        let sql = alert_page(Dialect::Sqlite, None, &q, 10, Some(7)).unwrap();
+        assert!(sql.text.contains("time_ms / 3600000 = ?3"));
         assert!(sql.text.contains("LIKE ?2 ESCAPE"));
+    }
+
+    #[test]
+    fn open_states_are_the_states_that_collect_alerts() {
+        assert_eq!(
+            open_states(),
+            "state IN ('new', 'investigating', 'contained')"
+        );
+    }
+
+    #[test]
+    fn the_sqlite_asset_index_is_on_the_same_hour_expression() {
+        let index = format!("alerts_asset ON alerts({ASSET_HOUR},");
+        assert!(crate::migrations::SQLITE
+            .iter()
+            .any(|(_, sql)| sql.contains(&index)));
+        assert_eq!(ASSET_HOUR, format!("time_ms / {ASSET_HOUR_MS}"));
     }
 
     #[test]

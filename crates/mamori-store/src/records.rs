@@ -262,6 +262,16 @@ pub(crate) fn apply_change(
     Ok(kind)
 }
 
+/// The change to a tenant's `open_incidents` count when an incident moves between open
+/// and closed states.
+pub(crate) fn open_delta(was_open: bool, is_open: bool) -> Option<i64> {
+    match (was_open, is_open) {
+        (true, false) => Some(-1),
+        (false, true) => Some(1),
+        _ => None,
+    }
+}
+
 /// Folds `alert_rollup` rows into the overview's counts.
 pub(crate) struct CountsBuilder {
     since_ms: i64,

@@ -3,17 +3,24 @@
 //! All writes go through one writer connection behind an async mutex, so SQLite never sees
 //! two writers and ingest batches, incident changes and purges simply queue. Reads use a
 //! small pool of read-only connections; WAL lets them read the last committed state while a
-//! write is under way, so the console stays responsive during a large ingest. Every call
-//! into SQLite runs on tokio's blocking pool.
+//! write is under way, so the console stays responsive during a large ingest. Calls into
+//! SQLite run on tokio's blocking pool, and a thread of its own checkpoints the WAL so the
+//! writer never waits for that copy and its fsync.
 //!
 //! Ingest stores a batch in one `BEGIN IMMEDIATE` transaction with cached prepared
 //! statements: a primary-key probe and an insert per alert, then one statement per touched
-//! incident, timeline entry and rollup row (see [`crate::correlate`]).
+//! incident, timeline entry and rollup row (see `crate::correlate`).
+//!
+//! What costs at ingest is not SQL but pages: every index whose key is not in time order
+//! dirties a page per alert, and each dirty page is written to the WAL at commit. So alerts
+//! have no index led by asset or incident; the asset index is led by the hour
+//! (`query::ASSET_HOUR`), and lists by asset or incident walk it an hour at a time
+//! (`alerts_by_asset`). That halves the bytes written per alert.
 
-use crate::correlate::{self, Correlation};
+use crate::correlate::{self, Correlation, PreparedAlert};
 use crate::query::{self, Dialect, Param};
 use crate::records::{
-    self, alert_body, effective_tenant, now_ms, IncidentRow, INCIDENT_COLUMNS, TOKEN_COLUMNS,
+    self, effective_tenant, now_ms, open_delta, IncidentRow, INCIDENT_COLUMNS, TOKEN_COLUMNS,
     USER_COLUMNS,
 };
 use crate::{
@@ -24,6 +31,7 @@ use async_trait::async_trait;
 use mamori_core::incident::IncidentChange;
 use mamori_core::tenant::Token;
 use mamori_core::{from_unix_ms, unix_ms, Alert, Incident, Scope, Tenant, TimelineEntry, User};
+use rusqlite::config::DbConfig;
 use rusqlite::ffi;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use std::collections::HashSet;
@@ -39,9 +47,12 @@ const READERS: usize = 4;
 /// Alerts deleted per transaction by [`Store::purge_before`], so ingest is not held up.
 const PURGE_CHUNK: usize = 10_000;
 
+/// The embedded store. Cheap to share behind an `Arc`; dropping it closes the database.
 pub struct SqliteStore {
     writer: Arc<Mutex<Connection>>,
     readers: Arc<Readers>,
+    /// Dropping it stops the checkpoint thread.
+    _checkpoints: std::sync::mpsc::Sender<()>,
 }
 
 struct Readers {
@@ -75,6 +86,10 @@ impl Readers {
 fn connect(path: &Path, writer: bool) -> Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
+    // Plans do not depend on bound values. Without this, SQLite (built with STAT4) prepares
+    // a statement again on every execution whose LIMIT, or once statistics exist whose range
+    // bounds, are parameters: ten times the cost of the ingest lookups.
+    conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     if writer {
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
@@ -84,17 +99,60 @@ fn connect(path: &Path, writer: bool) -> Result<Connection> {
             )));
         }
     }
+    // NORMAL: a commit is durable once the WAL is synced at checkpoint; a power cut may lose
+    // the last moments of alerts but never corrupts the file.
     conn.execute_batch(
         "PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
          PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -32000;",
+         PRAGMA mmap_size = 268435456;",
     )?;
-    if !writer {
-        conn.execute_batch("PRAGMA query_only = ON;")?;
+    if writer {
+        // Checkpoints run on their own thread (see `spawn_checkpoints`); the writer checkpoints
+        // itself only if the WAL grows past 128 MiB, as a backstop. A larger page cache
+        // because ingest batches touch the same index pages again and again.
+        conn.execute_batch(
+            "PRAGMA cache_size = -65536;
+             PRAGMA wal_autocheckpoint = 32768;
+             PRAGMA journal_size_limit = 67108864;",
+        )?;
+    } else {
+        conn.execute_batch(
+            "PRAGMA cache_size = -16384;
+             PRAGMA query_only = ON;",
+        )?;
     }
     conn.set_prepared_statement_cache_capacity(128);
     Ok(conn)
+}
+
+/// How often the checkpoint thread copies the WAL back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// Starts the thread that checkpoints the WAL, so that the writer never waits for the copy
+/// and its fsync: a passive checkpoint runs alongside readers and the writer. The thread
+/// ends when the returned sender is dropped.
+fn spawn_checkpoints(path: &Path) -> Result<std::sync::mpsc::Sender<()>> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("mamori-sqlite-checkpoint".into())
+        .spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                stopped.recv_timeout(CHECKPOINT_EVERY)
+            {
+                let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                    Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
+                });
+                match done {
+                    Ok((wal, copied)) => tracing::trace!(wal, copied, "wal checkpoint"),
+                    Err(e) => tracing::warn!(error = %e, "wal checkpoint failed"),
+                }
+            }
+        })
+        .map_err(|e| Error::Task(format!("starting the checkpoint thread: {e}")))?;
+    Ok(stop)
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {
@@ -225,7 +283,9 @@ impl SqliteStore {
             let readers = (0..READERS)
                 .map(|_| connect(&path, false))
                 .collect::<Result<Vec<_>>>()?;
+            let checkpoints = spawn_checkpoints(&path)?;
             Ok(SqliteStore {
+                _checkpoints: checkpoints,
                 writer: Arc::new(Mutex::new(writer)),
                 readers: Arc::new(Readers {
                     path,
@@ -276,11 +336,11 @@ impl SqliteStore {
 
 fn ingest_batch(
     conn: &mut Connection,
-    alerts: &[Alert],
+    alerts: &[PreparedAlert],
     window: time::Duration,
 ) -> Result<IngestOutcome> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut tenants: Vec<&str> = alerts.iter().map(|a| a.tenant.as_str()).collect();
+    let mut tenants: Vec<&str> = alerts.iter().map(|p| p.tenant.as_str()).collect();
     tenants.sort_unstable();
     tenants.dedup();
     for t in tenants {
@@ -291,28 +351,34 @@ fn ingest_batch(
 
     let mut outcome = IngestOutcome::default();
     let mut seen = HashSet::with_capacity(alerts.len());
-    let mut fresh: Vec<(&Alert, Option<String>)> = Vec::with_capacity(alerts.len());
+    let mut fresh: Vec<&PreparedAlert> = Vec::with_capacity(alerts.len());
     {
         let mut stored = tx.prepare_cached("SELECT 1 FROM alerts WHERE id = ?1")?;
-        for a in alerts {
-            if !seen.insert(a.id) || stored.exists([a.id.to_string()])? {
+        for p in alerts {
+            if !seen.insert(p.id) || stored.exists([&p.id_text])? {
                 outcome.duplicates += 1;
-                outcome.duplicate_ids.push(a.id);
+                outcome.duplicate_ids.push(p.id);
             } else {
-                fresh.push((a, a.asset().map(|x| x.key())));
+                fresh.push(p);
             }
         }
     }
-    fresh.sort_by_key(|(a, _)| (a.time, a.id));
+    fresh.sort_by_key(|p| (p.time_ms, p.id));
 
     let mut correlation = Correlation::new(window, now_ms());
     {
+        // The LIMIT applies to the index-only inner scan; only the incidents that can still
+        // be joined are read in full.
         let mut open = tx.prepare_cached(&format!(
-            "SELECT {INCIDENT_COLUMNS} FROM incidents
-             WHERE tenant = ?1 AND asset = ?2 AND first_seen_ms > ?3 AND first_seen_ms <= ?4
-                 AND {}
-             ORDER BY first_seen_ms DESC LIMIT ?5",
-            query::OPEN_STATES
+            "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE rowid IN (
+                 SELECT r FROM (
+                     SELECT rowid AS r, last_seen_ms, state FROM incidents
+                     WHERE tenant = ?1 AND asset = ?2
+                         AND first_seen_ms > ?3 AND first_seen_ms <= ?4
+                     ORDER BY first_seen_ms DESC LIMIT {})
+                 WHERE last_seen_ms >= ?5 AND {})",
+            correlate::CANDIDATES_PER_RANGE,
+            query::open_states()
         ))?;
         for range in correlate::candidate_ranges(&fresh, window) {
             let rows = open.query_map(
@@ -321,7 +387,7 @@ fn ingest_batch(
                     range.asset,
                     range.after_ms,
                     range.until_ms,
-                    correlate::CANDIDATES_PER_RANGE
+                    range.since_ms,
                 ],
                 incident_row,
             )?;
@@ -337,20 +403,20 @@ fn ingest_batch(
                  summary, asset, incident_id, body)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
-        for (a, asset) in &fresh {
-            let incident = correlation.assign(a, asset.as_deref());
+        for p in &fresh {
+            let incident = correlation.assign(p);
             insert.execute(params![
-                a.id.to_string(),
-                a.tenant,
-                unix_ms(a.time),
-                a.engine.as_str(),
-                a.severity.rank(),
-                a.rule_id,
-                a.rule_name,
-                a.summary,
-                asset,
+                p.id_text,
+                p.tenant,
+                p.time_ms,
+                p.engine.as_str(),
+                p.severity.rank(),
+                p.rule_id,
+                p.rule_name,
+                p.summary,
+                p.asset,
                 incident.map(|i| i.to_string()),
-                alert_body(a)?,
+                p.body,
             ])?;
         }
     }
@@ -375,6 +441,13 @@ fn ingest_batch(
                 inc.last_seen_ms,
                 inc.updated_at_ms,
             ])?;
+        }
+        let mut open = tx.prepare_cached(
+            "INSERT INTO open_incidents (tenant, count) VALUES (?1, ?2)
+             ON CONFLICT (tenant) DO UPDATE SET count = count + excluded.count",
+        )?;
+        for (tenant, n) in correlation.opened_per_tenant() {
+            open.execute(params![tenant, n])?;
         }
         let mut update = tx.prepare_cached(
             "UPDATE incidents SET title = ?2, severity = ?3, alert_count = ?4,
@@ -413,6 +486,15 @@ fn ingest_batch(
         for ((tenant, hour, engine, severity), count) in correlation.rollup() {
             rollup.execute(params![tenant, hour, engine, severity, count])?;
         }
+        let mut rollup_all = tx.prepare_cached(
+            "INSERT INTO alert_rollup_all (hour_ms, engine, severity, count)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (hour_ms, engine, severity)
+             DO UPDATE SET count = count + excluded.count",
+        )?;
+        for ((hour, engine, severity), count) in correlation.rollup_all() {
+            rollup_all.execute(params![hour, engine, severity, count])?;
+        }
     }
     tx.commit()?;
     Ok(outcome)
@@ -435,8 +517,10 @@ fn purge_rest(conn: &mut Connection, cutoff_ms: i64) -> Result<()> {
     // The rollup hour that straddles the cutoff is recounted from the alerts that remain.
     let hour = correlate::hour_of(cutoff_ms);
     tx.execute("DELETE FROM alert_rollup WHERE hour_ms < ?1", [hour])?;
+    tx.execute("DELETE FROM alert_rollup_all WHERE hour_ms < ?1", [hour])?;
     if hour < cutoff_ms {
         tx.execute("DELETE FROM alert_rollup WHERE hour_ms = ?1", [hour])?;
+        tx.execute("DELETE FROM alert_rollup_all WHERE hour_ms = ?1", [hour])?;
         tx.execute(
             "INSERT INTO alert_rollup (tenant, hour_ms, engine, severity, count)
              SELECT tenant, ?1, engine, severity, count(*) FROM alerts
@@ -444,11 +528,130 @@ fn purge_rest(conn: &mut Connection, cutoff_ms: i64) -> Result<()> {
              GROUP BY tenant, engine, severity",
             params![hour, hour + 3_600_000],
         )?;
+        tx.execute(
+            "INSERT INTO alert_rollup_all (hour_ms, engine, severity, count)
+             SELECT ?1, engine, severity, count(*) FROM alerts
+             WHERE time_ms >= ?1 AND time_ms < ?2
+             GROUP BY engine, severity",
+            params![hour, hour + 3_600_000],
+        )?;
     }
     tx.execute("DELETE FROM sessions WHERE expires_at_ms <= ?1", [now_ms()])?;
     tx.execute("DELETE FROM login_failures WHERE at_ms < ?1", [cutoff_ms])?;
     tx.commit()?;
     Ok(())
+}
+
+fn empty_page<T>() -> Page<T> {
+    Page {
+        items: Vec::new(),
+        next: None,
+    }
+}
+
+/// Runs a `query::alert_page` query: rows with their sort key.
+fn alert_rows(c: &Connection, sql: query::Sql) -> Result<Vec<(i64, String, StoredAlert)>> {
+    let mut st = c.prepare_cached(&sql.text)?;
+    let rows = st.query_map(rusqlite::params_from_iter(to_values(sql.params)), |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, Option<String>>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, i64>(4)?,
+        ))
+    })?;
+    let mut items = Vec::new();
+    for row in rows {
+        let (id, tenant, incident, body, time_ms) = row?;
+        items.push((time_ms, id, records::stored_alert(tenant, incident, &body)?));
+    }
+    Ok(items)
+}
+
+/// The oldest or newest alert time, of one tenant or all.
+fn alert_time_bound(c: &Connection, tenant: Option<&str>, newest: bool) -> Result<Option<i64>> {
+    let order = if newest { "DESC" } else { "ASC" };
+    Ok(match tenant {
+        Some(t) => c
+            .prepare_cached(&format!(
+                "SELECT time_ms FROM alerts WHERE tenant = ?1 ORDER BY time_ms {order} LIMIT 1"
+            ))?
+            .query_row([t], |r| r.get(0))
+            .optional()?,
+        None => c
+            .prepare_cached(&format!(
+                "SELECT time_ms FROM alerts ORDER BY time_ms {order} LIMIT 1"
+            ))?
+            .query_row([], |r| r.get(0))
+            .optional()?,
+    })
+}
+
+/// Alerts of one asset or incident, read from the hour-led `alerts_asset` index one hour
+/// at a time, newest first, until the page is full. An incident's alerts are on its asset
+/// between its first and last alert, so an incident narrows both.
+fn alerts_by_asset(
+    c: &Connection,
+    mut tenant: Option<String>,
+    mut q: AlertQuery,
+    limit: usize,
+) -> Result<Page<StoredAlert>> {
+    let mut from_ms = q.from.map(unix_ms);
+    let mut to_ms = q.to.map(unix_ms);
+    if let Some(id) = q.incident {
+        let row = c
+            .prepare_cached(
+                "SELECT tenant, asset, first_seen_ms, last_seen_ms FROM incidents WHERE id = ?1",
+            )?
+            .query_row([id.to_string()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })
+            .optional()?;
+        let Some((owner, asset, first, last)) = row else {
+            return Ok(empty_page());
+        };
+        if tenant.as_ref().is_some_and(|t| *t != owner)
+            || q.asset.as_ref().is_some_and(|a| *a != asset)
+        {
+            return Ok(empty_page());
+        }
+        tenant = Some(owner);
+        q.asset = Some(asset);
+        from_ms = Some(from_ms.map_or(first, |f| f.max(first)));
+        to_ms = Some(to_ms.map_or(last + 1, |t| t.min(last + 1)));
+        q.from = from_ms.map(from_unix_ms);
+        q.to = to_ms.map(from_unix_ms);
+    }
+    let tenant_ref = tenant.as_deref();
+    let (Some(newest), Some(oldest)) = (
+        alert_time_bound(c, tenant_ref, true)?,
+        alert_time_bound(c, tenant_ref, false)?,
+    ) else {
+        return Ok(empty_page());
+    };
+    let mut hi = newest;
+    if let Some(to) = to_ms {
+        hi = hi.min(to.saturating_sub(1));
+    }
+    if let Some(cursor) = &q.cursor {
+        hi = hi.min(crate::decode_cursor(cursor)?.0);
+    }
+    let lo = from_ms.map_or(oldest, |f| f.max(oldest));
+    let mut items = Vec::new();
+    let mut hour = hi / query::ASSET_HOUR_MS;
+    let last_hour = lo / query::ASSET_HOUR_MS;
+    while hi >= lo && hour >= last_hour && items.len() <= limit {
+        let sql = query::alert_page(Dialect::Sqlite, tenant_ref, &q, limit, Some(hour))?;
+        items.extend(alert_rows(c, sql)?);
+        hour -= 1;
+    }
+    Ok(query::into_page(items, limit))
 }
 
 #[async_trait]
@@ -782,36 +985,26 @@ impl Store for SqliteStore {
         if alerts.is_empty() {
             return Ok(IngestOutcome::default());
         }
-        let alerts = alerts.to_vec();
-        self.write(move |c| ingest_batch(c, &alerts, window)).await
+        // Serialising happens before taking the write lock, so it overlaps another
+        // caller's write.
+        let prepared = PreparedAlert::batch(alerts)?;
+        self.write(move |c| ingest_batch(c, &prepared, window))
+            .await
     }
 
     async fn alerts(&self, scope: &Scope, query: &AlertQuery) -> Result<Page<StoredAlert>> {
         let Some(tenant) = effective_tenant(scope, query.tenant.as_deref()) else {
-            return Ok(Page {
-                items: Vec::new(),
-                next: None,
-            });
+            return Ok(empty_page());
         };
         let limit = crate::page_limit(query.limit);
-        let sql = query::alert_page(Dialect::Sqlite, tenant, query, limit)?;
+        let tenant = tenant.map(str::to_string);
+        let query = query.clone();
         self.read(move |c| {
-            let mut st = c.prepare_cached(&sql.text)?;
-            let rows = st.query_map(rusqlite::params_from_iter(to_values(sql.params)), |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, i64>(4)?,
-                ))
-            })?;
-            let mut items = Vec::with_capacity(limit + 1);
-            for row in rows {
-                let (id, tenant, incident, body, time_ms) = row?;
-                items.push((time_ms, id, records::stored_alert(tenant, incident, &body)?));
+            if query.asset.is_some() || query.incident.is_some() {
+                return alerts_by_asset(c, tenant, query, limit);
             }
-            Ok(query::into_page(items, limit))
+            let sql = query::alert_page(Dialect::Sqlite, tenant.as_deref(), &query, limit, None)?;
+            Ok(query::into_page(alert_rows(c, sql)?, limit))
         })
         .await
     }
@@ -848,30 +1041,43 @@ impl Store for SqliteStore {
         let only = scope.tenant().map(str::to_string);
         let mut counts = records::CountsBuilder::new(since, bucket, OffsetDateTime::now_utc());
         self.read(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT hour_ms, engine, severity, SUM(count) FROM alert_rollup
-                 WHERE hour_ms >= ?1 AND (?2 IS NULL OR tenant = ?2)
-                 GROUP BY hour_ms, engine, severity",
-            )?;
-            let rows = st.query_map(params![counts.first_hour_ms(), only], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, i64>(3)?,
-                ))
-            })?;
-            for row in rows {
-                let (hour, engine, severity, count) = row?;
+            let first_hour = counts.first_hour_ms();
+            let columns = |r: &Row| -> rusqlite::Result<(i64, String, i64, i64)> {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            };
+            let (rows, open_sql) = match &only {
+                Some(t) => {
+                    let mut st = c.prepare_cached(
+                        "SELECT hour_ms, engine, severity, count FROM alert_rollup
+                         WHERE tenant = ?1 AND hour_ms >= ?2",
+                    )?;
+                    let rows = st
+                        .query_map(params![t, first_hour], columns)?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    let sql =
+                        "SELECT COALESCE(SUM(count), 0) FROM open_incidents WHERE tenant = ?1";
+                    (rows, sql)
+                }
+                None => {
+                    let mut st = c.prepare_cached(
+                        "SELECT hour_ms, engine, severity, count FROM alert_rollup_all
+                         WHERE hour_ms >= ?1",
+                    )?;
+                    let rows = st
+                        .query_map([first_hour], columns)?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    let sql = "SELECT COALESCE(SUM(count), 0) FROM open_incidents";
+                    (rows, sql)
+                }
+            };
+            for (hour, engine, severity, count) in rows {
                 counts.add(hour, &engine, severity, count);
             }
-            let open: i64 = c
-                .prepare_cached(&format!(
-                    "SELECT count(*) FROM incidents
-                     WHERE {} AND (?1 IS NULL OR tenant = ?1)",
-                    query::OPEN_STATES
-                ))?
-                .query_row([only], |r| r.get(0))?;
+            let mut st = c.prepare_cached(open_sql)?;
+            let open: i64 = match &only {
+                Some(t) => st.query_row([t], |r| r.get(0))?,
+                None => st.query_row([], |r| r.get(0))?,
+            };
             Ok(counts.finish(open))
         })
         .await
@@ -972,7 +1178,15 @@ impl Store for SqliteStore {
             };
             let mut incident = row.decode()?;
             let now = OffsetDateTime::now_utc();
+            let was_open = incident.state.is_open();
             let kind = records::apply_change(&mut incident, change, now)?;
+            if let Some(delta) = open_delta(was_open, incident.state.is_open()) {
+                tx.execute(
+                    "INSERT INTO open_incidents (tenant, count) VALUES (?1, ?2)
+                     ON CONFLICT (tenant) DO UPDATE SET count = count + excluded.count",
+                    params![incident.tenant, delta],
+                )?;
+            }
             tx.execute(
                 "UPDATE incidents SET state = ?2, assignee = ?3, updated_at_ms = ?4 WHERE id = ?1",
                 params![
@@ -1004,11 +1218,11 @@ impl Store for SqliteStore {
         loop {
             let n = self
                 .write(move |c| {
-                    Ok(c.prepare_cached(
+                    Ok(c.prepare_cached(&format!(
                         "DELETE FROM alerts WHERE rowid IN
-                             (SELECT rowid FROM alerts WHERE time_ms < ?1 LIMIT ?2)",
-                    )?
-                    .execute(params![cutoff_ms, PURGE_CHUNK as i64])?)
+                             (SELECT rowid FROM alerts WHERE time_ms < ?1 LIMIT {PURGE_CHUNK})"
+                    ))?
+                    .execute([cutoff_ms])?)
                 })
                 .await?;
             deleted += n as u64;
@@ -1019,5 +1233,55 @@ impl Store for SqliteStore {
         self.write(move |c| purge_rest(c, cutoff_ms)).await?;
         tracing::info!(deleted, cutoff_ms, "purged old alerts");
         Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_database_is_upgraded_with_its_counters_filled() {
+        let dir = std::env::temp_dir().join(format!("mamori-upgrade-{}", Ulid::new()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("mamori.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(migrations::CREATE_MIGRATIONS_TABLE)
+                .unwrap();
+            c.execute_batch(migrations::SQLITE[0].1).unwrap();
+            c.execute_batch(
+                "INSERT INTO schema_migrations VALUES (1, 0);
+                 INSERT INTO tenants VALUES ('acme', 'Acme', 0);
+                 INSERT INTO incidents VALUES
+                     ('01HZZZZZZZZZZZZZZZZZZZZZZ1', 'acme', 'host:a', 't', 3, 'new', NULL,
+                      2, 0, 10, 10),
+                     ('01HZZZZZZZZZZZZZZZZZZZZZZ2', 'acme', 'host:b', 't', 3, 'resolved', NULL,
+                      1, 0, 10, 10);
+                 INSERT INTO alert_rollup VALUES ('acme', 0, 'ids', 3, 2), ('acme', 0, 'waf', 3, 1);",
+            )
+            .unwrap();
+        }
+        let mut c = connect(&path, true).unwrap();
+        migrate(&mut c).unwrap();
+        migrate(&mut c).unwrap();
+        let open: i64 = c
+            .query_row(
+                "SELECT count FROM open_incidents WHERE tenant = 'acme'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(open, 1);
+        let all: i64 = c
+            .query_row("SELECT SUM(count) FROM alert_rollup_all", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(all, 3);
+        let versions: i64 = c
+            .query_row("SELECT count(*) FROM schema_migrations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(versions, migrations::SQLITE.len() as i64);
+        drop(c);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

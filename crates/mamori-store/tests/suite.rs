@@ -244,6 +244,7 @@ suite!(
     each_alert_filter_narrows_the_list,
     text_search_is_case_insensitive_and_takes_wildcards_literally,
     keyset_pagination_walks_every_alert_exactly_once,
+    paging_by_asset_or_incident_crosses_hours_without_gaps,
     incident_list_filters_and_pages,
     a_tenant_scope_never_reveals_another_tenant,
     state_changes_follow_the_allowed_transitions,
@@ -926,6 +927,91 @@ async fn keyset_pagination_walks_every_alert_exactly_once(db: Db) {
     ));
 }
 
+async fn paging_by_asset_or_incident_crosses_hours_without_gaps(db: Db) {
+    let s = &db.store;
+    setup(s, &["acme", "globex"]).await;
+    // One alert every ten minutes for ten hours on one host (one incident), pairs sharing a
+    // millisecond, and noise on other hosts and in the other tenant at the same times.
+    let mut mine = Vec::new();
+    let mut batch = Vec::new();
+    for i in 0..120i64 {
+        let a = alert("acme", "10.0.0.9", Severity::Medium, at(5 * (i / 2) * 2));
+        mine.push(a.clone());
+        batch.push(a);
+        batch.push(alert("acme", "10.0.0.8", Severity::Medium, at(5 * i)));
+        batch.push(alert("globex", "10.0.0.9", Severity::Medium, at(5 * i)));
+    }
+    ingest(s, &batch[..150]).await;
+    ingest(s, &batch[150..]).await;
+    let mut expected: Vec<_> = mine.iter().map(|a| (unix_ms(a.time), a.id)).collect();
+    expected.sort_by(|x, y| y.cmp(x));
+    let expected: Vec<Ulid> = expected.into_iter().map(|(_, id)| id).collect();
+    let incident = incident_of(s, mine[0].id).await;
+    assert!(incident.is_some());
+
+    let acme = Scope::Tenant("acme".into());
+    for base in [
+        AlertQuery {
+            asset: Some("host:10.0.0.9".into()),
+            ..Default::default()
+        },
+        AlertQuery {
+            incident,
+            ..Default::default()
+        },
+    ] {
+        for limit in [7usize, 50] {
+            let mut q = AlertQuery {
+                limit,
+                ..base.clone()
+            };
+            let mut seen = Vec::new();
+            loop {
+                let page = s.alerts(&acme, &q).await.unwrap();
+                seen.extend(page.items.iter().map(|a| a.alert.id));
+                match page.next {
+                    Some(next) => q.cursor = Some(next),
+                    None => break,
+                }
+            }
+            assert_eq!(seen, expected, "{base:?} limit {limit}");
+        }
+        let window = AlertQuery {
+            from: Some(at(120)),
+            to: Some(at(240)),
+            ..base.clone()
+        };
+        let in_window: Vec<Ulid> = expected
+            .iter()
+            .copied()
+            .filter(|id| {
+                let a = mine.iter().find(|a| a.id == *id).unwrap();
+                a.time >= at(120) && a.time < at(240)
+            })
+            .collect();
+        assert_eq!(all_alerts(s, &acme, window).await, in_window);
+    }
+    let globex = Scope::Tenant("globex".into());
+    let other_tenant = AlertQuery {
+        incident,
+        ..Default::default()
+    };
+    assert!(all_alerts(s, &globex, other_tenant).await.is_empty());
+    assert_eq!(
+        all_alerts(
+            s,
+            &globex,
+            AlertQuery {
+                asset: Some("host:10.0.0.9".into()),
+                ..Default::default()
+            }
+        )
+        .await
+        .len(),
+        120
+    );
+}
+
 async fn incident_list_filters_and_pages(db: Db) {
     let s = &db.store;
     setup(s, &["acme", "globex"]).await;
@@ -1113,9 +1199,17 @@ async fn state_changes_follow_the_allowed_transitions(db: Db) {
         .unwrap();
     assert_eq!(inc.state, IncidentState::Investigating);
     assert!(inc.updated_at >= before.updated_at);
+    let open = |s: DynStore| async move {
+        s.alert_counts(&Scope::All, at(-60), Duration::days(1))
+            .await
+            .unwrap()
+            .open_incidents
+    };
+    assert_eq!(open(s.clone()).await, 1);
     s.update_incident(&scope, id, moved(IncidentState::Resolved), "taro")
         .await
         .unwrap();
+    assert_eq!(open(s.clone()).await, 0, "a resolved incident is not open");
     match s
         .update_incident(&scope, id, moved(IncidentState::Contained), "taro")
         .await
@@ -1130,6 +1224,11 @@ async fn state_changes_follow_the_allowed_transitions(db: Db) {
         .unwrap();
     let stored = s.incident(&scope, id).await.unwrap().unwrap();
     assert_eq!(stored.state, IncidentState::Investigating);
+    assert_eq!(
+        open(s.clone()).await,
+        1,
+        "a reopened incident is open again"
+    );
     let timeline = s.timeline(&scope, id).await.unwrap();
     let changes: Vec<_> = timeline
         .iter()
