@@ -14,6 +14,15 @@ use tower::ServiceExt;
 
 /// Loads the certificate chain and key; errors name the file.
 pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ConsoleError> {
+    let mut config = server_config(cert, key)?;
+    if let Some(c) = Arc::get_mut(&mut config) {
+        c.alpn_protocols = vec![b"http/1.1".to_vec()];
+    }
+    Ok(TlsAcceptor::from(config))
+}
+
+/// A rustls server configuration (ring provider) from PEM files, for HTTPS and STARTTLS.
+pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, ConsoleError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| {
@@ -29,14 +38,13 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ConsoleError> {
         ConsoleError::Tls(format!("reading private key from {}: {e}", key.display()))
     })?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| ConsoleError::Tls(e.to_string()))?
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| ConsoleError::Tls(format!("certificate and key do not fit: {e}")))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    Ok(Arc::new(config))
 }
 
 /// Accepts TLS connections until `shutdown`; connections in progress finish on their own.

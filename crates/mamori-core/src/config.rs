@@ -32,6 +32,8 @@ pub struct Config {
     pub console: ConsoleConfig,
     pub incidents: IncidentConfig,
     pub bus: BusConfig,
+    /// The mail gateway's policy (`[mail]`); read by the mail engine, which owns its keys.
+    pub mail: toml::Table,
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -85,6 +87,7 @@ impl Default for Config {
             console: ConsoleConfig::default(),
             incidents: IncidentConfig::default(),
             bus: BusConfig::default(),
+            mail: toml::Table::new(),
         }
     }
 }
@@ -161,6 +164,18 @@ capacity = 50000
 # Largest number of alerts written in one transaction, and how long a partial batch waits.
 batch_size = 5000
 flush_ms = 20
+
+[mail]
+# The mail gateway's policy (mamori mail serve / mamori mail check). Every key is optional.
+# Inbound: score at which a mail is tagged "[要注意]", quarantined, or refused.
+# tag_score = 5.0
+# quarantine_score = 10.0
+# reject_score = 20.0
+# Outbound: more external recipients in To/Cc than this are moved to Bcc ("bcc") or held ("hold").
+# mass_recipients_threshold = 10
+# mass_recipients_action = "bcc"
+# Minutes external mail waits before it leaves, so the sender can still cancel (0 = off).
+# send_delay_minutes = 0
 "#;
 
 impl Config {

@@ -313,6 +313,32 @@ impl Resolver {
         })
     }
 
+    /// The hosts that take mail for `domain`, best first: its MX hosts by preference, or the
+    /// domain itself when it has none (RFC 5321 section 5.1). A null MX (`.`) means none.
+    pub async fn mail_exchangers(&self, domain: &str) -> Vec<String> {
+        match self
+            .authenticator
+            .mx_lookup(domain, Some(&self.caches.mx))
+            .await
+        {
+            Ok(mxs) => {
+                let mut list: Vec<(u16, String)> = mxs
+                    .rrset
+                    .iter()
+                    .flat_map(|mx| {
+                        mx.exchanges
+                            .iter()
+                            .map(move |h| (mx.preference, h.trim_end_matches('.').to_string()))
+                    })
+                    .filter(|(_, h)| !h.is_empty())
+                    .collect();
+                list.sort();
+                list.into_iter().map(|(_, h)| h).collect()
+            }
+            Err(_) => vec![domain.to_string()],
+        }
+    }
+
     /// Sets the host name used in SPF macro expansion.
     pub fn host_name(mut self, name: &str) -> Resolver {
         self.host_name = name.to_string();

@@ -17,9 +17,13 @@
 //! - [`auth`]: SPF, DKIM, DMARC and ARC through `mail-auth`, with a resolver that tests can
 //!   point at a local zone.
 //!
-//! What it does not do: accept or relay SMTP (the `smtp` module, to come), keep a spool or
-//! a quarantine (`queue`, to come), or store alerts (the binary hands [`Report::alerts`] to
-//! the bus). Input comes from the SMTP gateway or from `mamori mail check FILE.eml`; it is
+//! - [`gateway`]: the SMTP gateway's handler (on `mamori-smtp`): check, act on the verdict,
+//!   spool, answer;
+//! - [`queue`]: the durable spool (fsync before `250`), delivery with retries, bounces, and
+//!   the held/quarantined mail a person releases or deletes.
+//!
+//! What it does not do: speak SMTP itself (`mamori-smtp` does) or store alerts (the gateway
+//! publishes [`Report::alerts`] on the bus; the binary wires the bus to the store). Input comes from the SMTP gateway or from `mamori mail check FILE.eml`; it is
 //! untrusted, so every parser here has size, count and depth limits ([`policy::Limits`]) and
 //! [`check`] returns a [`Report`] or an [`Error`] for any bytes, never a panic.
 
@@ -27,10 +31,12 @@ pub mod auth;
 pub mod content;
 pub mod domain;
 mod error;
+pub mod gateway;
 pub mod inbound;
 pub mod mime;
 pub mod outbound;
 pub mod policy;
+pub mod queue;
 pub mod report;
 
 pub use auth::{authenticate, AuthResults, AuthStatus, LocalZone, Resolver};

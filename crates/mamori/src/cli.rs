@@ -69,6 +69,9 @@ pub enum Command {
     /// Manage API tokens that sensors and scripts use to send events and read alerts.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The mail gateway: check a message, serve SMTP, work the queue.
+    #[command(subcommand)]
+    Mail(crate::mail::MailCommand),
     /// Send NDJSON events (Mamori events or Suricata EVE lines) from a file or stdin to a console.
     Send {
         /// NDJSON file; `-` or absent reads stdin.

@@ -122,7 +122,7 @@ async fn retention(store: mamori_store::DynStore, days: u32) {
     }
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
