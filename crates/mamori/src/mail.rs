@@ -54,6 +54,10 @@ pub enum MailCommand {
         tls_cert: Option<PathBuf>,
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Require SMTP AUTH (PLAIN/LOGIN after STARTTLS) against the console's users:
+        /// for a submission listener that staff's mail clients use.
+        #[arg(long)]
+        auth: bool,
     },
     /// The spool: list messages, retry, release held or quarantined ones, delete.
     Queue {
@@ -96,6 +100,28 @@ fn policy(config: &mamori_core::config::Config, path: Option<&Path>) -> Result<P
                     .unwrap_or_else(|| "configuration".into())
             )
         })
+}
+
+/// SMTP AUTH against the console's users of the gateway's tenant (and provider admins).
+struct ConsoleAccounts {
+    store: mamori_store::DynStore,
+    tenant: String,
+}
+
+#[mamori_smtp::async_trait]
+impl mamori_mail::gateway::Accounts for ConsoleAccounts {
+    async fn verify(&self, user: &str, password: &str) -> bool {
+        let Ok(Some(u)) = self.store.user_by_email(&user.trim().to_lowercase()).await else {
+            return false;
+        };
+        if u.tenant.as_deref().is_some_and(|t| t != self.tenant) {
+            return false;
+        }
+        let (password, hash) = (password.to_string(), u.password_hash);
+        tokio::task::spawn_blocking(move || mamori_console::auth::verify_password(&password, &hash))
+            .await
+            .unwrap_or(false)
+    }
 }
 
 fn spool_dir(data: &Path) -> PathBuf {
@@ -158,6 +184,7 @@ pub async fn run(g: &crate::cli::Global, cmd: MailCommand) -> Result<std::proces
             hostname,
             tls_cert,
             tls_key,
+            auth,
         } => {
             let dir = direction(&dir)?;
             let hop = if next_hop == "mx" {
@@ -184,9 +211,30 @@ pub async fn run(g: &crate::cli::Global, cmd: MailCommand) -> Result<std::proces
             if let (Some(c), Some(k)) = (tls_cert, tls_key) {
                 server.tls = Some(mamori_console::tls::server_config(&c, &k)?);
             }
+            server.advertise_auth = auth;
+            server.auth_required = auth;
+            // Alerts go through the same bus and writer as every engine's, into the store.
+            let store = crate::open_store(&g.data, &config).await?;
+            if store
+                .tenant(&mamori_core::Scope::All, &tenant)
+                .await?
+                .is_none()
+            {
+                bail!("no tenant {tenant} (mamori tenant add {tenant}); the gateway's alerts belong to one");
+            }
+            let (bus, subscriber) = mamori_core::bus::channel(config.bus.capacity);
+            let writer = tokio::spawn(mamori_store::writer::run(
+                subscriber,
+                store.clone(),
+                mamori_store::writer::WriterConfig {
+                    batch_size: config.bus.batch_size,
+                    flush: std::time::Duration::from_millis(config.bus.flush_ms),
+                    window: time::Duration::minutes(config.incidents.window_minutes as i64),
+                },
+            ));
             let gateway = Gateway {
                 direction: dir,
-                tenant,
+                tenant: tenant.clone(),
                 policy,
                 context: CheckContext {
                     company_domains: domain,
@@ -194,8 +242,11 @@ pub async fn run(g: &crate::cli::Global, cmd: MailCommand) -> Result<std::proces
                     ..CheckContext::default()
                 },
                 queue: queue.clone(),
-                bus: None,
-                accounts: None,
+                bus: Some(bus),
+                accounts: Some(Arc::new(ConsoleAccounts {
+                    store,
+                    tenant: tenant.clone(),
+                })),
             };
             let addr: SocketAddr = listen
                 .parse()
@@ -218,6 +269,7 @@ pub async fn run(g: &crate::cli::Global, cmd: MailCommand) -> Result<std::proces
             .await;
             let _ = stop_tx.send(true);
             let _ = runner.await;
+            let _ = writer.await;
         }
         MailCommand::Queue { action } => {
             let queue = Queue::open(

@@ -124,7 +124,8 @@ impl Queue {
         Ok(self.spool.remove(id)?)
     }
 
-    /// Delivers due messages until `shutdown`; wakes on new mail and at the next due time.
+    /// Delivers due messages until `shutdown`; wakes on new mail, at the next due time, and
+    /// every few seconds to see releases made by another process (`mamori mail queue`).
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
@@ -136,8 +137,8 @@ impl Queue {
                 }
             };
             let wait = next
-                .map(|t| Duration::from_millis((t - now_ms()).clamp(0, 60_000) as u64))
-                .unwrap_or(Duration::from_secs(60));
+                .map(|t| Duration::from_millis((t - now_ms()).clamp(0, 5_000) as u64))
+                .unwrap_or(Duration::from_secs(5));
             tokio::select! {
                 _ = &mut shutdown => return,
                 _ = self.wake.notified() => {}

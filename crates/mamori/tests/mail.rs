@@ -1,0 +1,179 @@
+//! `mamori mail` as a user runs it: `check --json` on a file, and `serve` relaying to a sink,
+//! holding a risky mail until `mamori mail queue release`, with the alert in the console's store.
+
+mod common;
+
+use common::*;
+use mamori_smtp::client::{Client, ClientConfig};
+use mamori_smtp::{async_trait, Envelope, Handler, Reply, ServerConfig, SessionInfo};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Default)]
+struct Sink(Mutex<Vec<Vec<u8>>>);
+
+#[async_trait]
+impl Handler for Sink {
+    async fn data(&self, _: &SessionInfo, _: &Envelope, message: Vec<u8>) -> Reply {
+        self.0.lock().unwrap().push(message);
+        Reply::queued("sink")
+    }
+}
+
+const SPOOF: &str = "From: \"Yamada Taro\" <yamada.taro@freemail-example.com>\r\nTo: sato@acme.co.jp\r\nSubject: RE: invoice\r\nMessage-ID: <1@freemail-example.com>\r\n\r\nPlease see the attached invoice.\r\n";
+
+#[test]
+fn check_json_has_the_documented_shape() {
+    let data = temp_dir("mailcheck");
+    let file = data.join("m.eml");
+    std::fs::write(&file, SPOOF).unwrap();
+    let (ok, out, err) = mamori(
+        &data,
+        &["mail", "check", "--json", file.to_str().unwrap()],
+        "",
+    );
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(["deliver", "tag", "quarantine", "reject"].contains(&v["verdict"].as_str().unwrap()));
+    assert!(v["score"].is_number());
+    for r in v["reasons"].as_array().unwrap() {
+        assert!(r["code"].as_str().unwrap().starts_with("mail."));
+        assert!(
+            r["message_ja"].is_string() && r["message_en"].is_string() && r["score"].is_number()
+        );
+    }
+}
+
+async fn send(port: u16, from: &str, to: &str, message: &str) {
+    let client = Client::new(ClientConfig::new("client.test")).unwrap();
+    let env = Envelope {
+        mail_from: Some(from.into()),
+        rcpt_to: vec![to.into()],
+        body_8bit: true,
+        smtputf8: false,
+        size_hint: None,
+    };
+    let d = client
+        .deliver("127.0.0.1", port, &env, message.as_bytes())
+        .await
+        .unwrap();
+    assert!(d.all_accepted());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_relays_holds_and_releases() {
+    let data = temp_dir("mailserve");
+    assert!(mamori(&data, &["tenant", "add", "acme"], "").0);
+    let sink = Arc::new(Sink::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sink_port = listener.local_addr().unwrap().port();
+    tokio::spawn(mamori_smtp::listen(
+        listener,
+        Arc::new(ServerConfig::new("sink.test")),
+        sink.clone(),
+        std::future::pending(),
+    ));
+
+    let port = free_port();
+    let mut child = Command::new(bin())
+        .arg("--data")
+        .arg(&data)
+        .args([
+            "mail",
+            "serve",
+            "--direction",
+            "outbound",
+            "--tenant",
+            "acme",
+            "--domain",
+            "acme.co.jp",
+        ])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--next-hop",
+            &format!("127.0.0.1:{sink_port}"),
+        ])
+        .env("MAMORI_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "mamori mail serve did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let ok = "From: sato@acme.co.jp\r\nTo: tanaka@partner.co.jp\r\nSubject: hello\r\n\r\nbody\r\n";
+    send(port, "sato@acme.co.jp", "tanaka@partner.co.jp", ok).await;
+    let mut rows = String::from("name,phone\r\n");
+    for i in 0..40 {
+        rows.push_str(&format!(
+            "customer{i},090-{:04}-{:04}\r\n",
+            1000 + i,
+            5000 + i
+        ));
+    }
+    let leak =
+        format!("From: sato@acme.co.jp\r\nTo: someone@other.co.jp\r\nSubject: list\r\n\r\n{rows}");
+    send(port, "sato@acme.co.jp", "someone@other.co.jp", &leak).await;
+
+    let wait = |n: usize| {
+        let sink = sink.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while sink.0.lock().unwrap().len() < n && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            sink.0.lock().unwrap().len()
+        }
+    };
+    assert_eq!(wait(1).await, 1);
+    assert_eq!(sink.0.lock().unwrap()[0], ok.as_bytes());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        sink.0.lock().unwrap().len(),
+        1,
+        "the list of customers is held"
+    );
+
+    let (_, list, _) = mamori(&data, &["mail", "queue"], "");
+    let held = list
+        .lines()
+        .find(|l| l.contains("\theld\t"))
+        .unwrap_or_else(|| panic!("no held mail in {list}"));
+    let id = held.split('\t').next().unwrap();
+    assert!(mamori(&data, &["mail", "queue", "release", id], "").0);
+    // The running gateway sees the release on its next look at the spool (within seconds).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sink.0.lock().unwrap().len() < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        sink.0.lock().unwrap().len(),
+        2,
+        "the released mail is delivered"
+    );
+
+    let _ = child.kill();
+    let _ = child.wait();
+    // The hold raised an alert in the console's store.
+    let store = mamori_store::open("", &data.join("mamori.db"))
+        .await
+        .unwrap();
+    let alerts = store
+        .alerts(
+            &mamori_core::Scope::Tenant("acme".into()),
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        alerts
+            .items
+            .iter()
+            .any(|a| a.alert.engine == mamori_core::Engine::Mail),
+        "the held mail is an alert in the console"
+    );
+}
