@@ -177,3 +177,127 @@ async fn serve_relays_holds_and_releases() {
         "the held mail is an alert in the console"
     );
 }
+
+fn start_gateway(data: &std::path::Path, port: u16, next_hop_port: u16) -> std::process::Child {
+    let child = Command::new(bin())
+        .arg("--data")
+        .arg(data)
+        .args([
+            "mail",
+            "serve",
+            "--direction",
+            "outbound",
+            "--tenant",
+            "acme",
+            "--domain",
+            "acme.co.jp",
+        ])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--next-hop",
+            &format!("127.0.0.1:{next_hop_port}"),
+        ])
+        .env("MAMORI_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "mamori mail serve did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+/// `kill -9` while clients are sending: every message that got `250` is delivered after a
+/// restart, and none is lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn nothing_acknowledged_is_lost_when_the_gateway_is_killed() {
+    let data = temp_dir("mailkill");
+    assert!(mamori(&data, &["tenant", "add", "acme"], "").0);
+    // The next hop is down while the gateway runs: everything it accepts stays in its spool.
+    let down = free_port();
+    let port = free_port();
+    let mut child = start_gateway(&data, port, down);
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let mut senders = Vec::new();
+    for c in 0..4 {
+        let acked = acked.clone();
+        senders.push(tokio::spawn(async move {
+            let client = Client::new(ClientConfig::new("client.test")).unwrap();
+            for i in 0..2000 {
+                let subject = format!("msg-{c}-{i}");
+                let body = format!("From: sato@acme.co.jp\r\nTo: tanaka@partner.co.jp\r\nSubject: {subject}\r\n\r\nbody\r\n");
+                let env = Envelope { mail_from: Some("sato@acme.co.jp".into()), rcpt_to: vec!["tanaka@partner.co.jp".into()], body_8bit: false, smtputf8: false, size_hint: None };
+                match client.deliver("127.0.0.1", port, &env, body.as_bytes()).await {
+                    Ok(d) if d.all_accepted() => acked.lock().unwrap().push(subject),
+                    _ => break,
+                }
+            }
+        }));
+    }
+    // Let some hundreds through, then kill without warning.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while acked.lock().unwrap().len() < 300 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    for s in senders {
+        let _ = s.await;
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 300,
+        "only {} messages were accepted before the kill",
+        acked.len()
+    );
+
+    // Restart with the next hop up: every acknowledged message arrives.
+    let sink = Arc::new(Sink::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sink_port = listener.local_addr().unwrap().port();
+    let mut config = ServerConfig::new("sink.test");
+    config.max_connections = 1024;
+    tokio::spawn(mamori_smtp::listen(
+        listener,
+        Arc::new(config),
+        sink.clone(),
+        std::future::pending(),
+    ));
+    let mut child = start_gateway(&data, port, sink_port);
+    let (_, list, _) = mamori(&data, &["mail", "queue"], "");
+    for id in list.lines().filter_map(|l| l.split('\t').next()) {
+        mamori(&data, &["mail", "queue", "retry", id], "");
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let delivered = loop {
+        let got: std::collections::HashSet<String> = sink
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|m| {
+                String::from_utf8_lossy(m)
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Subject: ").map(str::to_string))
+            })
+            .collect();
+        if acked.iter().all(|s| got.contains(s)) || Instant::now() > deadline {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let lost: Vec<_> = acked.iter().filter(|s| !delivered.contains(*s)).collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged messages were lost: {:?}",
+        lost.len(),
+        acked.len(),
+        &lost[..lost.len().min(5)]
+    );
+}
