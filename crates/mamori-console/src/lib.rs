@@ -38,6 +38,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// True when serving HTTPS: cookies get `Secure`.
     pub secure: bool,
+    /// The mail gateway's spool (`DATA/mail-spool`), for the hold/quarantine queue page.
+    pub mail_spool: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -442,3 +442,73 @@ async fn under_tls_the_session_cookie_is_secure() {
     let s = c.login("admin@alpha.example", PASSWORD).await;
     assert!(s.raw_cookie.contains("; Secure"), "{}", s.raw_cookie);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn held_mail_is_shown_with_its_reasons_and_released_from_the_console() {
+    use mamori_mail::queue::spool::{Entry, Hold, RcptState, Recipient, Spool};
+    let (c, _) = console_with_alpha().await;
+    let spool = Spool::open(&c.dir.join("mail-spool")).unwrap();
+    let id = mamori_core::Ulid::new().to_string();
+    let entry = Entry {
+        id: id.clone(),
+        tenant: "alpha".into(),
+        direction: "outbound".into(),
+        mail_from: "sato@alpha.example".into(),
+        recipients: vec![Recipient {
+            address: "x@partmer.example".into(),
+            state: RcptState::Pending,
+            last_reply: String::new(),
+        }],
+        received_ms: 1_790_000_000_000,
+        attempts: 0,
+        next_attempt_ms: 0,
+        last_error: String::new(),
+        hold: Some(Hold::Held {
+            reasons: vec!["mail.lookalike_recipient".into()],
+        }),
+        auth_user: None,
+        size: 10,
+        report: Some(
+            serde_json::json!({"verdict": "hold", "subject": "顧客一覧", "reasons": [
+            {"code": "mail.lookalike_recipient", "score": 10.0, "message_ja": "宛先のドメインが取引先に酷似しています", "message_en": "The recipient domain resembles a partner's"}]}),
+        ),
+    };
+    spool
+        .put(&entry, "Subject: list\r\n\r\nx\r\n".as_bytes())
+        .unwrap();
+    let s = c.login("admin@alpha.example", PASSWORD).await;
+    let list = s.get(&c, "/mail").await.text().await.unwrap();
+    assert!(
+        list.contains("顧客一覧") && list.contains("保留中"),
+        "{list}"
+    );
+    let page = s
+        .get(&c, &format!("/mail/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("宛先のドメインが取引先に酷似しています"));
+    let viewer = c.login("viewer@alpha.example", PASSWORD).await;
+    let r = viewer
+        .post_form(
+            &c,
+            &format!("/mail/{id}/release"),
+            &[("csrf", &viewer.csrf)],
+        )
+        .await;
+    assert_eq!(r.status(), 403, "a viewer cannot release mail");
+    let r = s
+        .post_form(&c, &format!("/mail/{id}/release"), &[("csrf", &s.csrf)])
+        .await;
+    assert_eq!(r.status(), 303);
+    assert!(
+        spool.entry(&id).unwrap().hold.is_none(),
+        "released for the gateway to deliver"
+    );
+    let r = s
+        .post_form(&c, &format!("/mail/{id}/delete"), &[("csrf", &s.csrf)])
+        .await;
+    assert_eq!(r.status(), 303);
+    assert!(spool.entry(&id).is_err());
+}

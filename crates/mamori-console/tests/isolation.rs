@@ -54,6 +54,34 @@ async fn tenant_a_gets_nothing_of_tenant_b_on_any_route() {
     let b_incident = b_alert.incident.expect("b's alert opened an incident");
     let b_ids = [b_alert.alert.id.to_string(), b_incident.to_string()];
 
+    // A held mail of bravo's in the gateway's spool.
+    let spool = mamori_mail::queue::spool::Spool::open(&c.dir.join("mail-spool")).unwrap();
+    let b_mail = mamori_core::Ulid::new().to_string();
+    let entry = mamori_mail::queue::spool::Entry {
+        id: b_mail.clone(),
+        tenant: "bravo".into(),
+        direction: "outbound".into(),
+        mail_from: "bob@bravo.example".into(),
+        recipients: vec![mamori_mail::queue::spool::Recipient {
+            address: "x@elsewhere.example".into(),
+            state: mamori_mail::queue::spool::RcptState::Pending,
+            last_reply: String::new(),
+        }],
+        received_ms: 0,
+        attempts: 0,
+        next_attempt_ms: 0,
+        last_error: String::new(),
+        hold: Some(mamori_mail::queue::spool::Hold::Held {
+            reasons: vec!["mail.pii_phone".into()],
+        }),
+        auth_user: None,
+        size: 10,
+        report: Some(serde_json::json!({"verdict": "hold", "subject": B_MARK, "reasons": []})),
+    };
+    spool
+        .put(&entry, format!("Subject: {B_MARK}\r\n\r\nx\r\n").as_bytes())
+        .unwrap();
+
     let user_a = c.login("admin@alpha.example", PASSWORD).await;
     let leaks = |body: &str| {
         body.contains(B_MARK)
@@ -70,6 +98,7 @@ async fn tenant_a_gets_nothing_of_tenant_b_on_any_route() {
             "{id}",
             &match route.path {
                 p if p.contains("alerts") => b_alert.alert.id.to_string(),
+                p if p.starts_with("/mail") => b_mail.clone(),
                 _ => b_incident.to_string(),
             },
         );

@@ -148,6 +148,7 @@ impl Handler for Gateway {
             hold,
             auth_user: session.authenticated.clone(),
             size: bytes.len() as u64,
+            report: Some(report.to_json()),
         };
         match self.queue.enqueue(&entry, &bytes) {
             Ok(()) => {

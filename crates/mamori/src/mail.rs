@@ -272,14 +272,11 @@ pub async fn run(g: &crate::cli::Global, cmd: MailCommand) -> Result<std::proces
             let _ = writer.await;
         }
         MailCommand::Queue { action } => {
-            let queue = Queue::open(
-                QueueConfig::new(
-                    spool_dir(&g.data),
-                    NextHop::Mx { port: 25 },
-                    "mamori.localhost",
-                ),
-                None,
-            )?;
+            let queue = Queue::attach(QueueConfig::new(
+                spool_dir(&g.data),
+                NextHop::Mx { port: 25 },
+                "mamori.localhost",
+            ))?;
             match action.unwrap_or(QueueAction::List) {
                 QueueAction::List => {
                     for e in queue.spool().entries()? {

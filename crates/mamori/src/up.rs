@@ -71,6 +71,7 @@ pub async fn up(
         bus,
         config: Arc::new(config),
         secure: tls,
+        mail_spool: Some(data.join("mail-spool")),
     };
     mamori_console::serve(listener, state, shutdown_signal()).await?;
 

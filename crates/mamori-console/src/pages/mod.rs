@@ -8,6 +8,7 @@ pub mod admin;
 pub mod alerts;
 pub mod incidents;
 pub mod login;
+pub mod mail;
 pub mod overview;
 
 use crate::auth::{SessionUser, LANG_COOKIE};
@@ -68,6 +69,7 @@ pub enum Nav {
     Overview,
     Incidents,
     Alerts,
+    Mail,
     Tenants,
     Users,
     Tokens,
@@ -80,6 +82,7 @@ pub fn layout(ctx: &Ctx, title: &str, active: Nav, body: Markup) -> Response {
         (Nav::Overview, "/", t.overview),
         (Nav::Incidents, "/incidents", t.incidents),
         (Nav::Alerts, "/alerts", t.alerts),
+        (Nav::Mail, "/mail", t.mail),
     ];
     if ctx.user.is_provider() {
         items.push((Nav::Tenants, "/tenants", t.tenants));

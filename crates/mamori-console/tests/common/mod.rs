@@ -51,6 +51,7 @@ pub async fn start_with(config: Config, store: DynStore, dir: PathBuf) -> Consol
         bus,
         config: Arc::new(config),
         secure: tls,
+        mail_spool: Some(dir.join("mail-spool")),
     };
     tokio::spawn(async move {
         mamori_console::serve(listener, state, std::future::pending())

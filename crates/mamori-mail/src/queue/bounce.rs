@@ -93,6 +93,7 @@ pub fn notification(
         hold: None,
         auth_user: None,
         size: body.len() as u64,
+        report: None,
     };
     (entry, body.into_bytes())
 }

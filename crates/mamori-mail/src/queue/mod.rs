@@ -87,6 +87,21 @@ impl Queue {
         }))
     }
 
+    /// The queue of a spool that another process (`mamori mail serve`) serves: for listing,
+    /// releasing, retrying and deleting without disturbing its writes.
+    pub fn attach(config: QueueConfig) -> Result<Arc<Queue>, QueueError> {
+        let spool = Spool::attach(&config.spool_dir)?;
+        let client = Client::new(ClientConfig::new(&config.hostname))
+            .map_err(|e| QueueError::Client(e.to_string()))?;
+        Ok(Arc::new(Queue {
+            spool,
+            config,
+            client,
+            resolver: None,
+            wake: Notify::new(),
+        }))
+    }
+
     pub fn spool(&self) -> &Spool {
         &self.spool
     }

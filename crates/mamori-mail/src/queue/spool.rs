@@ -83,6 +83,9 @@ pub struct Entry {
     #[serde(default)]
     pub auth_user: Option<String>,
     pub size: u64,
+    /// The analysis as `mamori mail check --json` prints it: verdict, score, reasons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<serde_json::Value>,
 }
 
 pub struct Spool {
@@ -90,7 +93,26 @@ pub struct Spool {
 }
 
 impl Spool {
-    /// Opens (creating) a spool and removes what was never acknowledged.
+    /// Looks at a spool another process may be serving (the CLI, the console): no clean-up,
+    /// since a half-written message there is one the gateway is about to acknowledge.
+    pub fn attach(root: &Path) -> Result<Spool, SpoolError> {
+        let msg = root.join("msg");
+        if !msg.is_dir() {
+            return Err(SpoolError::Io {
+                path: msg,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no mail spool here (has mamori mail serve run?)",
+                ),
+            });
+        }
+        Ok(Spool {
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// Opens (creating) a spool for the gateway that serves it, and removes what was never
+    /// acknowledged. Only one process may do this: the one that writes to the spool.
     pub fn open(root: &Path) -> Result<Spool, SpoolError> {
         for d in ["tmp", "msg"] {
             let p = root.join(d);
