@@ -62,7 +62,8 @@ fn mamori(a: &Args, data: &std::path::Path, cmd: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-/// Generated alerts spread over 30 days, 10 tenants' worth of hosts, realistic mix.
+/// Generated alerts over the last 30 days from 2,000 hosts, a realistic mix, sent in time
+/// order as sensors send them.
 fn bodies(n: usize, batch: usize) -> Vec<Vec<u8>> {
     let mut rng = StdRng::seed_from_u64(7);
     let now_ms = std::time::SystemTime::now()
@@ -73,8 +74,9 @@ fn bodies(n: usize, batch: usize) -> Vec<Vec<u8>> {
     let sev = ["info", "low", "low", "medium", "medium", "high", "critical"];
     let mut out = Vec::new();
     let mut body = Vec::with_capacity(batch * 400);
+    let span = 30 * 86_400_000u64;
     for i in 0..n {
-        let t = now_ms - rng.random_range(0..30 * 86_400_000u64);
+        let t = now_ms - span + (i as u64 * span / n as u64) + rng.random_range(0..1000);
         let id = ulid_text(t, i as u64);
         let host = rng.random_range(1..2000);
         let e = engines[rng.random_range(0..engines.len())];
@@ -162,14 +164,18 @@ async fn main() -> Result<()> {
     }
     let mut child = cmd.spawn().context("starting mamori up")?;
     let stdout = child.stdout.take().context("stdout")?;
-    let mut password = String::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line?;
-        if let Some(p) = line.trim().strip_prefix("password:") {
-            password = p.trim().to_string();
-            break;
+    // Keep reading stdout for the server's whole life so it never writes into a closed pipe.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(p) = line.trim().strip_prefix("password:") {
+                let _ = tx.send(p.trim().to_string());
+            }
         }
-    }
+    });
+    let password = rx
+        .recv_timeout(Duration::from_secs(120))
+        .context("no admin password printed")?;
     while std::net::TcpStream::connect(&listen).is_err() {
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -190,6 +196,8 @@ async fn main() -> Result<()> {
     let bodies = bodies(a.alerts, a.batch);
     let client = reqwest::Client::new();
     let started = Instant::now();
+    let mut bodies = bodies;
+    bodies.reverse(); // workers pop from the end: oldest batch first
     let queue = std::sync::Arc::new(std::sync::Mutex::new(bodies));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..a.parallel {

@@ -20,6 +20,7 @@ pub mod bus;
 pub mod config;
 pub mod eve;
 pub mod incident;
+pub mod sign;
 pub mod tenant;
 
 pub use alert::{Alert, Asset, AssetKind, Endpoint, Engine, Severity};

@@ -171,6 +171,17 @@ INSERT INTO alert_rollup_all (hour_ms, engine, severity, count)
     GROUP BY hour_ms, engine, severity;
 "#,
     ),
+    (
+        3,
+        r#"
+-- The triage list walks open incidents newest first without sorting them all: partial
+-- indexes whose condition is the list's own (query::open_states).
+CREATE INDEX incidents_open_seen ON incidents(last_seen_ms, id)
+    WHERE state IN ('new', 'investigating', 'contained');
+CREATE INDEX incidents_open_tenant_seen ON incidents(tenant, last_seen_ms, id)
+    WHERE state IN ('new', 'investigating', 'contained');
+"#,
+    ),
 ];
 
 /// ULIDs are compared byte-wise (`COLLATE "C"`) so that keyset pagination and `ORDER BY`
@@ -310,6 +321,17 @@ CREATE TABLE alert_rollup_all (
 INSERT INTO alert_rollup_all (hour_ms, engine, severity, count)
     SELECT hour_ms, engine, severity, SUM(count)::bigint FROM alert_rollup
     GROUP BY hour_ms, engine, severity;
+"#,
+    ),
+    (
+        3,
+        r#"
+-- The triage list walks open incidents newest first without sorting them all: partial
+-- indexes whose condition is the list's own (query::open_states).
+CREATE INDEX incidents_open_seen ON incidents(last_seen_ms, id)
+    WHERE state IN ('new', 'investigating', 'contained');
+CREATE INDEX incidents_open_tenant_seen ON incidents(tenant, last_seen_ms, id)
+    WHERE state IN ('new', 'investigating', 'contained');
 "#,
     ),
 ];

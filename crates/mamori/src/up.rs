@@ -99,12 +99,15 @@ async fn first_admin(store: &mamori_store::DynStore) -> Result<()> {
             tenant: None,
         })
         .await?;
-    println!();
-    println!("  First start: a provider admin was created. This password is shown only once.");
-    println!("    login:    {FIRST_ADMIN}");
-    println!("    password: {password}");
-    println!("  Change it with: mamori user passwd --email {FIRST_ADMIN}");
-    println!();
+    // Written to stdout once; a closed stdout (a supervisor that stopped reading) must not
+    // take the server down, so write errors are ignored.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stdout().lock(),
+        "\n  First start: a provider admin was created. This password is shown only once.\n    \
+         login:    {FIRST_ADMIN}\n    password: {password}\n  \
+         Change it with: mamori user passwd --email {FIRST_ADMIN}\n"
+    );
     tracing::info!(user = FIRST_ADMIN, "first provider admin created");
     Ok(())
 }
