@@ -512,3 +512,66 @@ async fn held_mail_is_shown_with_its_reasons_and_released_from_the_console() {
     assert_eq!(r.status(), 303);
     assert!(spool.entry(&id).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_link_releases_a_held_mail_once_after_confirmation() {
+    use mamori_mail::queue::spool::{Entry, Hold, RcptState, Recipient, Spool};
+    let (c, _) = console_with_alpha().await;
+    let spool = Spool::open(&c.dir.join("mail-spool")).unwrap();
+    let id = mamori_core::Ulid::new().to_string();
+    let entry = Entry {
+        id: id.clone(),
+        tenant: "alpha".into(),
+        direction: "outbound".into(),
+        mail_from: "sato@alpha.example".into(),
+        recipients: vec![Recipient {
+            address: "x@other.example".into(),
+            state: RcptState::Pending,
+            last_reply: String::new(),
+        }],
+        received_ms: 0,
+        attempts: 0,
+        next_attempt_ms: 0,
+        last_error: String::new(),
+        hold: Some(Hold::Held { reasons: vec![] }),
+        auth_user: None,
+        size: 1,
+        report: Some(serde_json::json!({"subject": "見積書", "reasons": []})),
+    };
+    spool.put(&entry, b"Subject: x\r\n\r\nx\r\n").unwrap();
+    let secret = spool.link_secret().unwrap();
+    let sig = mamori_core::sign::mail_action_signature(&secret, &id, "release");
+    let url = |sig: &str| c.url(&format!("/mail/action/{id}/release?sig={sig}"));
+    assert_eq!(
+        c.client.get(url("00")).send().await.unwrap().status(),
+        403,
+        "a forged link is refused"
+    );
+    let cancel_sig = mamori_core::sign::mail_action_signature(&secret, &id, "cancel");
+    assert_eq!(
+        c.client
+            .get(url(&cancel_sig))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403,
+        "a cancel signature does not release"
+    );
+    let page = c.client.get(url(&sig)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("見積書"));
+    assert!(
+        spool.entry(&id).unwrap().hold.is_some(),
+        "opening the link alone changes nothing"
+    );
+    let post = |sig: String| {
+        c.client
+            .post(c.url(&format!("/mail/action/{id}/release")))
+            .form(&[("sig", sig)])
+            .send()
+    };
+    assert_eq!(post(sig.clone()).await.unwrap().status(), 200);
+    assert!(spool.entry(&id).unwrap().hold.is_none());
+    assert_eq!(post(sig).await.unwrap().status(), 404, "a link works once");
+}

@@ -30,6 +30,11 @@ pub struct Gateway {
     pub queue: Arc<Queue>,
     pub bus: Option<Publisher>,
     pub accounts: Option<Arc<dyn Accounts>>,
+    /// The console's address as senders reach it, for the release/cancel links in hold
+    /// notices; no notice is sent without it.
+    pub console_url: Option<String>,
+    /// This gateway's host name, in notices.
+    pub hostname: String,
 }
 
 fn now_ms() -> i64 {
@@ -153,6 +158,9 @@ impl Handler for Gateway {
         match self.queue.enqueue(&entry, &bytes) {
             Ok(()) => {
                 tracing::info!(id = %id, verdict = report.verdict.as_str(), score = report.score, "message accepted");
+                if matches!(entry.hold, Some(Hold::Held { .. })) {
+                    self.notify_sender(&entry, &report);
+                }
                 Reply::queued(&id)
             }
             Err(e) => {
@@ -163,6 +171,33 @@ impl Handler for Gateway {
                     "Temporary local problem; try again later",
                 )
             }
+        }
+    }
+}
+
+impl Gateway {
+    /// Mails the sender (the authenticated account, else the envelope sender) that their
+    /// message is held, with signed links to send or cancel it.
+    fn notify_sender(&self, held: &Entry, report: &Report) {
+        let Some(url) = &self.console_url else { return };
+        let to = held
+            .auth_user
+            .clone()
+            .filter(|u| u.contains('@'))
+            .unwrap_or_else(|| held.mail_from.clone());
+        if to.is_empty() {
+            return;
+        }
+        let secret = match self.queue.spool().link_secret() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "no link secret; hold notice not sent");
+                return;
+            }
+        };
+        let (entry, bytes) = crate::notice::held(held, report, &to, url, &secret, &self.hostname);
+        if let Err(e) = self.queue.enqueue(&entry, &bytes) {
+            tracing::error!(error = %e, "hold notice not queued");
         }
     }
 }

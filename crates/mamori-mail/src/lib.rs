@@ -34,6 +34,7 @@ mod error;
 pub mod gateway;
 pub mod inbound;
 pub mod mime;
+pub mod notice;
 pub mod outbound;
 pub mod policy;
 pub mod queue;

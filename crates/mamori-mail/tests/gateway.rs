@@ -88,6 +88,8 @@ async fn setup(direction: Direction, spool: PathBuf) -> Setup {
         queue: queue.clone(),
         bus: None,
         accounts: None,
+        console_url: Some("https://console.example".into()),
+        hostname: "mamori.test".into(),
     };
     let gateway = serve(Arc::new(gateway), 1000).await;
     Setup {
@@ -232,11 +234,33 @@ async fn held_mail_waits_until_released() {
     )
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(
-        s.sink.got.lock().unwrap().is_empty(),
-        "held mail is not delivered"
+    // The sender is told, with signed links; the held mail itself does not leave.
+    let got = wait_for(&s.sink, 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        s.sink.got.lock().unwrap().len(),
+        1,
+        "only the notice leaves"
     );
+    assert_eq!(got[0].0.rcpt_to, vec!["sato@acme.example.jp".to_string()]);
+    assert!(
+        got[0].0.mail_from.is_none(),
+        "notices are sent with the null sender"
+    );
+    let raw = String::from_utf8_lossy(&got[0].1).to_string();
+    let b64: String = raw
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    use base64::Engine;
+    let text = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap(),
+    )
+    .unwrap();
     let entries = s.queue.spool().entries().unwrap();
     assert_eq!(entries.len(), 1);
     assert!(
@@ -244,10 +268,23 @@ async fn held_mail_waits_until_released() {
         "{:?}",
         entries[0].hold
     );
-    s.queue.release(&entries[0].id).unwrap();
+    let id = &entries[0].id;
+    assert!(
+        text.contains("保留の理由") && text.contains("Why it was held"),
+        "{text}"
+    );
+    let secret = s.queue.spool().link_secret().unwrap();
+    let sig = mamori_core::sign::mail_action_signature(&secret, id, "release");
+    assert!(
+        text.contains(&format!(
+            "https://console.example/mail/action/{id}/release?sig={sig}"
+        )),
+        "{text}"
+    );
+    s.queue.release(id).unwrap();
     assert_eq!(
-        wait_for(&s.sink, 1).await.len(),
-        1,
+        wait_for(&s.sink, 2).await.len(),
+        2,
         "released mail is delivered"
     );
 }
@@ -337,6 +374,8 @@ async fn a_new_process_delivers_what_the_old_one_accepted() {
         queue: q1.clone(),
         bus: None,
         accounts: None,
+        console_url: Some("https://console.example".into()),
+        hostname: "mamori.test".into(),
     };
     let addr = serve(Arc::new(gw), 10).await;
     let m = mail(

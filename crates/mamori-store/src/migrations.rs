@@ -175,7 +175,9 @@ INSERT INTO alert_rollup_all (hour_ms, engine, severity, count)
         3,
         r#"
 -- The triage list walks open incidents newest first without sorting them all: partial
--- indexes whose condition is the list's own (query::open_states).
+-- indexes whose condition is the list's own (query::open_states). The index on state alone
+-- made the planner sort every open incident instead.
+DROP INDEX IF EXISTS incidents_state;
 CREATE INDEX incidents_open_seen ON incidents(last_seen_ms, id)
     WHERE state IN ('new', 'investigating', 'contained');
 CREATE INDEX incidents_open_tenant_seen ON incidents(tenant, last_seen_ms, id)
@@ -327,7 +329,9 @@ INSERT INTO alert_rollup_all (hour_ms, engine, severity, count)
         3,
         r#"
 -- The triage list walks open incidents newest first without sorting them all: partial
--- indexes whose condition is the list's own (query::open_states).
+-- indexes whose condition is the list's own (query::open_states). The index on state alone
+-- made the planner sort every open incident instead.
+DROP INDEX IF EXISTS incidents_state;
 CREATE INDEX incidents_open_seen ON incidents(last_seen_ms, id)
     WHERE state IN ('new', 'investigating', 'contained');
 CREATE INDEX incidents_open_tenant_seen ON incidents(tenant, last_seen_ms, id)

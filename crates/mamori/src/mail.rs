@@ -54,6 +54,9 @@ pub enum MailCommand {
         tls_cert: Option<PathBuf>,
         #[arg(long, requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// The console's address as staff reach it, for the send/cancel links in hold notices.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        console_url: String,
         /// Require SMTP AUTH (PLAIN/LOGIN after STARTTLS) against the console's users:
         /// for a submission listener that staff's mail clients use.
         #[arg(long)]
@@ -185,6 +188,7 @@ pub async fn run(g: &crate::cli::Global, cmd: MailCommand) -> Result<std::proces
             tls_cert,
             tls_key,
             auth,
+            console_url,
         } => {
             let dir = direction(&dir)?;
             let hop = if next_hop == "mx" {
@@ -243,6 +247,8 @@ pub async fn run(g: &crate::cli::Global, cmd: MailCommand) -> Result<std::proces
                 },
                 queue: queue.clone(),
                 bus: Some(bus),
+                console_url: Some(console_url),
+                hostname: hostname.clone(),
                 accounts: Some(Arc::new(ConsoleAccounts {
                     store,
                     tenant: tenant.clone(),

@@ -221,3 +221,128 @@ pub async fn delete(
     tracing::info!(by = %user.user.email, id = %e.id, "mail deleted");
     Ok(Redirect::to("/mail").into_response())
 }
+
+/// The action a signed link in a hold notice names.
+fn link_action(action: &str) -> Option<&'static str> {
+    match action {
+        "release" => Some("release"),
+        "cancel" => Some("cancel"),
+        _ => None,
+    }
+}
+
+/// The held message a signed link points at; anything else (bad signature, unknown or no
+/// longer held message) is refused the same way.
+fn linked_entry(
+    state: &AppState,
+    id: &str,
+    action: &str,
+    sig: &str,
+) -> Result<(Spool, Entry, &'static str), ConsoleError> {
+    let action = link_action(action).ok_or(ConsoleError::Forbidden)?;
+    let spool = spool(state).ok_or(ConsoleError::Forbidden)?;
+    let secret = spool
+        .link_secret()
+        .map_err(|e| ConsoleError::Internal(e.to_string()))?;
+    if !mamori_core::sign::verify_mail_action(&secret, id, action, sig) {
+        return Err(ConsoleError::Forbidden);
+    }
+    let entry = spool.entry(id).map_err(|_| ConsoleError::NotFound)?;
+    if !matches!(entry.hold, Some(Hold::Held { .. })) {
+        return Err(ConsoleError::NotFound);
+    }
+    Ok((spool, entry, action))
+}
+
+#[derive(Deserialize)]
+pub struct SigQuery {
+    #[serde(default)]
+    sig: String,
+}
+
+/// The page a sender's link opens: what is held and why, and one button to confirm.
+pub async fn action_page(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    axum::extract::Query(q): axum::extract::Query<SigQuery>,
+) -> Result<Response, ConsoleError> {
+    let lang = super::lang_of(&headers, &state);
+    let t = lang.text();
+    let (_, e, action) = linked_entry(&state, &id, &action, &q.sig)?;
+    let reasons = e
+        .report
+        .as_ref()
+        .and_then(|r| r.get("reasons"))
+        .and_then(|r| r.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let (title, button) = match (lang, action) {
+        (Lang::Ja, "release") => ("保留中のメールを送信しますか？", "このまま送信する"),
+        (Lang::Ja, _) => ("保留中のメールの送信を取り消しますか？", "送信を取り消す"),
+        (Lang::En, "release") => ("Send the held message?", "Send it"),
+        (Lang::En, _) => ("Cancel the held message?", "Cancel it"),
+    };
+    let page = super::bare(
+        lang,
+        title,
+        html! {
+            div.card.narrow {
+                h1 { (title) }
+                dl.facts {
+                    dt { (t.mail_subject) } dd { (subject(&e)) }
+                    dt { (t.mail_to) } dd { @for r in e.recipients.iter().take(20) { div { (r.address) } } @if e.recipients.len() > 20 { div { "+" (e.recipients.len() - 20) } } }
+                }
+                h2 { (t.reasons) }
+                ul { @for r in &reasons { li { (reason_text(lang, r)) } } }
+                form method="post" action={ "/mail/action/" (e.id) "/" (action) } {
+                    input type="hidden" name="sig" value=(q.sig);
+                    button class=[(action == "cancel").then_some("danger")] type="submit" { (button) }
+                }
+            }
+        },
+    );
+    Ok(axum::response::Html(page.into_string()).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct SigForm {
+    #[serde(default)]
+    sig: String,
+}
+
+/// Carries out a confirmed link: the signature is the capability, so no login is needed;
+/// it works once, because the message is no longer held afterwards.
+pub async fn action_confirm(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    axum::Form(form): axum::Form<SigForm>,
+) -> Result<Response, ConsoleError> {
+    let lang = super::lang_of(&headers, &state);
+    let (spool, mut e, action) = linked_entry(&state, &id, &action, &form.sig)?;
+    let done = if action == "release" {
+        e.hold = None;
+        e.next_attempt_ms = mamori_core::unix_ms(time::OffsetDateTime::now_utc());
+        spool
+            .update(&e)
+            .map_err(|err| ConsoleError::Internal(err.to_string()))?;
+        if lang == Lang::Ja {
+            "メールを送信に回しました。"
+        } else {
+            "The message is on its way."
+        }
+    } else {
+        spool
+            .remove(&e.id)
+            .map_err(|err| ConsoleError::Internal(err.to_string()))?;
+        if lang == Lang::Ja {
+            "メールの送信を取り消しました。"
+        } else {
+            "The message was cancelled."
+        }
+    };
+    tracing::info!(id = %e.id, action, "held mail handled through a signed link");
+    let page = super::bare(lang, done, html! { div.card.narrow { h1 { (done) } } });
+    Ok(axum::response::Html(page.into_string()).into_response())
+}

@@ -234,6 +234,33 @@ impl Spool {
     }
 }
 
+impl Spool {
+    /// The secret that signs the release/cancel links mailed to senders, created on first
+    /// use (readable by this user only). The console reads it to check a link.
+    pub fn link_secret(&self) -> Result<Vec<u8>, SpoolError> {
+        let path = self.root.join("link-secret");
+        match fs::read(&path) {
+            Ok(s) if s.len() >= 32 => return Ok(s),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&path)(e)),
+        }
+        let secret: String = (0..2)
+            .map(|_| ulid::Ulid::new().random().to_string())
+            .collect::<Vec<_>>()
+            .join("");
+        let tmp = self.root.join("tmp").join("link-secret");
+        write_synced(&tmp, secret.as_bytes())?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600));
+        }
+        fs::rename(&tmp, &path).map_err(io(&path))?;
+        Ok(secret.into_bytes())
+    }
+}
+
 /// Ids are ULIDs; anything else (a path from a URL, say) is refused before touching disk.
 fn valid_id(id: &str) -> bool {
     id.len() == 26 && id.bytes().all(|b| b.is_ascii_alphanumeric())
