@@ -158,7 +158,7 @@ impl Handler for Gateway {
         match self.queue.enqueue(&entry, &bytes) {
             Ok(()) => {
                 tracing::info!(id = %id, verdict = report.verdict.as_str(), score = report.score, "message accepted");
-                if matches!(entry.hold, Some(Hold::Held { .. })) {
+                if matches!(entry.hold, Some(Hold::Held { .. })) || report.verdict == Verdict::Bcc {
                     self.notify_sender(&entry, &report);
                 }
                 Reply::queued(&id)
@@ -176,10 +176,9 @@ impl Handler for Gateway {
 }
 
 impl Gateway {
-    /// Mails the sender (the authenticated account, else the envelope sender) that their
-    /// message is held, with signed links to send or cancel it.
+    /// Tells the sender (the authenticated account, else the envelope sender) what the guard
+    /// did: recipients moved to Bcc, or the message held, with signed links to send or cancel.
     fn notify_sender(&self, held: &Entry, report: &Report) {
-        let Some(url) = &self.console_url else { return };
         let to = held
             .auth_user
             .clone()
@@ -188,6 +187,14 @@ impl Gateway {
         if to.is_empty() {
             return;
         }
+        if report.verdict == Verdict::Bcc {
+            let (entry, bytes) = crate::notice::moved_to_bcc(held, report, &to, &self.hostname);
+            if let Err(e) = self.queue.enqueue(&entry, &bytes) {
+                tracing::error!(error = %e, "Bcc notice not queued");
+            }
+            return;
+        }
+        let Some(url) = &self.console_url else { return };
         let secret = match self.queue.spool().link_secret() {
             Ok(s) => s,
             Err(e) => {

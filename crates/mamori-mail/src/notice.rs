@@ -1,4 +1,5 @@
-//! The mail a sender gets when the outbound guard holds their message: what was held, why
+//! The mail a sender gets when the outbound guard acts. Moved to Bcc: a short note that it
+//! happened and why. Held: what was held, why
 //! (each reason in Japanese and English), and two signed links — send it anyway, or cancel
 //! it. The links open a confirmation page on the console; nothing happens on a mere GET, so
 //! a mail scanner that follows links cannot release anything.
@@ -16,11 +17,6 @@ pub fn held(
     secret: &[u8],
     hostname: &str,
 ) -> (Entry, Vec<u8>) {
-    let id = ulid::Ulid::new().to_string();
-    let now = time::OffsetDateTime::now_utc();
-    let date = now
-        .format(&time::format_description::well_known::Rfc2822)
-        .unwrap_or_default();
     let link = |action: &str| {
         let sig = mamori_core::sign::mail_action_signature(secret, &held.id, action);
         format!(
@@ -69,6 +65,35 @@ pub fn held(
         "【要確認】メールの送信を保留しました / Your mail was held: {}",
         report.subject
     );
+    compose(held, to, &subject, &text, hostname)
+}
+
+/// The note a sender gets when their visible recipients were moved to Bcc before sending.
+pub fn moved_to_bcc(sent: &Entry, report: &Report, to: &str, hostname: &str) -> (Entry, Vec<u8>) {
+    let n = report.bcc.len();
+    let text = format!(
+        "送信されたメール「{subject}」は、社外の宛先 {n} 件が To/Cc に並んでいたため、\r\n\
+         受信者同士のアドレスが見えないよう Bcc に変えて送信しました。\r\n\
+         次回からは多数の社外宛てには Bcc をお使いください。\r\n\r\n-- \r\n\
+         Your message \"{subject}\" had {n} external addresses in To/Cc. So that recipients\r\n\
+         cannot see each other's addresses, they were moved to Bcc before it was sent.\r\n",
+        subject = report.subject,
+    );
+    let subject = format!(
+        "宛先を Bcc に変更して送信しました / Recipients moved to Bcc: {}",
+        report.subject
+    );
+    compose(sent, to, &subject, &text, hostname)
+}
+
+/// A plain UTF-8 notice from the gateway to `to` about the message `about`, as a spool
+/// entry and its bytes, sent with the null sender so it never bounces back.
+fn compose(about: &Entry, to: &str, subject: &str, text: &str, hostname: &str) -> (Entry, Vec<u8>) {
+    let id = ulid::Ulid::new().to_string();
+    let now = time::OffsetDateTime::now_utc();
+    let date = now
+        .format(&time::format_description::well_known::Rfc2822)
+        .unwrap_or_default();
     let body = format!(
         "From: Mamori <postmaster@{hostname}>\r\nTo: <{to}>\r\nSubject: =?UTF-8?B?{}?=\r\nDate: {date}\r\n\
          Message-ID: <{id}@{hostname}>\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\n\
@@ -78,8 +103,8 @@ pub fn held(
     );
     let entry = Entry {
         id,
-        tenant: held.tenant.clone(),
-        direction: held.direction.clone(),
+        tenant: about.tenant.clone(),
+        direction: about.direction.clone(),
         mail_from: String::new(),
         recipients: vec![Recipient {
             address: to.to_string(),

@@ -192,19 +192,43 @@ async fn four_hundred_eleven_addresses_in_cc_are_hidden_but_all_delivered() {
     send(s.gateway, "kouhou@acme.example.jp", &rcpts, &m)
         .await
         .unwrap();
-    let got = wait_for(&s.sink, 1).await;
-    assert_eq!(got.len(), 1);
-    assert_eq!(
-        got[0].0.rcpt_to.len(),
-        411,
-        "every citizen still gets the mail"
-    );
-    let text = String::from_utf8_lossy(&got[0].1);
+    let got = wait_for(&s.sink, 2).await;
+    assert_eq!(got.len(), 2, "the mail and the sender's note");
+    let (env, sent) = got
+        .iter()
+        .find(|(e, _)| e.rcpt_to.len() > 1)
+        .expect("the mail itself");
+    assert_eq!(env.rcpt_to.len(), 411, "every citizen still gets the mail");
+    let text = String::from_utf8_lossy(sent);
     assert!(
         !text.contains("citizen1@"),
         "no recipient sees another's address"
     );
     assert!(text.contains("To: undisclosed-recipients:;"));
+    let (note_env, note) = got
+        .iter()
+        .find(|(e, _)| e.rcpt_to.len() == 1)
+        .expect("the sender's note");
+    assert_eq!(note_env.rcpt_to, vec!["kouhou@acme.example.jp".to_string()]);
+    assert!(note_env.mail_from.is_none());
+    let note = String::from_utf8_lossy(note).to_string();
+    let b64: String = note
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    use base64::Engine;
+    let body = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        body.contains("411 external addresses") && body.contains("Bcc に変えて送信しました"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
