@@ -62,6 +62,13 @@ struct EveHttp {
 /// Parses one NDJSON line: a Mamori event, or a Suricata EVE record (recognised by its
 /// `event_type` field).
 pub fn parse_line(line: &str) -> Result<Line, String> {
+    // Mamori events are parsed straight into an Alert; only lines that may be EVE records
+    // take the slower way through a JSON value.
+    if !line.contains("\"event_type\"") {
+        let alert: Alert = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        alert.validate()?;
+        return Ok(Line::Alert(Box::new(alert)));
+    }
     let value: serde_json::Value = serde_json::from_str(line).map_err(|e| e.to_string())?;
     if value.get("event_type").is_none() {
         let alert: Alert = serde_json::from_value(value).map_err(|e| e.to_string())?;
