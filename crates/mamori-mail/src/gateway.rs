@@ -35,6 +35,8 @@ pub struct Gateway {
     pub console_url: Option<String>,
     /// This gateway's host name, in notices.
     pub hostname: String,
+    /// Per-account sending volume, for account-takeover detection.
+    pub takeover: crate::takeover::Tracker,
 }
 
 fn now_ms() -> i64 {
@@ -113,13 +115,28 @@ impl Handler for Gateway {
                 );
             }
         };
-        let report = match report {
+        let mut report = match report {
             Ok(r) => r,
             Err(e) => {
                 tracing::info!(peer = %session.peer, error = %e, "unreadable message refused");
                 return Reply::new(554, Some((5, 6, 0)), format!("Message not readable: {e}"));
             }
         };
+        if let (Direction::Outbound, Some(account)) = (self.direction, &session.authenticated) {
+            let over = self.takeover.record(
+                account,
+                &envelope.rcpt_to,
+                now_ms(),
+                self.policy.account_max_recipients_per_hour,
+                self.policy.account_max_domains_per_hour,
+            );
+            if let Some(reason) = over {
+                tracing::warn!(%account, "outbound volume over the account's limit; holding its mail");
+                report.score += reason.score;
+                report.reasons.insert(0, reason);
+                report.verdict = Verdict::Hold;
+            }
+        }
         if report.verdict != Verdict::Deliver {
             if let Some(bus) = &self.bus {
                 if let Err(e) = bus.publish(report.alerts(&self.tenant)).await {

@@ -39,6 +39,7 @@ pub mod outbound;
 pub mod policy;
 pub mod queue;
 pub mod report;
+pub mod takeover;
 
 pub use auth::{authenticate, AuthResults, AuthStatus, LocalZone, Resolver};
 pub use error::Error;

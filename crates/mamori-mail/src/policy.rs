@@ -146,6 +146,11 @@ pub struct Policy {
     pub ppap_action: OutboundAction,
     /// Outbound: minutes external mail waits so that the sender can cancel; 0 = off.
     pub send_delay_minutes: u32,
+    /// Account takeover: recipients one authenticated account may send to in an hour before
+    /// its mail is held (a taken-over account used as a spam relay sends far more).
+    pub account_max_recipients_per_hour: usize,
+    /// Account takeover: distinct recipient domains per account per hour.
+    pub account_max_domains_per_hour: usize,
 
     /// Largest edit distance at which a domain counts as a lookalike.
     pub lookalike_max_distance: usize,
@@ -176,6 +181,8 @@ impl Default for Policy {
             lookalike_recipient_action: OutboundAction::Hold,
             ppap_action: OutboundAction::Warn,
             send_delay_minutes: 0,
+            account_max_recipients_per_hour: 300,
+            account_max_domains_per_hour: 100,
             lookalike_max_distance: 2,
             freemail_domains: [
                 "gmail.com",

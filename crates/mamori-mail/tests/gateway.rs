@@ -90,6 +90,7 @@ async fn setup(direction: Direction, spool: PathBuf) -> Setup {
         accounts: None,
         console_url: Some("https://console.example".into()),
         hostname: "mamori.test".into(),
+        takeover: Default::default(),
     };
     let gateway = serve(Arc::new(gateway), 1000).await;
     Setup {
@@ -400,6 +401,7 @@ async fn a_new_process_delivers_what_the_old_one_accepted() {
         accounts: None,
         console_url: Some("https://console.example".into()),
         hostname: "mamori.test".into(),
+        takeover: Default::default(),
     };
     let addr = serve(Arc::new(gw), 10).await;
     let m = mail(

@@ -249,6 +249,7 @@ pub async fn run(g: &crate::cli::Global, cmd: MailCommand) -> Result<std::proces
                 bus: Some(bus),
                 console_url: Some(console_url),
                 hostname: hostname.clone(),
+                takeover: Default::default(),
                 accounts: Some(Arc::new(ConsoleAccounts {
                     store,
                     tenant: tenant.clone(),
