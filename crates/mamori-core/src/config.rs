@@ -34,6 +34,49 @@ pub struct Config {
     pub bus: BusConfig,
     /// The mail gateway's policy (`[mail]`); read by the mail engine, which owns its keys.
     pub mail: toml::Table,
+    /// The SMTP gateway `mamori up` runs (`[mail_gateway]`).
+    pub mail_gateway: MailGatewayConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailGatewayConfig {
+    pub enabled: bool,
+    pub listen: String,
+    /// `outbound` (staff → internet) or `inbound` (internet → the company's server).
+    pub direction: String,
+    /// `HOST:PORT` of the relay (company server or smarthost), or `mx`.
+    pub next_hop: String,
+    /// The tenant the gateway's alerts and mail belong to.
+    pub tenant: String,
+    pub domains: Vec<String>,
+    pub partners: Vec<String>,
+    pub hostname: String,
+    /// Where staff reach the console, for the links in hold notices.
+    pub console_url: String,
+    /// Require SMTP AUTH (after STARTTLS) against the console's users.
+    pub auth: bool,
+    pub tls_cert: String,
+    pub tls_key: String,
+}
+
+impl Default for MailGatewayConfig {
+    fn default() -> Self {
+        MailGatewayConfig {
+            enabled: false,
+            listen: "127.0.0.1:2525".into(),
+            direction: "outbound".into(),
+            next_hop: String::new(),
+            tenant: String::new(),
+            domains: Vec::new(),
+            partners: Vec::new(),
+            hostname: "mamori.localhost".into(),
+            console_url: "http://127.0.0.1:8080".into(),
+            auth: false,
+            tls_cert: String::new(),
+            tls_key: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -88,6 +131,7 @@ impl Default for Config {
             incidents: IncidentConfig::default(),
             bus: BusConfig::default(),
             mail: toml::Table::new(),
+            mail_gateway: MailGatewayConfig::default(),
         }
     }
 }
@@ -164,6 +208,28 @@ capacity = 50000
 # Largest number of alerts written in one transaction, and how long a partial batch waits.
 batch_size = 5000
 flush_ms = 20
+
+[mail_gateway]
+# The SMTP gateway `mamori up` runs alongside the console (also: mamori mail serve).
+enabled = false
+listen = "127.0.0.1:2525"
+# "outbound": staff's mail clients or the company server -> Mamori -> next_hop.
+# "inbound": the internet -> Mamori -> the company's mail server (next_hop).
+direction = "outbound"
+# HOST:PORT of the smarthost / company server, or "mx" to deliver to recipients' MX hosts.
+next_hop = ""
+# The tenant whose mail this is (alerts and the console's Mail page).
+tenant = ""
+# The company's own domains and its usual partners' (lookalike and spoofing checks).
+domains = []
+partners = []
+hostname = "mamori.localhost"
+# Where staff reach the console: the send/cancel links in hold notices point here.
+console_url = "http://127.0.0.1:8080"
+# Require SMTP AUTH (PLAIN/LOGIN after STARTTLS) against the console's users.
+auth = false
+tls_cert = ""
+tls_key = ""
 
 [mail]
 # The mail gateway's policy (mamori mail serve / mamori mail check). Every key is optional.
@@ -264,6 +330,45 @@ impl Config {
         }
         if self.incidents.window_minutes == 0 {
             return Err(("incidents.window_minutes", "must be at least 1".into()));
+        }
+        let gw = &self.mail_gateway;
+        if gw.enabled {
+            if gw.listen.parse::<SocketAddr>().is_err() {
+                return Err((
+                    "mail_gateway.listen",
+                    format!("{:?} is not an address and port", gw.listen),
+                ));
+            }
+            if !matches!(gw.direction.as_str(), "inbound" | "outbound") {
+                return Err((
+                    "mail_gateway.direction",
+                    "must be \"inbound\" or \"outbound\"".into(),
+                ));
+            }
+            if gw.next_hop != "mx"
+                && gw
+                    .next_hop
+                    .rsplit_once(':')
+                    .and_then(|(_, p)| p.parse::<u16>().ok())
+                    .is_none()
+            {
+                return Err((
+                    "mail_gateway.next_hop",
+                    "must be HOST:PORT or \"mx\"".into(),
+                ));
+            }
+            if gw.tenant.is_empty() {
+                return Err((
+                    "mail_gateway.tenant",
+                    "name the tenant the gateway serves".into(),
+                ));
+            }
+            if gw.tls_cert.is_empty() != gw.tls_key.is_empty() {
+                return Err((
+                    "mail_gateway.tls_cert",
+                    "tls_cert and tls_key must be set together".into(),
+                ));
+            }
         }
         if self.bus.capacity == 0 || self.bus.batch_size == 0 {
             return Err((

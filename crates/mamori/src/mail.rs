@@ -105,6 +105,101 @@ fn policy(config: &mamori_core::config::Config, path: Option<&Path>) -> Result<P
         })
 }
 
+/// Runs one SMTP gateway listener until `shutdown`: opens (and recovers) its spool, starts
+/// the delivery queue, and serves. Used by `mamori mail serve` and by `mamori up` when
+/// `[mail_gateway]` is enabled.
+pub async fn run_gateway(
+    data: &Path,
+    settings: &mamori_core::config::MailGatewayConfig,
+    policy: Policy,
+    store: mamori_store::DynStore,
+    bus: mamori_core::bus::Publisher,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<()> {
+    let dir = direction(&settings.direction)?;
+    let hop = if settings.next_hop == "mx" {
+        NextHop::Mx { port: 25 }
+    } else {
+        let (host, port) = settings
+            .next_hop
+            .rsplit_once(':')
+            .context("next hop: HOST:PORT or mx")?;
+        NextHop::Relay {
+            host: host.to_string(),
+            port: port.parse().context("next hop port")?,
+        }
+    };
+    let resolver = match hop {
+        NextHop::Mx { .. } => Some(Arc::new(mamori_mail::Resolver::system()?)),
+        NextHop::Relay { .. } => None,
+    };
+    if store
+        .tenant(&mamori_core::Scope::All, &settings.tenant)
+        .await?
+        .is_none()
+    {
+        bail!(
+            "no tenant {t} (mamori tenant add {t}); the gateway's alerts belong to one",
+            t = settings.tenant
+        );
+    }
+    let queue = Queue::open(
+        QueueConfig::new(spool_dir(data), hop, &settings.hostname),
+        resolver,
+    )?;
+    let recovered = queue.spool().entries()?.len();
+    let mut server = mamori_smtp::ServerConfig::new(&settings.hostname);
+    if !settings.tls_cert.is_empty() {
+        server.tls = Some(mamori_console::tls::server_config(
+            Path::new(&settings.tls_cert),
+            Path::new(&settings.tls_key),
+        )?);
+    }
+    server.advertise_auth = settings.auth;
+    server.auth_required = settings.auth;
+    let gateway = Gateway {
+        direction: dir,
+        tenant: settings.tenant.clone(),
+        policy,
+        context: CheckContext {
+            company_domains: settings.domains.clone(),
+            partner_domains: settings.partners.clone(),
+            ..CheckContext::default()
+        },
+        queue: queue.clone(),
+        bus: Some(bus),
+        console_url: Some(settings.console_url.clone()),
+        hostname: settings.hostname.clone(),
+        takeover: Default::default(),
+        accounts: Some(Arc::new(ConsoleAccounts {
+            store,
+            tenant: settings.tenant.clone(),
+        })),
+    };
+    let addr: SocketAddr = settings
+        .listen
+        .parse()
+        .with_context(|| format!("mail gateway listen address {}", settings.listen))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    tracing::info!(%addr, direction = dir.as_str(), spool = %spool_dir(data).display(), recovered, "mail gateway listening");
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let runner = tokio::spawn(queue.clone().run(async move {
+        let mut rx = stop_rx;
+        let _ = rx.wait_for(|s| *s).await;
+    }));
+    mamori_smtp::listen(listener, Arc::new(server), Arc::new(gateway), shutdown).await;
+    let _ = stop_tx.send(true);
+    let _ = runner.await;
+    Ok(())
+}
+
+/// The `[mail]` policy for `mamori up`.
+pub fn configured_policy(config: &mamori_core::config::Config) -> Result<Policy> {
+    policy(config, None)
+}
+
 /// SMTP AUTH against the console's users of the gateway's tenant (and provider admins).
 struct ConsoleAccounts {
     store: mamori_store::DynStore,
@@ -190,93 +285,41 @@ pub async fn run(g: &crate::cli::Global, cmd: MailCommand) -> Result<std::proces
             auth,
             console_url,
         } => {
-            let dir = direction(&dir)?;
-            let hop = if next_hop == "mx" {
-                NextHop::Mx { port: 25 }
-            } else {
-                let (host, port) = next_hop
-                    .rsplit_once(':')
-                    .context("--next-hop: HOST:PORT or mx")?;
-                NextHop::Relay {
-                    host: host.to_string(),
-                    port: port.parse().context("--next-hop port")?,
-                }
+            let settings = mamori_core::config::MailGatewayConfig {
+                enabled: true,
+                listen,
+                direction: dir,
+                next_hop,
+                tenant,
+                domains: domain,
+                partners: partner,
+                hostname,
+                console_url,
+                auth,
+                tls_cert: tls_cert
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                tls_key: tls_key.map(|p| p.display().to_string()).unwrap_or_default(),
             };
-            let resolver = match hop {
-                NextHop::Mx { .. } => Some(Arc::new(mamori_mail::Resolver::system()?)),
-                NextHop::Relay { .. } => None,
-            };
-            let queue = Queue::open(
-                QueueConfig::new(spool_dir(&g.data), hop, &hostname),
-                resolver,
-            )?;
-            let recovered = queue.spool().entries()?.len();
-            let mut server = mamori_smtp::ServerConfig::new(&hostname);
-            if let (Some(c), Some(k)) = (tls_cert, tls_key) {
-                server.tls = Some(mamori_console::tls::server_config(&c, &k)?);
-            }
-            server.advertise_auth = auth;
-            server.auth_required = auth;
             // Alerts go through the same bus and writer as every engine's, into the store.
             let store = crate::open_store(&g.data, &config).await?;
-            if store
-                .tenant(&mamori_core::Scope::All, &tenant)
-                .await?
-                .is_none()
-            {
-                bail!("no tenant {tenant} (mamori tenant add {tenant}); the gateway's alerts belong to one");
-            }
             let (bus, subscriber) = mamori_core::bus::channel(config.bus.capacity);
             let writer = tokio::spawn(mamori_store::writer::run(
                 subscriber,
                 store.clone(),
-                mamori_store::writer::WriterConfig {
-                    batch_size: config.bus.batch_size,
-                    flush: std::time::Duration::from_millis(config.bus.flush_ms),
-                    window: time::Duration::minutes(config.incidents.window_minutes as i64),
-                },
+                crate::up::writer_config(&config),
             ));
-            let gateway = Gateway {
-                direction: dir,
-                tenant: tenant.clone(),
+            let served = run_gateway(
+                &g.data,
+                &settings,
                 policy,
-                context: CheckContext {
-                    company_domains: domain,
-                    partner_domains: partner,
-                    ..CheckContext::default()
-                },
-                queue: queue.clone(),
-                bus: Some(bus),
-                console_url: Some(console_url),
-                hostname: hostname.clone(),
-                takeover: Default::default(),
-                accounts: Some(Arc::new(ConsoleAccounts {
-                    store,
-                    tenant: tenant.clone(),
-                })),
-            };
-            let addr: SocketAddr = listen
-                .parse()
-                .with_context(|| format!("--listen {listen}"))?;
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("listening on {addr}"))?;
-            tracing::info!(%addr, direction = dir.as_str(), spool = %spool_dir(&g.data).display(), recovered, "mail gateway listening");
-            let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-            let runner = tokio::spawn(queue.clone().run(async move {
-                let mut rx = stop_rx;
-                let _ = rx.wait_for(|s| *s).await;
-            }));
-            mamori_smtp::listen(
-                listener,
-                Arc::new(server),
-                Arc::new(gateway),
+                store,
+                bus,
                 crate::up::shutdown_signal(),
             )
             .await;
-            let _ = stop_tx.send(true);
-            let _ = runner.await;
             let _ = writer.await;
+            served?;
         }
         MailCommand::Queue { action } => {
             let queue = Queue::attach(QueueConfig::new(

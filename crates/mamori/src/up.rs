@@ -45,11 +45,7 @@ pub async fn up(
     let writer = tokio::spawn(writer::run(
         subscriber,
         store.clone(),
-        WriterConfig {
-            batch_size: config.bus.batch_size,
-            flush: Duration::from_millis(config.bus.flush_ms),
-            window: time::Duration::minutes(config.incidents.window_minutes as i64),
-        },
+        writer_config(&config),
     ));
     let retention = tokio::spawn(retention(store.clone(), config.retention_days));
 
@@ -58,6 +54,26 @@ pub async fn up(
             .await
             .context("creating the demo data")?;
     }
+
+    let gateway = if config.mail_gateway.enabled {
+        let policy = crate::mail::configured_policy(&config)?;
+        let (settings, store, bus, data) = (
+            config.mail_gateway.clone(),
+            store.clone(),
+            bus.clone(),
+            data.to_path_buf(),
+        );
+        Some(tokio::spawn(async move {
+            if let Err(e) =
+                crate::mail::run_gateway(&data, &settings, policy, store, bus, shutdown_signal())
+                    .await
+            {
+                tracing::error!(error = %format!("{e:#}"), "mail gateway stopped");
+            }
+        }))
+    } else {
+        None
+    };
 
     let listener = tokio::net::TcpListener::bind(&config.console.listen)
         .await
@@ -77,11 +93,23 @@ pub async fn up(
 
     tracing::info!("stopping: storing queued events");
     retention.abort();
+    if let Some(g) = gateway {
+        let _ = g.await;
+    }
     // The state (and with it the last publisher) is gone once serve returns, so the
     // writer drains the queue and ends.
     writer.await.context("event writer")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The bus writer's settings from the configuration.
+pub fn writer_config(config: &Config) -> WriterConfig {
+    WriterConfig {
+        batch_size: config.bus.batch_size,
+        flush: Duration::from_millis(config.bus.flush_ms),
+        window: time::Duration::minutes(config.incidents.window_minutes as i64),
+    }
 }
 
 /// On first start, creates the provider admin and prints its password once on stdout.

@@ -306,3 +306,44 @@ async fn nothing_acknowledged_is_lost_when_the_gateway_is_killed() {
         &lost[..lost.len().min(5)]
     );
 }
+
+/// `mamori up` runs the gateway configured in `[mail_gateway]` next to the console.
+#[tokio::test(flavor = "multi_thread")]
+async fn up_runs_the_configured_mail_gateway() {
+    let data = temp_dir("upmail");
+    assert!(mamori(&data, &["tenant", "add", "acme"], "").0);
+    let sink = Arc::new(Sink::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sink_port = listener.local_addr().unwrap().port();
+    tokio::spawn(mamori_smtp::listen(
+        listener,
+        Arc::new(ServerConfig::new("sink.test")),
+        sink.clone(),
+        std::future::pending(),
+    ));
+    let smtp = free_port();
+    std::fs::write(
+        data.join("mamori.toml"),
+        format!("[mail_gateway]\nenabled = true\nlisten = \"127.0.0.1:{smtp}\"\nnext_hop = \"127.0.0.1:{sink_port}\"\ntenant = \"acme\"\ndomains = [\"acme.co.jp\"]\n"),
+    )
+    .unwrap();
+    let _server = up(&data, &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", smtp)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the gateway did not start with mamori up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let m = "From: sato@acme.co.jp\r\nTo: tanaka@partner.co.jp\r\nSubject: hi\r\n\r\nbody\r\n";
+    send(smtp, "sato@acme.co.jp", "tanaka@partner.co.jp", m).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sink.0.lock().unwrap().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        sink.0.lock().unwrap().first().map(Vec::as_slice),
+        Some(m.as_bytes())
+    );
+}
