@@ -3,7 +3,7 @@
 //! the alerts and incidents pages (and their API twins) at that size.
 //!
 //! Usage: mamori-bench-store --mamori target/release/mamori [--alerts 1000000]
-//!        [--store postgres://…] [--parallel 4] [--batch 5000] [--samples 200]
+//!        [--store postgres://…] [--parallel 3] [--batch 10000] [--samples 200]
 
 use anyhow::{bail, Context, Result};
 use rand::rngs::StdRng;
@@ -27,8 +27,8 @@ fn args() -> Result<Args> {
         mamori: PathBuf::from("target/release/mamori"),
         alerts: 1_000_000,
         store: None,
-        parallel: 4,
-        batch: 5000,
+        parallel: 3,
+        batch: 10_000,
         samples: 200,
     };
     let mut it = std::env::args().skip(1);

@@ -161,7 +161,7 @@ impl Default for BusConfig {
     fn default() -> Self {
         BusConfig {
             capacity: 50_000,
-            batch_size: 5_000,
+            batch_size: 20_000,
             flush_ms: 20,
         }
     }
@@ -206,7 +206,7 @@ window_minutes = 60
 # Alerts waiting to be stored before engines and the ingest API are made to wait.
 capacity = 50000
 # Largest number of alerts written in one transaction, and how long a partial batch waits.
-batch_size = 5000
+batch_size = 20000
 flush_ms = 20
 
 [mail_gateway]
