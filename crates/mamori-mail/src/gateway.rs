@@ -39,9 +39,7 @@ pub struct Gateway {
     pub takeover: crate::takeover::Tracker,
 }
 
-fn now_ms() -> i64 {
-    mamori_core::unix_ms(time::OffsetDateTime::now_utc())
-}
+use mamori_core::now_ms;
 
 impl Gateway {
     /// Applies a verdict: the bytes to keep, the hold state, or a refusal.

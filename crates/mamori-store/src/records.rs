@@ -28,9 +28,7 @@ pub(crate) fn effective_tenant<'a>(
     }
 }
 
-pub(crate) fn now_ms() -> i64 {
-    unix_ms(OffsetDateTime::now_utc())
-}
+pub(crate) use mamori_core::now_ms;
 
 pub(crate) fn parse_ulid(text: &str, what: &str) -> Result<Ulid> {
     Ulid::from_string(text).map_err(|_| Error::Corrupt(format!("{what} id {text:?}")))

@@ -198,11 +198,9 @@ pub async fn release(
     Posted { user, .. }: Posted<ActionForm>,
 ) -> Result<Response, ConsoleError> {
     user.require_write()?;
-    let (spool, mut e) = scoped_entry(&state, &user.scope(), &id)?;
-    e.hold = None;
-    e.next_attempt_ms = mamori_core::unix_ms(time::OffsetDateTime::now_utc());
+    let (spool, e) = scoped_entry(&state, &user.scope(), &id)?;
     spool
-        .update(&e)
+        .release(&e.id)
         .map_err(|err| ConsoleError::Internal(err.to_string()))?;
     tracing::info!(by = %user.user.email, id = %e.id, "mail released");
     Ok(Redirect::to("/mail").into_response())
@@ -320,12 +318,10 @@ pub async fn action_confirm(
     axum::Form(form): axum::Form<SigForm>,
 ) -> Result<Response, ConsoleError> {
     let lang = super::lang_of(&headers, &state);
-    let (spool, mut e, action) = linked_entry(&state, &id, &action, &form.sig)?;
+    let (spool, e, action) = linked_entry(&state, &id, &action, &form.sig)?;
     let done = if action == "release" {
-        e.hold = None;
-        e.next_attempt_ms = mamori_core::unix_ms(time::OffsetDateTime::now_utc());
         spool
-            .update(&e)
+            .release(&e.id)
             .map_err(|err| ConsoleError::Internal(err.to_string()))?;
         if lang == Lang::Ja {
             "メールを送信に回しました。"

@@ -65,9 +65,7 @@ pub struct Queue {
     wake: Notify,
 }
 
-fn now_ms() -> i64 {
-    mamori_core::unix_ms(time::OffsetDateTime::now_utc())
-}
+use mamori_core::now_ms;
 
 impl Queue {
     /// Opens the spool (recovering what a crash left) and prepares the client.
@@ -117,10 +115,7 @@ impl Queue {
 
     /// Lets a held, quarantined or delayed message go now.
     pub fn release(&self, id: &str) -> Result<Entry, QueueError> {
-        let mut e = self.spool.entry(id)?;
-        e.hold = None;
-        e.next_attempt_ms = now_ms();
-        self.spool.update(&e)?;
+        let e = self.spool.release(id)?;
         self.wake.notify_one();
         Ok(e)
     }

@@ -217,6 +217,16 @@ impl Spool {
         Ok(out)
     }
 
+    /// Lets a held, quarantined or delayed message go: no hold, due now. The process serving
+    /// the spool delivers it on its next pass.
+    pub fn release(&self, id: &str) -> Result<Entry, SpoolError> {
+        let mut e = self.entry(id)?;
+        e.hold = None;
+        e.next_attempt_ms = mamori_core::now_ms();
+        self.update(&e)?;
+        Ok(e)
+    }
+
     /// Removes a message for good (delivered, bounced, or deleted by a person).
     pub fn remove(&self, id: &str) -> Result<(), SpoolError> {
         if !valid_id(id) {
