@@ -242,6 +242,16 @@ tls_key = ""
 # mass_recipients_action = "bcc"
 # Minutes external mail waits before it leaves, so the sender can still cancel (0 = off).
 # send_delay_minutes = 0
+# Addresses that get the hold notice (with the release/cancel links) besides the sender.
+# hold_approvers = []
+# Account takeover, per authenticated account and hour: recipients, recipient domains,
+# share of recipients refused by the next hop (after this many refusals), and recipients
+# at an hour of day the account never sent at in the past week.
+# account_max_recipients_per_hour = 300
+# account_max_domains_per_hour = 100
+# account_max_failure_rate = 0.5
+# account_min_failures = 10
+# account_unusual_hour_recipients = 30
 "#;
 
 impl Config {

@@ -35,8 +35,10 @@ pub struct Gateway {
     pub console_url: Option<String>,
     /// This gateway's host name, in notices.
     pub hostname: String,
-    /// Per-account sending volume, for account-takeover detection.
-    pub takeover: crate::takeover::Tracker,
+    /// Per-account sending volume, refusals and hours, for account-takeover detection; the
+    /// queue reports delivery outcomes to the same tracker
+    /// ([`Queue::report_outcomes_to`]).
+    pub takeover: Arc<crate::takeover::Tracker>,
 }
 
 use mamori_core::now_ms;
@@ -125,8 +127,7 @@ impl Handler for Gateway {
                 account,
                 &envelope.rcpt_to,
                 now_ms(),
-                self.policy.account_max_recipients_per_hour,
-                self.policy.account_max_domains_per_hour,
+                &crate::takeover::Limits::from(&self.policy),
             );
             if let Some(reason) = over {
                 tracing::warn!(%account, "outbound volume over the account's limit; holding its mail");
@@ -192,7 +193,8 @@ impl Handler for Gateway {
 
 impl Gateway {
     /// Tells the sender (the authenticated account, else the envelope sender) what the guard
-    /// did: recipients moved to Bcc, or the message held, with signed links to send or cancel.
+    /// did: recipients moved to Bcc, or the message held, with signed links to send or cancel
+    /// — which the policy's approvers get too.
     fn notify_sender(&self, held: &Entry, report: &Report) {
         let to = held
             .auth_user
@@ -217,18 +219,32 @@ impl Gateway {
                 return;
             }
         };
-        let (entry, bytes) = crate::notice::held(held, report, &to, url, &secret, &self.hostname);
-        if let Err(e) = self.queue.enqueue(&entry, &bytes) {
-            tracing::error!(error = %e, "hold notice not queued");
+        let sender = Some(to.as_str());
+        let readers = std::iter::once((to.as_str(), None)).chain(
+            self.policy
+                .hold_approvers
+                .iter()
+                .filter(|a| !a.eq_ignore_ascii_case(&to))
+                .map(|a| (a.as_str(), sender)),
+        );
+        for (reader, approving) in readers {
+            let link = crate::notice::Links {
+                console_url: url,
+                secret: &secret,
+            };
+            let (entry, bytes) =
+                crate::notice::held(held, report, reader, approving, &link, &self.hostname);
+            if let Err(e) = self.queue.enqueue(&entry, &bytes) {
+                tracing::error!(error = %e, "hold notice not queued");
+            }
         }
     }
 }
 
 /// Splits a message into its header block (with the blank line) and body.
 fn split(message: &[u8]) -> (&[u8], &[u8]) {
-    let limit = message.len().min(256 * 1024);
-    match message[..limit].windows(4).position(|w| w == b"\r\n\r\n") {
-        Some(i) => message.split_at(i + 2),
+    match crate::mime::header_end(message) {
+        Some(i) => message.split_at(i),
         None => (&message[..0], message),
     }
 }

@@ -20,6 +20,20 @@ use mail_parser::{
 };
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+/// Where a raw message's header block ends: the offset of the blank line that ends it
+/// (CRLF, or a bare LF from a sloppy client), searched in the first 256 KiB; `None` when
+/// there is no blank line there (all header, or a header block too large to show).
+pub fn header_end(message: &[u8]) -> Option<usize> {
+    let head = &message[..message.len().min(256 * 1024)];
+    memmem(head, b"\r\n\r\n")
+        .map(|i| i + 2)
+        .or_else(|| memmem(head, b"\n\n").map(|i| i + 1))
+}
+
+fn memmem(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
 /// A display name and an address, as in `"山田 太郎" <taro@example.co.jp>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mailbox {

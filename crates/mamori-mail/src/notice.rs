@@ -8,22 +8,40 @@ use crate::queue::spool::{Entry, RcptState, Recipient};
 use crate::Report;
 use base64::Engine;
 
-/// The notice's spool entry and bytes, for the held message `held` (sent by `to`).
+/// Where release and cancel links point and what signs them.
+pub struct Links<'a> {
+    pub console_url: &'a str,
+    pub secret: &'a [u8],
+}
+
+/// The notice's spool entry and bytes, for the held message `held`, to `to`: its sender,
+/// or an approver of the sender `approving`.
 pub fn held(
     held: &Entry,
     report: &Report,
     to: &str,
-    console_url: &str,
-    secret: &[u8],
+    approving: Option<&str>,
+    links: &Links,
     hostname: &str,
 ) -> (Entry, Vec<u8>) {
     let link = |action: &str| {
-        let sig = mamori_core::sign::mail_action_signature(secret, &held.id, action);
+        let sig = mamori_core::sign::mail_action_signature(links.secret, &held.id, action);
         format!(
             "{}/mail/action/{}/{action}?sig={sig}",
-            console_url.trim_end_matches('/'),
+            links.console_url.trim_end_matches('/'),
             held.id
         )
+    };
+    let (intro_ja, intro_en) = match approving {
+        None => (
+            "送信されたメールを保留しました。内容と宛先をご確認ください。".to_string(),
+            "Your message was held before it left. Please check its content and recipients."
+                .to_string(),
+        ),
+        Some(sender) => (
+            format!("{sender} さんが送信したメールを保留しました。承認者として内容と宛先をご確認ください。"),
+            format!("A message from {sender} was held before it left. As an approver, please check its content and recipients."),
+        ),
     };
     let recipients: Vec<&str> = held.recipients.iter().map(|r| r.address.as_str()).collect();
     let shown = recipients
@@ -40,11 +58,11 @@ pub fn held(
         reasons_en.push_str(&format!("- {}\r\n", r.message_en));
     }
     let text = format!(
-        "送信されたメールを保留しました。内容と宛先をご確認ください。\r\n\r\n\
+        "{intro_ja}\r\n\r\n\
          件名: {subject}\r\n宛先: {shown}{more_ja}\r\n\r\n保留の理由:\r\n{reasons_ja}\r\n\
          このまま送信する: {release}\r\n送信を取り消す: {cancel}\r\n\r\n\
          -- \r\n\
-         Your message was held before it left. Please check its content and recipients.\r\n\r\n\
+         {intro_en}\r\n\r\n\
          Subject: {subject}\r\nTo: {shown}{more_en}\r\n\r\nWhy it was held:\r\n{reasons_en}\r\n\
          Send it anyway: {release}\r\nCancel it: {cancel}\r\n",
         subject = report.subject,

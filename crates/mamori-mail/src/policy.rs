@@ -151,6 +151,17 @@ pub struct Policy {
     pub account_max_recipients_per_hour: usize,
     /// Account takeover: distinct recipient domains per account per hour.
     pub account_max_domains_per_hour: usize,
+    /// Account takeover: share of an account's recipients in the last hour that the next
+    /// hop refused permanently (a spammer's address list is full of dead addresses).
+    pub account_max_failure_rate: f64,
+    /// Account takeover: refused recipients needed before the failure rate counts.
+    pub account_min_failures: usize,
+    /// Account takeover: recipients in one hour at a time of day the account never sent at
+    /// (in a week of history, Japan time) that hold its mail.
+    pub account_unusual_hour_recipients: usize,
+    /// Addresses (a manager, the administrator) that get the hold notice too, with the
+    /// same release and cancel links as the sender.
+    pub hold_approvers: Vec<String>,
 
     /// Largest edit distance at which a domain counts as a lookalike.
     pub lookalike_max_distance: usize,
@@ -183,6 +194,10 @@ impl Default for Policy {
             send_delay_minutes: 0,
             account_max_recipients_per_hour: 300,
             account_max_domains_per_hour: 100,
+            account_max_failure_rate: 0.5,
+            account_min_failures: 10,
+            account_unusual_hour_recipients: 30,
+            hold_approvers: Vec::new(),
             lookalike_max_distance: 2,
             freemail_domains: [
                 "gmail.com",

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use mail_auth::common::crypto::Ed25519Key;
+use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::DkimSigner;
 use mamori_mail::{authenticate, check, AuthStatus, Direction, LocalZone, Resolver, Verdict};
@@ -163,4 +163,72 @@ async fn names_missing_from_the_local_zone_are_absent_and_answered_at_once() {
     assert_eq!(auth.spf, AuthStatus::None, "{auth:?}");
     assert_eq!(auth.dkim, AuthStatus::None);
     assert_eq!(auth.dmarc, AuthStatus::None);
+}
+
+/// The test's RSA key (most senders still sign with RSA-SHA256): its DKIM record and key.
+fn rsa_key() -> (String, RsaKey<Sha256>) {
+    use base64::Engine;
+    let file = include_str!("fixtures/dkim-rsa-test-key.pem");
+    let public = file
+        .lines()
+        .find_map(|l| l.strip_prefix("p="))
+        .expect("p= line");
+    let pem: String = file
+        .lines()
+        .skip_while(|l| !l.starts_with("-----BEGIN"))
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(pem)
+        .expect("PEM body");
+    let key = RsaKey::<Sha256>::from_key_der(rustls::pki_types::PrivateKeyDer::Pkcs1(der.into()))
+        .expect("RSA key");
+    (format!("v=DKIM1; k=rsa; p={public}"), key)
+}
+
+#[tokio::test]
+async fn rsa_signed_mail_passes_dkim_and_fails_when_altered() {
+    let (record, key) = rsa_key();
+    let raw = MailBuilder::new()
+        .from("Yamada <yamada@tokyo-buhin.co.jp>")
+        .to("sato@mamori-shoji.co.jp")
+        .subject("請求書送付のご案内")
+        .header("Message-ID", "<r1@tokyo-buhin.co.jp>")
+        .text("お世話になっております。請求書をお送りします。")
+        .build();
+    let signature = DkimSigner::from_key(key)
+        .domain(PARTNER)
+        .selector(SELECTOR)
+        .headers(["From", "To", "Subject", "Message-ID"])
+        .sign(&raw)
+        .expect("signing");
+    let mut signed = signature.to_header().into_bytes();
+    signed.extend_from_slice(&raw);
+    assert!(String::from_utf8_lossy(&signed).contains("a=rsa-sha256"));
+    let dns = resolver(&record);
+    let verify = |raw: Vec<u8>| {
+        let dns = &dns;
+        async move {
+            authenticate(
+                &raw,
+                ip("198.51.100.7"),
+                "relay.example.net",
+                "yamada@tokyo-buhin.co.jp",
+                dns,
+            )
+            .await
+        }
+    };
+    let auth = verify(signed.clone()).await;
+    assert_eq!(auth.dkim, AuthStatus::Pass, "{auth:?}");
+    // SPF fails (a relay not in the record) but DKIM aligns: DMARC passes.
+    assert_eq!(auth.spf, AuthStatus::Fail, "{auth:?}");
+    assert_eq!(auth.dmarc, AuthStatus::Pass, "{auth:?}");
+    let altered = String::from_utf8_lossy(&signed)
+        .replace("sato@mamori-shoji.co.jp", "keiri@mamori-shoji.co.jp")
+        .into_bytes();
+    assert_ne!(altered, signed);
+    let auth = verify(altered).await;
+    assert_eq!(auth.dkim, AuthStatus::Fail, "{auth:?}");
+    assert_eq!(auth.dmarc, AuthStatus::Fail, "{auth:?}");
 }

@@ -3,11 +3,11 @@
 //! 411-address Cc guard, hold and release, inbound quarantine and refusal, recovery of the
 //! spool by a new process, and bounces.
 
-use mamori_mail::gateway::Gateway;
+use mamori_mail::gateway::{Accounts, Gateway};
 use mamori_mail::queue::spool::Hold;
 use mamori_mail::queue::{NextHop, Queue, QueueConfig};
 use mamori_mail::{CheckContext, Direction, Policy};
-use mamori_smtp::client::{Client, ClientConfig};
+use mamori_smtp::client::{Client, ClientConfig, Credentials};
 use mamori_smtp::{async_trait, Envelope, Handler, Reply, ServerConfig, SessionInfo};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,7 +22,7 @@ struct Sink {
 #[async_trait]
 impl Handler for Sink {
     async fn rcpt_to(&self, _: &SessionInfo, _: &Envelope, to: &str) -> Result<(), Reply> {
-        if to.starts_with("nobody@") {
+        if to.starts_with("nobody") {
             return Err(Reply::new(550, Some((5, 1, 1)), "No such user here"));
         }
         Ok(())
@@ -35,10 +35,14 @@ impl Handler for Sink {
 }
 
 async fn serve<H: Handler + 'static>(handler: Arc<H>, max_rcpt: usize) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let mut config = ServerConfig::new("test.localhost");
     config.max_recipients = max_rcpt;
+    serve_with(handler, config).await
+}
+
+async fn serve_with<H: Handler + 'static>(handler: Arc<H>, config: ServerConfig) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
     tokio::spawn(mamori_smtp::listen(
         listener,
         Arc::new(config),
@@ -59,6 +63,27 @@ struct Setup {
 }
 
 async fn setup(direction: Direction, spool: PathBuf) -> Setup {
+    setup_with(direction, spool, Policy::default(), None).await
+}
+
+/// Staff who may submit mail: one account, `sato@acme.example.jp` with password `pw`.
+struct Staff;
+
+#[async_trait]
+impl Accounts for Staff {
+    async fn verify(&self, user: &str, password: &str) -> bool {
+        user == "sato@acme.example.jp" && password == "pw"
+    }
+}
+
+/// A gateway whose listener requires SMTP AUTH (without TLS, on loopback) against [`Staff`],
+/// or the plain listener when `accounts` is `None`.
+async fn setup_with(
+    direction: Direction,
+    spool: PathBuf,
+    policy: Policy,
+    accounts: Option<Arc<dyn Accounts>>,
+) -> Setup {
     let sink = Arc::new(Sink::default());
     let sink_addr = serve(sink.clone(), 1000).await;
     let queue = Queue::open(
@@ -74,10 +99,13 @@ async fn setup(direction: Direction, spool: PathBuf) -> Setup {
     )
     .unwrap();
     tokio::spawn(queue.clone().run(std::future::pending()));
+    let takeover = Arc::new(mamori_mail::takeover::Tracker::default());
+    queue.report_outcomes_to(takeover.clone());
+    let authenticating = accounts.is_some();
     let gateway = Gateway {
         direction,
         tenant: "acme".into(),
-        policy: Policy::default(),
+        policy,
         context: CheckContext {
             company_domains: vec!["acme.example.jp".into()],
             partner_domains: vec!["partner.example.jp".into()],
@@ -87,12 +115,17 @@ async fn setup(direction: Direction, spool: PathBuf) -> Setup {
         },
         queue: queue.clone(),
         bus: None,
-        accounts: None,
+        accounts,
         console_url: Some("https://console.example".into()),
         hostname: "mamori.test".into(),
-        takeover: Default::default(),
+        takeover,
     };
-    let gateway = serve(Arc::new(gateway), 1000).await;
+    let mut config = ServerConfig::new("test.localhost");
+    config.max_recipients = 1000;
+    config.advertise_auth = authenticating;
+    config.auth_required = authenticating;
+    config.require_tls_for_auth = false;
+    let gateway = serve_with(Arc::new(gateway), config).await;
     Setup {
         gateway,
         sink,
@@ -101,7 +134,26 @@ async fn setup(direction: Direction, spool: PathBuf) -> Setup {
 }
 
 async fn send(to: SocketAddr, from: &str, rcpts: &[String], message: &[u8]) -> Result<(), String> {
-    let client = Client::new(ClientConfig::new("client.test")).unwrap();
+    send_as(None, to, from, rcpts, message).await
+}
+
+/// Sends, logged in as `login` (user, password) when given.
+async fn send_as(
+    login: Option<(&str, &str)>,
+    to: SocketAddr,
+    from: &str,
+    rcpts: &[String],
+    message: &[u8],
+) -> Result<(), String> {
+    let mut config = ClientConfig::new("client.test");
+    if let Some((user, password)) = login {
+        config.credentials = Some(Credentials {
+            user: user.into(),
+            password: password.into(),
+        });
+        config.auth_without_tls = true;
+    }
+    let client = Client::new(config).unwrap();
     let envelope = Envelope {
         mail_from: Some(from.to_string()),
         rcpt_to: rcpts.to_vec(),
@@ -467,4 +519,183 @@ async fn a_permanent_failure_bounces_to_the_sender() {
             && text.contains("nobody@partner.example.jp")
             && text.contains("550")
     );
+}
+
+/// Decodes the base64 text body of a notice.
+fn notice_text(raw: &[u8]) -> String {
+    use base64::Engine;
+    let raw = String::from_utf8_lossy(raw);
+    let b64: String = raw
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_approver_gets_the_hold_notice_with_the_same_links() {
+    let policy = Policy {
+        first_time_domain_action: mamori_mail::policy::OutboundAction::Hold,
+        hold_approvers: vec!["boss@acme.example.jp".into()],
+        ..Policy::default()
+    };
+    let s = setup_with(Direction::Outbound, spool_dir(), policy, None).await;
+    let m = mail(
+        "sato@acme.example.jp",
+        "someone@newcustomer.example",
+        "",
+        "見積書",
+        "よろしくお願いします。",
+    );
+    send(
+        s.gateway,
+        "sato@acme.example.jp",
+        &["someone@newcustomer.example".into()],
+        &m,
+    )
+    .await
+    .unwrap();
+    let got = wait_for(&s.sink, 2).await;
+    assert_eq!(
+        got.len(),
+        2,
+        "a notice to the sender and one to the approver: {:?}",
+        got.iter().map(|g| &g.0).collect::<Vec<_>>()
+    );
+    let id = s.queue.spool().entries().unwrap()[0].id.clone();
+    let secret = s.queue.spool().link_secret().unwrap();
+    let cancel = format!(
+        "https://console.example/mail/action/{id}/cancel?sig={}",
+        mamori_core::sign::mail_action_signature(&secret, &id, "cancel")
+    );
+    let to = |who: &str| {
+        got.iter()
+            .find(|(e, _)| e.rcpt_to == vec![who.to_string()])
+            .map(|(_, raw)| notice_text(raw))
+            .unwrap_or_else(|| panic!("no notice to {who}"))
+    };
+    let sender = to("sato@acme.example.jp");
+    let approver = to("boss@acme.example.jp");
+    assert!(sender.contains(&cancel) && approver.contains(&cancel));
+    assert!(
+        approver.contains("sato@acme.example.jp さんが送信したメールを保留しました")
+            && approver.contains("As an approver"),
+        "{approver}"
+    );
+    assert!(!sender.contains("承認者"), "{sender}");
+}
+
+/// An account whose password was guessed, used through an authenticated SMTP session as a
+/// spam relay: past the hourly limit its mail is held, not sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_taken_over_account_sending_spam_is_held() {
+    let policy = Policy {
+        account_max_recipients_per_hour: 40,
+        mass_recipients_threshold: 1000,
+        ..Policy::default()
+    };
+    let s = setup_with(
+        Direction::Outbound,
+        spool_dir(),
+        policy,
+        Some(Arc::new(Staff)),
+    )
+    .await;
+    let login = Some(("sato@acme.example.jp", "pw"));
+    let spam = |i: usize| {
+        let rcpts: Vec<String> = (0..10)
+            .map(|j| format!("victim{i}-{j}@partner.example.jp"))
+            .collect();
+        let m = mail("sato@acme.example.jp", &rcpts[0], "", "Invoice", "pay now");
+        (rcpts, m)
+    };
+    assert!(
+        send(s.gateway, "sato@acme.example.jp", &spam(0).0, &spam(0).1)
+            .await
+            .is_err(),
+        "the listener requires authentication"
+    );
+    for i in 0..4 {
+        let (rcpts, m) = spam(i);
+        send_as(login, s.gateway, "sato@acme.example.jp", &rcpts, &m)
+            .await
+            .unwrap();
+    }
+    assert_eq!(wait_for(&s.sink, 4).await.len(), 4, "40 recipients pass");
+    let (rcpts, m) = spam(4);
+    send_as(login, s.gateway, "sato@acme.example.jp", &rcpts, &m)
+        .await
+        .unwrap();
+    let held = s.queue.spool().entries().unwrap();
+    let held: Vec<_> = held
+        .iter()
+        .filter(|e| matches!(e.hold, Some(Hold::Held { .. })))
+        .collect();
+    assert_eq!(held.len(), 1, "the 41st recipient holds the message");
+    assert_eq!(held[0].auth_user.as_deref(), Some("sato@acme.example.jp"));
+    let report = held[0].report.as_ref().unwrap().to_string();
+    assert!(report.contains("mail.account_takeover"), "{report}");
+}
+
+/// Most recipients refused by the next hop (a spammer's list of dead addresses): the
+/// queue reports the refusals and the account's next message is held.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_account_whose_recipients_are_mostly_refused_is_held() {
+    let s = setup_with(
+        Direction::Outbound,
+        spool_dir(),
+        Policy {
+            mass_recipients_threshold: 1000,
+            ..Policy::default()
+        },
+        Some(Arc::new(Staff)),
+    )
+    .await;
+    let login = Some(("sato@acme.example.jp", "pw"));
+    let mut rcpts: Vec<String> = (0..12)
+        .map(|j| format!("nobody{j}@partner.example.jp"))
+        .collect();
+    rcpts.push("tanaka@partner.example.jp".into());
+    let m = mail("sato@acme.example.jp", &rcpts[0], "", "hello", "hi");
+    send_as(login, s.gateway, "sato@acme.example.jp", &rcpts, &m)
+        .await
+        .unwrap();
+    // tanaka's copy and the bounce to sato: the delivery has finished and been reported.
+    let got = wait_for(&s.sink, 2).await;
+    assert_eq!(
+        got.len(),
+        2,
+        "{:?}",
+        got.iter().map(|g| &g.0).collect::<Vec<_>>()
+    );
+    let next = mail(
+        "sato@acme.example.jp",
+        "tanaka@partner.example.jp",
+        "",
+        "hello again",
+        "hi",
+    );
+    send_as(
+        login,
+        s.gateway,
+        "sato@acme.example.jp",
+        &["tanaka@partner.example.jp".into()],
+        &next,
+    )
+    .await
+    .unwrap();
+    let entries = s.queue.spool().entries().unwrap();
+    let held = entries
+        .iter()
+        .find(|e| matches!(e.hold, Some(Hold::Held { .. })))
+        .expect("the next message is held");
+    let report = held.report.as_ref().unwrap().to_string();
+    assert!(report.contains("refused 12"), "{report}");
 }

@@ -157,6 +157,8 @@ pub async fn run_gateway(
     }
     server.advertise_auth = settings.auth;
     server.auth_required = settings.auth;
+    let takeover = Arc::new(mamori_mail::takeover::Tracker::default());
+    queue.report_outcomes_to(takeover.clone());
     let gateway = Gateway {
         direction: dir,
         tenant: settings.tenant.clone(),
@@ -170,7 +172,7 @@ pub async fn run_gateway(
         bus: Some(bus),
         console_url: Some(settings.console_url.clone()),
         hostname: settings.hostname.clone(),
-        takeover: Default::default(),
+        takeover,
         accounts: Some(Arc::new(ConsoleAccounts {
             store,
             tenant: settings.tenant.clone(),

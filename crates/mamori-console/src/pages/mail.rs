@@ -116,10 +116,8 @@ pub async fn detail(
     let t = ctx.t();
     let (spool, e) = scoped_entry(&state, &ctx.user.scope(), &id)?;
     let data = spool.data(&e.id).unwrap_or_default();
-    let head_end = data
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or(data.len().min(16 * 1024))
+    let head_end = mamori_mail::mime::header_end(&data)
+        .unwrap_or(data.len())
         .min(64 * 1024);
     let headers = String::from_utf8_lossy(&data[..head_end]).into_owned();
     let reasons = e

@@ -18,7 +18,9 @@ pub fn notification(
         .format(&time::format_description::well_known::Rfc2822)
         .unwrap_or_default();
     let boundary = format!("=_mamori_{id}");
-    let headers_end = find_headers_end(data);
+    let headers_end = crate::mime::header_end(data)
+        .unwrap_or(data.len())
+        .min(64 * 1024);
     let original_headers = String::from_utf8_lossy(&data[..headers_end]);
     let mut list = String::new();
     for r in failed {
@@ -96,15 +98,6 @@ pub fn notification(
         report: None,
     };
     (entry, body.into_bytes())
-}
-
-fn find_headers_end(data: &[u8]) -> usize {
-    let limit = data.len().min(64 * 1024);
-    data[..limit]
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .or_else(|| data[..limit].windows(2).position(|w| w == b"\n\n"))
-        .unwrap_or(limit)
 }
 
 fn b64(s: &str) -> String {

@@ -63,6 +63,7 @@ pub struct Queue {
     client: Client,
     resolver: Option<Arc<Resolver>>,
     wake: Notify,
+    outcomes: std::sync::OnceLock<Arc<crate::takeover::Tracker>>,
 }
 
 use mamori_core::now_ms;
@@ -74,6 +75,21 @@ impl Queue {
         resolver: Option<Arc<Resolver>>,
     ) -> Result<Arc<Queue>, QueueError> {
         let spool = Spool::open(&config.spool_dir)?;
+        Queue::over(spool, config, resolver)
+    }
+
+    /// The queue of a spool that another process (`mamori mail serve`) serves: for listing,
+    /// releasing, retrying and deleting without disturbing its writes.
+    pub fn attach(config: QueueConfig) -> Result<Arc<Queue>, QueueError> {
+        let spool = Spool::attach(&config.spool_dir)?;
+        Queue::over(spool, config, None)
+    }
+
+    fn over(
+        spool: Spool,
+        config: QueueConfig,
+        resolver: Option<Arc<Resolver>>,
+    ) -> Result<Arc<Queue>, QueueError> {
         let client = Client::new(ClientConfig::new(&config.hostname))
             .map_err(|e| QueueError::Client(e.to_string()))?;
         Ok(Arc::new(Queue {
@@ -82,22 +98,14 @@ impl Queue {
             client,
             resolver,
             wake: Notify::new(),
+            outcomes: std::sync::OnceLock::new(),
         }))
     }
 
-    /// The queue of a spool that another process (`mamori mail serve`) serves: for listing,
-    /// releasing, retrying and deleting without disturbing its writes.
-    pub fn attach(config: QueueConfig) -> Result<Arc<Queue>, QueueError> {
-        let spool = Spool::attach(&config.spool_dir)?;
-        let client = Client::new(ClientConfig::new(&config.hostname))
-            .map_err(|e| QueueError::Client(e.to_string()))?;
-        Ok(Arc::new(Queue {
-            spool,
-            config,
-            client,
-            resolver: None,
-            wake: Notify::new(),
-        }))
+    /// Reports each finished delivery of an authenticated account's message (recipients
+    /// accepted and refused) to the account-takeover tracker.
+    pub fn report_outcomes_to(&self, tracker: Arc<crate::takeover::Tracker>) {
+        let _ = self.outcomes.set(tracker);
     }
 
     pub fn spool(&self) -> &Spool {
@@ -268,6 +276,10 @@ impl Queue {
             .filter(|r| r.state == RcptState::Failed)
             .cloned()
             .collect();
+        if let (Some(tracker), Some(account)) = (self.outcomes.get(), &entry.auth_user) {
+            let delivered = entry.recipients.len() - failed.len();
+            tracker.record_outcome(account, delivered, failed.len(), now_ms());
+        }
         if !failed.is_empty() && !entry.mail_from.is_empty() {
             let (dsn_entry, dsn) =
                 bounce::notification(&entry, &failed, &data, &self.config.hostname);
