@@ -9,5 +9,8 @@ pub mod app;
 pub mod capture;
 pub mod decode;
 pub mod detect;
+pub mod eve;
 pub mod flow;
+pub mod live;
+pub mod pipeline;
 pub mod stream;

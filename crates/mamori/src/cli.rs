@@ -72,6 +72,9 @@ pub enum Command {
     /// The mail gateway: check a message, serve SMTP, work the queue.
     #[command(subcommand)]
     Mail(crate::mail::MailCommand),
+    /// The network IDS/IPS: read pcaps, check rules, watch an interface, sit inline.
+    #[command(subcommand)]
+    Ids(crate::ids::IdsCommand),
     /// Send NDJSON events (Mamori events or Suricata EVE lines) from a file or stdin to a console.
     Send {
         /// NDJSON file; `-` or absent reads stdin.

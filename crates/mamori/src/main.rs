@@ -5,6 +5,7 @@
 mod admin;
 mod cli;
 mod demo;
+mod ids;
 mod mail;
 mod send;
 mod up;
@@ -58,6 +59,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::User(cmd) => admin::user(&g, cmd).await?,
         Command::Token(cmd) => admin::token(&g, cmd).await?,
         Command::Mail(cmd) => return mail::run(&g, cmd).await,
+        Command::Ids(cmd) => ids::run(&g, cmd).await?,
         Command::Send {
             file,
             url,
