@@ -714,7 +714,11 @@ impl Cursor {
             if !a.iter().all(|x| is_token(*x)) || b.is_empty() {
                 return Err(Fault::Malformed("bad request line"));
             }
-            if !c.is_empty() && !c.get(..5).is_some_and(|p| p.eq_ignore_ascii_case(b"HTTP/")) {
+            // A space inside the URI (`GET /a?x=;cat /etc/passwd HTTP/1.1`, an attack's
+            // favourite) leaves the rest in the protocol field; libhtp keeps parsing such a
+            // request, and so do we, as long as an `HTTP/` version follows.
+            let has_version = c.windows(5).any(|w| w.eq_ignore_ascii_case(b"HTTP/"));
+            if !c.is_empty() && !has_version {
                 return Err(Fault::Malformed("bad request protocol"));
             }
             let id = book.claim(true, ts, out);
@@ -1083,6 +1087,17 @@ mod tests {
 User-Agent: curl/8.0\r\nAccept: */*\r\nCookie: a=b\r\nReferer: http://r.example/\r\n\r\n";
     const RESP: &[u8] = b"HTTP/1.1 302 Found\r\nServer: nginx\r\nLocation: /login\r\n\
 Content-Type: text/html; charset=utf-8\r\nSet-Cookie: s=1\r\nContent-Length: 5\r\n\r\nhello";
+
+    #[test]
+    fn a_space_inside_the_uri_is_parsed_as_libhtp_does() {
+        let req = b"GET /cgi-bin/test.cgi?x=;cat /etc/passwd HTTP/1.1\r\nHost: a\r\nUser-Agent: curl/8.5.0\r\n\r\n";
+        let (txs, _) = run(&mut parser(), &[(true, &req[..]), (false, RESP)]);
+        assert_eq!(txs.len(), 1);
+        let eve = txs[0].to_eve(false);
+        assert_eq!(eve["url"], "/cgi-bin/test.cgi?x=;cat");
+        assert_eq!(eve["protocol"], "/etc/passwd HTTP/1.1");
+        assert_eq!(eve["http_user_agent"], "curl/8.5.0");
+    }
 
     #[test]
     fn request_and_response_make_one_transaction() {
