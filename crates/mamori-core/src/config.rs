@@ -36,6 +36,48 @@ pub struct Config {
     pub mail: toml::Table,
     /// The SMTP gateway `mamori up` runs (`[mail_gateway]`).
     pub mail_gateway: MailGatewayConfig,
+    /// The network sensor `mamori up` runs (`[ids]`).
+    pub ids: IdsConfig,
+}
+
+/// `[ids]`: the IDS sensor `mamori up` runs (the same settings as `mamori ids live|inline`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IdsConfig {
+    pub enabled: bool,
+    /// `live` (watch `iface` with AF_PACKET) or `inline` (NFQUEUE `queue`, IPS).
+    pub mode: String,
+    pub iface: String,
+    pub queue: u16,
+    /// Suricata rule files.
+    pub rules: Vec<String>,
+    /// The tenant the sensor's alerts belong to.
+    pub tenant: String,
+    /// The company's networks (CIDRs, comma-separated); empty: the private ranges.
+    pub home_net: String,
+    pub blocklist_ip: Vec<String>,
+    pub blocklist_domain: Vec<String>,
+    /// EVE JSON file appended to; empty: none.
+    pub eve: String,
+    pub sensor: String,
+}
+
+impl Default for IdsConfig {
+    fn default() -> Self {
+        IdsConfig {
+            enabled: false,
+            mode: "live".into(),
+            iface: String::new(),
+            queue: 0,
+            rules: Vec::new(),
+            tenant: String::new(),
+            home_net: String::new(),
+            blocklist_ip: Vec::new(),
+            blocklist_domain: Vec::new(),
+            eve: String::new(),
+            sensor: "ids".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -132,6 +174,7 @@ impl Default for Config {
             bus: BusConfig::default(),
             mail: toml::Table::new(),
             mail_gateway: MailGatewayConfig::default(),
+            ids: IdsConfig::default(),
         }
     }
 }
@@ -230,6 +273,28 @@ console_url = "http://127.0.0.1:8080"
 auth = false
 tls_cert = ""
 tls_key = ""
+
+[ids]
+# The network sensor `mamori up` runs alongside the console (also: mamori ids live|inline).
+enabled = false
+# "live": watch iface (AF_PACKET, needs root or CAP_NET_RAW).
+# "inline": judge packets on NFQUEUE `queue` (IPS: drop rules drop), e.g. after
+#   nft add rule inet filter forward queue num 0 bypass
+mode = "live"
+iface = ""
+queue = 0
+# Suricata rule files (e.g. ET Open).
+rules = []
+# The tenant whose network this is.
+tenant = ""
+# The company's networks, comma-separated CIDRs (empty: 10/8, 172.16/12, 192.168/16).
+home_net = ""
+# Blocklists: files of addresses/CIDRs and of domains, one per line.
+blocklist_ip = []
+blocklist_domain = []
+# EVE JSON file to append to (empty: none).
+eve = ""
+sensor = "ids"
 
 [mail]
 # The mail gateway's policy (mamori mail serve / mamori mail check). Every key is optional.
@@ -340,6 +405,19 @@ impl Config {
         }
         if self.incidents.window_minutes == 0 {
             return Err(("incidents.window_minutes", "must be at least 1".into()));
+        }
+        let ids = &self.ids;
+        if ids.enabled {
+            match ids.mode.as_str() {
+                "live" if ids.iface.is_empty() => {
+                    return Err(("ids.iface", "name the interface to watch".into()))
+                }
+                "live" | "inline" => {}
+                _ => return Err(("ids.mode", "must be \"live\" or \"inline\"".into())),
+            }
+            if ids.tenant.is_empty() {
+                return Err(("ids.tenant", "name the tenant the sensor watches".into()));
+            }
         }
         let gw = &self.mail_gateway;
         if gw.enabled {

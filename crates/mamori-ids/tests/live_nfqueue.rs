@@ -306,6 +306,82 @@ mod live {
         );
     }
 
+    /// The IDS pipeline itself inline: a `drop` rule's match drops the segment and the
+    /// rest of its connection; other connections pass.
+    #[test]
+    fn inline_pipeline_drops_what_a_drop_rule_matches() {
+        use mamori_ids::pipeline::{PipelineConfig, Worker};
+        let Some(pair) = setup(9) else { return };
+        let server = EchoServer::start(&pair.b, pair.b_ip);
+        let queue = pair
+            .b
+            .enter(|| NfQueue::open(&NfQueueConfig::new(9)))
+            .expect("bind queue 9 in B");
+        let mut source = Source::from(queue);
+        let rules = mamori_ids_rules::parse_rules(
+            &format!(
+                "drop tcp any any -> any {PORT} (msg:\"block EVIL\"; content:\"EVIL\"; sid:1;)"
+            ),
+            "inline.rules",
+            &mamori_ids_rules::Vars::default(),
+        );
+        let engine = Arc::new(mamori_ids_rules::Engine::build(rules.rules));
+        let config = PipelineConfig {
+            inline: true,
+            ..PipelineConfig::default()
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_reader = Arc::clone(&stop);
+        let reader = thread::spawn(move || {
+            let mut worker = Worker::new(
+                engine,
+                Arc::new(config),
+                mamori_ids_rules::Thresholds::default(),
+            );
+            let mut n = 0;
+            while !stop_reader.load(Ordering::Relaxed) {
+                let Some(p) = source.next_packet().expect("queue read") else {
+                    continue;
+                };
+                n += 1;
+                let verdict = match worker.packet(n, p.ts_us, p.linktype, p.data) {
+                    mamori_ids::pipeline::Verdict::Accept => Verdict::Accept,
+                    mamori_ids::pipeline::Verdict::Drop => Verdict::Drop,
+                };
+                let ticket = p.ticket.expect("inline packets carry a ticket");
+                source.verdict(ticket, verdict).expect("verdict");
+            }
+            worker
+        });
+        let wait = Duration::from_secs(5);
+        assert_eq!(
+            exchange(&pair.a, pair.b_ip, b"hello", wait).as_deref(),
+            Ok(&b"hello"[..])
+        );
+        let evil = exchange(
+            &pair.a,
+            pair.b_ip,
+            b"EVIL payload",
+            Duration::from_millis(1500),
+        );
+        assert_eq!(
+            evil.as_deref(),
+            Ok(&b""[..]),
+            "the EVIL segment reached the server"
+        );
+        assert_eq!(
+            exchange(&pair.a, pair.b_ip, b"hello again", wait).as_deref(),
+            Ok(&b"hello again"[..]),
+            "other connections pass"
+        );
+        assert!(!server.received().windows(4).any(|w| w == b"EVIL"));
+        stop.store(true, Ordering::Relaxed);
+        let mut worker = reader.join().expect("reader thread");
+        assert!(worker.counters().dropped >= 1);
+        let eve = String::from_utf8(worker.take_output().eve).unwrap();
+        assert!(eve.contains(r#""action":"blocked""#), "{eve}");
+    }
+
     #[test]
     fn full_queue_fails_open_by_default() {
         let Some(pair) = setup(3) else { return };

@@ -253,7 +253,7 @@ pub async fn run(g: &crate::cli::Global, cmd: IdsCommand) -> Result<()> {
         IdsCommand::Live { iface, eve, engine } => {
             let loaded = load(&engine)?;
             let source = AfPacket::open(&iface, &AfPacketConfig::default())?;
-            run_source(g, Source::from(source), Some(iface), loaded, eve, &engine).await
+            run_standalone(g, Source::from(source), Some(iface), loaded, eve, &engine).await
         }
         IdsCommand::Inline {
             queue,
@@ -266,7 +266,7 @@ pub async fn run(g: &crate::cli::Global, cmd: IdsCommand) -> Result<()> {
             let mut qc = NfQueueConfig::new(queue);
             qc.fail_open = !fail_closed;
             let source = NfQueue::open(&qc)?;
-            run_source(g, Source::from(source), None, loaded, eve, &engine).await
+            run_standalone(g, Source::from(source), None, loaded, eve, &engine).await
         }
     }
 }
@@ -304,11 +304,11 @@ async fn store_alerts(g: &crate::cli::Global, alerts: Vec<mamori_core::Alert>) -
     Ok(())
 }
 
-/// Runs a live or inline source until SIGINT/SIGTERM: one worker, EVE appended to `eve`,
-/// alerts published to the store every second when a tenant is given.
-async fn run_source(
+/// `mamori ids live|inline` on its own: a store writer when a tenant is given, and the
+/// source until SIGINT/SIGTERM.
+async fn run_standalone(
     g: &crate::cli::Global,
-    mut source: Source,
+    source: Source,
     iface: Option<String>,
     loaded: Loaded,
     eve: Option<PathBuf>,
@@ -336,10 +336,76 @@ async fn run_source(
         }
         None => (None, None),
     };
+    let sensor = Sensor {
+        iface,
+        eve,
+        tenant: args.tenant.clone(),
+        sensor: args.sensor.clone(),
+    };
+    let result = run_source(source, loaded, sensor, bus, stop).await;
+    if let Some(w) = writer {
+        let _ = w.await;
+    }
+    result
+}
+
+/// Where a live source's output goes.
+pub struct Sensor {
+    iface: Option<String>,
+    eve: Option<PathBuf>,
+    tenant: Option<String>,
+    sensor: String,
+}
+
+/// The `[ids]` sensor of `mamori up`: opens the configured source and inspects until
+/// `stop`, publishing alerts on the console's bus.
+pub async fn run_configured(
+    config: &mamori_core::config::IdsConfig,
+    bus: mamori_core::bus::Publisher,
+    stop: Arc<AtomicBool>,
+) -> Result<()> {
+    let args = EngineArgs {
+        rules: config.rules.iter().map(PathBuf::from).collect(),
+        set: Vec::new(),
+        home_net: (!config.home_net.is_empty()).then(|| config.home_net.clone()),
+        blocklist_ip: config.blocklist_ip.iter().map(PathBuf::from).collect(),
+        blocklist_domain: config.blocklist_domain.iter().map(PathBuf::from).collect(),
+        tenant: Some(config.tenant.clone()),
+        sensor: config.sensor.clone(),
+    };
+    let mut loaded = load(&args).context("[ids] rules")?;
+    let source = if config.mode == "inline" {
+        loaded.config.inline = true;
+        Source::from(NfQueue::open(&NfQueueConfig::new(config.queue))?)
+    } else {
+        Source::from(AfPacket::open(&config.iface, &AfPacketConfig::default())?)
+    };
+    let sensor = Sensor {
+        iface: (config.mode != "inline").then(|| config.iface.clone()),
+        eve: (!config.eve.is_empty()).then(|| PathBuf::from(&config.eve)),
+        tenant: args.tenant.clone(),
+        sensor: args.sensor.clone(),
+    };
+    run_source(source, loaded, sensor, Some(bus), stop).await
+}
+
+/// Inspects a live or inline source until `stop`: one worker, EVE appended to the sensor's
+/// file, alerts published every second when a bus is given.
+async fn run_source(
+    mut source: Source,
+    loaded: Loaded,
+    out: Sensor,
+    bus: Option<mamori_core::bus::Publisher>,
+    stop: Arc<AtomicBool>,
+) -> Result<()> {
     let name = source.name();
     tracing::info!(source = %name, rules = loaded.coverage.loaded, "inspecting");
-    let tenant = args.tenant.clone();
-    let sensor = args.sensor.clone();
+    let Sensor {
+        iface,
+        eve,
+        tenant,
+        sensor,
+    } = out;
     let config = loaded.config.clone();
     let engine = loaded.engine.clone();
     let (alerts_tx, mut alerts_rx) = tokio::sync::mpsc::channel::<Vec<mamori_core::Alert>>(64);
@@ -415,10 +481,6 @@ async fn run_source(
     };
     let (counters, ()) = tokio::join!(reader, publisher);
     let counters = counters??;
-    drop(bus);
-    if let Some(w) = writer {
-        let _ = w.await;
-    }
     tracing::info!(
         packets = counters.packets,
         alerts = counters.alerts,

@@ -75,6 +75,25 @@ pub async fn up(
         None
     };
 
+    let ids_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sensor = if config.ids.enabled {
+        let (settings, bus, stop) = (config.ids.clone(), bus.clone(), ids_stop.clone());
+        Some(tokio::spawn(async move {
+            if let Err(e) = crate::ids::run_configured(&settings, bus, stop).await {
+                tracing::error!(error = %format!("{e:#}"), "IDS sensor stopped");
+            }
+        }))
+    } else {
+        None
+    };
+    {
+        let stop = ids_stop.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+    }
+
     let listener = tokio::net::TcpListener::bind(&config.console.listen)
         .await
         .with_context(|| format!("listening on {}", config.console.listen))?;
@@ -95,6 +114,10 @@ pub async fn up(
     retention.abort();
     if let Some(g) = gateway {
         let _ = g.await;
+    }
+    ids_stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    if let Some(s) = sensor {
+        let _ = s.await;
     }
     // The state (and with it the last publisher) is gone once serve returns, so the
     // writer drains the queue and ends.

@@ -240,3 +240,73 @@ fn alerts_match_suricata_on_the_same_pcap_and_rules() {
     assert!(!theirs.is_empty());
     assert_eq!(ours, theirs, "same (sid, src, dst, sport, dport) set");
 }
+
+/// `mamori up` with `[ids]` enabled watches the interface (loopback here) and the alerts of
+/// its rules appear in the console's API. Needs root (AF_PACKET); CI runs as root.
+#[tokio::test(flavor = "multi_thread")]
+async fn up_runs_the_configured_sensor_and_its_alerts_reach_the_console() {
+    if !Path::new("/proc/self/status").exists()
+        || !std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+    {
+        assert!(std::env::var_os("CI").is_none(), "CI runs as root");
+        eprintln!("not root: AF_PACKET test skipped");
+        return;
+    }
+    let data = temp_dir("idsup");
+    assert!(mamori(&data, &["tenant", "add", "acme"], "").0);
+    let rules = data.join("lo.rules");
+    let port = free_port();
+    std::fs::write(
+        &rules,
+        format!("alert udp any any -> any {port} (msg:\"TEST marker on loopback\"; content:\"MAMORI-IDS-MARKER\"; classtype:trojan-activity; sid:1000009; rev:1;)\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        data.join("mamori.toml"),
+        format!(
+            "[ids]\nenabled = true\nmode = \"live\"\niface = \"lo\"\ntenant = \"acme\"\nrules = [\"{}\"]\n",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let server = up(&data, &[]);
+    let (ok, out, _) = mamori(
+        &data,
+        &["token", "create", "--tenant", "acme", "--name", "t"],
+        "",
+    );
+    assert!(ok);
+    let token = out.lines().last().unwrap().to_string();
+    let client = reqwest::Client::new();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        udp.send_to(b"hello MAMORI-IDS-MARKER", ("127.0.0.1", port))
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        let body: serde_json::Value = client
+            .get(format!("{}/api/v1/alerts?limit=10", server.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let found = body["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|a| a["rule_id"] == "1:1000009" || a["alert"]["rule_id"] == "1:1000009");
+        if found {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no IDS alert in the console: {body}"
+        );
+    }
+}
