@@ -347,3 +347,59 @@ async fn up_runs_the_configured_mail_gateway() {
         Some(m.as_bytes())
     );
 }
+
+/// `mamori mail check DIR`: every .eml below the directory, one JSON line each in a stable
+/// order, a summary on stderr; a broken message is reported and the rest still checked.
+#[test]
+fn check_over_a_directory_prints_one_line_per_message() {
+    let data = temp_dir("mailcheckdir");
+    let dir = data.join("corpus");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("a.eml"), SPOOF).unwrap();
+    std::fs::write(
+        dir.join("sub/b.eml"),
+        "From: a@b.example\r\nTo: c@d.example\r\nSubject: hi\r\n\r\nhello\r\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("sub/empty.eml"), "").unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a message").unwrap();
+    let (ok, out, err) = mamori(
+        &data,
+        &[
+            "mail",
+            "check",
+            "--repeat",
+            "2",
+            "--jobs",
+            "2",
+            dir.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert!(!ok, "a broken message makes the run fail: {err}");
+    assert!(
+        err.contains("messages: 6") && err.contains("errors: 2"),
+        "{err}"
+    );
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let files: Vec<&str> = lines.iter().map(|v| v["file"].as_str().unwrap()).collect();
+    let names: Vec<&str> = files
+        .iter()
+        .map(|f| f.rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["a.eml", "b.eml", "empty.eml", "a.eml", "b.eml", "empty.eml"]
+    );
+    assert_eq!(lines[0]["verdict"], lines[3]["verdict"]);
+    assert!(lines[0]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["code"].as_str().unwrap().starts_with("mail.")));
+    assert!(lines[1]["score"].is_number());
+    assert!(lines[2]["error"].is_string(), "{}", lines[2]);
+}

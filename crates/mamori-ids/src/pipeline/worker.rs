@@ -461,11 +461,7 @@ impl Parts {
                     }
                     if self.config.eve.http {
                         let value = tx.to_eve(self.config.app.log_http_headers);
-                        let mut r = self.flow_record("http", flow, ts_us, true);
-                        r.tx_id = Some(tx.tx_id);
-                        r.http = Some(&value);
-                        let line = serialize(&r);
-                        self.push_line(line, false);
+                        self.log_app("http", flow, ts_us, true, Some(tx.tx_id), &value);
                     }
                 }
                 AppEvent::Dns(msg) => {
@@ -486,10 +482,7 @@ impl Parts {
                     }
                     if self.config.eve.dns {
                         for value in msg.to_eve() {
-                            let mut r = self.flow_record("dns", flow, ts_us, to_server);
-                            r.dns = Some(&value);
-                            let line = serialize(&r);
-                            self.push_line(line, false);
+                            self.log_app("dns", flow, ts_us, to_server, None, &value);
                         }
                     }
                 }
@@ -509,20 +502,14 @@ impl Parts {
                     TlsProgress::Done => {
                         if self.config.eve.tls {
                             let value = session.to_eve();
-                            let mut r = self.flow_record("tls", flow, ts_us, true);
-                            r.tls = Some(&value);
-                            let line = serialize(&r);
-                            self.push_line(line, false);
+                            self.log_app("tls", flow, ts_us, true, None, &value);
                         }
                     }
                 },
                 AppEvent::Smtp(tx) => {
                     if self.config.eve.smtp {
                         let value = tx.to_eve();
-                        let mut r = self.flow_record("smtp", flow, ts_us, true);
-                        r.smtp = Some(&value);
-                        let line = serialize(&r);
-                        self.push_line(line, false);
+                        self.log_app("smtp", flow, ts_us, true, None, &value);
                     }
                 }
                 AppEvent::Ssh(session) => {
@@ -532,10 +519,7 @@ impl Parts {
                     }
                     if self.config.eve.ssh {
                         let value = session.to_eve();
-                        let mut r = self.flow_record("ssh", flow, ts_us, true);
-                        r.ssh = Some(&value);
-                        let line = serialize(&r);
-                        self.push_line(line, false);
+                        self.log_app("ssh", flow, ts_us, true, None, &value);
                     }
                 }
                 AppEvent::Ftp(_) => {}
@@ -547,10 +531,7 @@ impl Parts {
                             "event": e.to_string(),
                             "layer": "proto_parser",
                         });
-                        let mut r = self.flow_record("anomaly", flow, ts_us, true);
-                        r.anomaly = Some(&value);
-                        let line = serialize(&r);
-                        self.push_line(line, false);
+                        self.log_app("anomaly", flow, ts_us, true, None, &value);
                     }
                 }
                 AppEvent::Stopped(_) => {}
@@ -708,6 +689,33 @@ impl Parts {
         r.dest_port = Some(sides.dport);
         r.proto = Some(eve::proto_name(flow.proto));
         r
+    }
+
+    /// Logs an app-layer (or anomaly) record: `value` goes under the key `event_type`.
+    fn log_app(
+        &mut self,
+        event_type: &'static str,
+        flow: &Flow<FlowCtx>,
+        ts_us: u64,
+        to_server: bool,
+        tx_id: Option<u64>,
+        value: &serde_json::Value,
+    ) {
+        let line = {
+            let mut r = self.flow_record(event_type, flow, ts_us, to_server);
+            r.tx_id = tx_id;
+            let slot = match event_type {
+                "http" => &mut r.http,
+                "dns" => &mut r.dns,
+                "tls" => &mut r.tls,
+                "smtp" => &mut r.smtp,
+                "ssh" => &mut r.ssh,
+                _ => &mut r.anomaly,
+            };
+            *slot = Some(value);
+            serialize(&r)
+        };
+        self.push_line(line, false);
     }
 
     fn push_line(&mut self, line: Vec<u8>, is_alert: bool) {
