@@ -171,7 +171,15 @@ impl Handler for Gateway {
             size: bytes.len() as u64,
             report: Some(report.to_json()),
         };
-        match self.queue.enqueue(&entry, &bytes) {
+        // The spool's writes and fsyncs block: off the runtime's threads, so that other
+        // sessions go on (and concurrent fsyncs share the file system's journal commits).
+        let stored = {
+            let (queue, entry, bytes) = (self.queue.clone(), entry.clone(), bytes);
+            tokio::task::spawn_blocking(move || queue.enqueue(&entry, &bytes))
+                .await
+                .unwrap_or_else(|e| Err(crate::queue::QueueError::Client(e.to_string())))
+        };
+        match stored {
             Ok(()) => {
                 tracing::info!(id = %id, verdict = report.verdict.as_str(), score = report.score, "message accepted");
                 if matches!(entry.hold, Some(Hold::Held { .. })) || report.verdict == Verdict::Bcc {

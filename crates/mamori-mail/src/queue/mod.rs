@@ -57,6 +57,9 @@ impl QueueConfig {
     }
 }
 
+/// Messages delivered at the same time by one queue.
+pub const PARALLEL_DELIVERIES: usize = 16;
+
 pub struct Queue {
     spool: Spool,
     config: QueueConfig,
@@ -165,10 +168,12 @@ impl Queue {
         }
     }
 
-    /// One pass: attempts every due message. Answers when the next one falls due.
-    pub async fn deliver_due(&self) -> Result<Option<i64>, QueueError> {
+    /// One pass: attempts every due message, [`PARALLEL_DELIVERIES`] at a time. Answers
+    /// when the next one falls due.
+    pub async fn deliver_due(self: &Arc<Self>) -> Result<Option<i64>, QueueError> {
         let now = now_ms();
         let mut next: Option<i64> = None;
+        let mut due = Vec::new();
         for mut entry in self.spool.entries()? {
             match &entry.hold {
                 Some(Hold::Held { .. }) | Some(Hold::Quarantined { .. }) => continue,
@@ -183,13 +188,31 @@ impl Queue {
                 next = Some(next.map_or(entry.next_attempt_ms, |n| n.min(entry.next_attempt_ms)));
                 continue;
             }
-            let id = entry.id.clone();
-            match self.attempt(entry).await {
-                Ok(Some(e)) => {
+            due.push(entry);
+        }
+        let mut running = tokio::task::JoinSet::new();
+        let mut due = due.into_iter();
+        loop {
+            while running.len() < PARALLEL_DELIVERIES {
+                let Some(entry) = due.next() else { break };
+                let queue = Arc::clone(self);
+                running.spawn(async move {
+                    let id = entry.id.clone();
+                    (id, queue.attempt(entry).await)
+                });
+            }
+            let Some(done) = running.join_next().await else {
+                break;
+            };
+            match done {
+                Ok((_, Ok(Some(e)))) => {
                     next = Some(next.map_or(e.next_attempt_ms, |n| n.min(e.next_attempt_ms)))
                 }
-                Ok(None) => {}
-                Err(e) => tracing::error!(id = %id, error = %e, "delivery attempt failed"),
+                Ok((_, Ok(None))) => {}
+                Ok((id, Err(e))) => {
+                    tracing::error!(id = %id, error = %e, "delivery attempt failed")
+                }
+                Err(e) => tracing::error!(error = %e, "delivery task failed"),
             }
         }
         Ok(next)
