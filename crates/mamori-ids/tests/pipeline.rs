@@ -362,3 +362,26 @@ fn a_port_scan_and_a_blocklisted_destination_are_reported() {
         .unwrap();
     assert_eq!(scan["src_ip"], "10.9.9.9");
 }
+
+#[test]
+fn malformed_packets_are_logged_as_decode_anomalies() {
+    let good = PacketBuilder::udp(([192, 168, 1, 2], 5000), ([192, 168, 1, 3], 53))
+        .payload(b"hello")
+        .build();
+    // An IPv4 header cut short: 14 bytes of Ethernet and 10 of the 20-byte header.
+    let cut = good[..24].to_vec();
+    let (summary, records) = run(&[(T0, good), (T0 + 1, cut)], "", PipelineConfig::default());
+    let anomaly = records
+        .iter()
+        .find(|r| r["event_type"] == "anomaly" && r["anomaly"]["type"] == "decode")
+        .expect("a decode anomaly record");
+    assert!(
+        anomaly["anomaly"]["event"]
+            .as_str()
+            .unwrap()
+            .starts_with("decoder.ipv4."),
+        "{anomaly}"
+    );
+    assert_eq!(anomaly["pcap_cnt"], 2);
+    assert_eq!(summary.packets, 2);
+}

@@ -410,6 +410,20 @@ async fn run_source(
     let engine = loaded.engine.clone();
     let (alerts_tx, mut alerts_rx) = tokio::sync::mpsc::channel::<Vec<mamori_core::Alert>>(64);
     let stop_reader = stop.clone();
+    // SIGHUP re-reads the blocklist files.
+    let reload = Arc::new(AtomicBool::new(false));
+    let reload_reader = reload.clone();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut hup) = signal(SignalKind::hangup()) {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    reload.store(true, Ordering::SeqCst);
+                }
+            });
+        }
+    }
     let reader = tokio::task::spawn_blocking(move || -> Result<pipeline::Counters> {
         let mut detectors = Detectors::new(&config.detect)?;
         let mut worker = Worker::new(
@@ -433,6 +447,16 @@ async fn run_source(
         let mut last_flush = Instant::now();
         let mut cnt = 0u64;
         while !stop_reader.load(Ordering::SeqCst) {
+            if reload_reader.swap(false, Ordering::SeqCst) {
+                match detectors.reload_blocklists() {
+                    Ok(()) => tracing::info!("blocklists reloaded"),
+                    Err(errors) => {
+                        for e in errors {
+                            tracing::warn!(error = %e, "blocklist not reloaded; the old one stays");
+                        }
+                    }
+                }
+            }
             match source.next_packet()? {
                 Some(p) => {
                     cnt += 1;

@@ -209,6 +209,10 @@ impl Worker {
         for a in p.anomalies.iter() {
             *c.anomalies.entry(a.name()).or_default() += 1;
         }
+        if !p.anomalies.is_empty() && parts.config.eve.anomaly {
+            parts.log_decode_anomalies(p, ts_us, pcap_cnt);
+        }
+        let c = &mut parts.counters;
         let Some(ip) = p.ip else {
             return Verdict::Accept;
         };
@@ -689,6 +693,28 @@ impl Parts {
         r.dest_port = Some(sides.dport);
         r.proto = Some(eve::proto_name(flow.proto));
         r
+    }
+
+    /// One EVE `anomaly` record (type `decode`) per malformation the decoder found in a
+    /// packet, with the addresses it could read.
+    fn log_decode_anomalies(&mut self, p: &decode::Packet<'_>, ts_us: u64, pcap_cnt: u64) {
+        let (sport, dport) = p.ports().map_or((None, None), |(s, d)| (Some(s), Some(d)));
+        for a in p.anomalies.iter() {
+            let value = serde_json::json!({ "type": "decode", "event": a.name() });
+            let line = {
+                let mut r = Record::new("anomaly", Timestamp(ts_us));
+                r.in_iface = self.iface.as_deref();
+                r.pcap_cnt = (pcap_cnt > 0).then_some(pcap_cnt);
+                r.src_ip = p.src_ip();
+                r.dest_ip = p.dst_ip();
+                r.src_port = sport;
+                r.dest_port = dport;
+                r.proto = p.ip.map(|ip| eve::proto_name(ip.protocol()));
+                r.anomaly = Some(&value);
+                serialize(&r)
+            };
+            self.push_line(line, false);
+        }
     }
 
     /// Logs an app-layer (or anomaly) record: `value` goes under the key `event_type`.
