@@ -38,12 +38,13 @@ impl Pcre {
             Some(r) => (true, r.trim_start()),
             None => (false, v),
         };
-        let Some(inner) = v
+        // Suricata also takes the regex unquoted (`pcre:/one/U;`).
+        let quoted = v
             .strip_prefix('"')
             .and_then(|r| r.strip_suffix('"'))
-            .filter(|_| v.len() >= 2)
-        else {
-            bail!("pcre", "value must be a quoted \"/regex/flags\"");
+            .filter(|_| v.len() >= 2);
+        let Some(inner) = quoted.or_else(|| v.starts_with('/').then_some(v)) else {
+            bail!("pcre", "value must be \"/regex/flags\"");
         };
         // Undo the rule-level escapes of '"' and ';' (the regex keeps its own backslashes).
         let inner = inner.replace("\\\"", "\"").replace("\\;", ";");
@@ -448,6 +449,14 @@ mod tests {
             .reason
             .contains("flag"));
         assert!(Pcre::parse(r#""a""#).is_err());
+    }
+
+    #[test]
+    fn the_regex_may_be_unquoted_as_suricata_allows() {
+        let p = Pcre::parse("/(oneself)+/U").unwrap();
+        assert_eq!(p.buffer, Some(Buffer::HttpUri));
+        assert!(m("/one/i", b"xONEx"));
+        assert!(Pcre::parse("one").is_err());
     }
 
     #[test]

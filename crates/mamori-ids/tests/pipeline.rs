@@ -385,3 +385,14 @@ fn malformed_packets_are_logged_as_decode_anomalies() {
     assert_eq!(anomaly["pcap_cnt"], 2);
     assert_eq!(summary.packets, 2);
 }
+
+#[test]
+fn a_request_cut_off_by_the_end_of_the_flow_is_still_inspected() {
+    // Request line and one header, no blank line: the headers never complete.
+    let mut s =
+        TcpSession::new(([192, 168, 1, 23], 40010), ([93, 184, 216, 34], 80)).starting_at(T0);
+    s.handshake()
+        .client_sends(b"POST /x/etc/passwd HTTP/1.0\r\nUser-Agent: a\r\n");
+    let (_, records) = run(s.packets(), URI_RULE, PipelineConfig::default());
+    assert_eq!(alerts(&records, 1_000_001).len(), 1, "{records:#?}");
+}

@@ -726,9 +726,12 @@ impl Cursor {
             if http09 {
                 msg.complete = true;
             }
+            // Normalised now, so that a request whose headers never complete (the flow
+            // ends first) is still inspected on its URI, as libhtp allows.
             let request = HttpRequest {
                 method: a.to_vec(),
                 uri: b.to_vec(),
+                uri_normalized: normalize_uri(b),
                 protocol: c.to_vec(),
                 msg,
                 ..HttpRequest::default()

@@ -27,6 +27,9 @@ pub struct FlowCtx {
     app: Option<Box<AppState>>,
     app_proto: Option<AppProto>,
     server_name: Option<String>,
+    /// HTTP requests inspected so far (transactions below this id): a request that only
+    /// completes when the flow ends is inspected then.
+    http_requests_inspected: u64,
     alerted: bool,
     /// Inline mode dropped a packet of this flow: drop the rest too, as Suricata does.
     dropped: bool,
@@ -288,6 +291,7 @@ impl FlowCtx {
             app,
             app_proto: None,
             server_name: None,
+            http_requests_inspected: 0,
             alerted: false,
             dropped: false,
         }
@@ -455,10 +459,16 @@ impl Parts {
                     if let Some(host) = tx.request.as_ref().and_then(|r| r.host.as_deref()) {
                         self.saw_name(flow, ts_us, host);
                     }
+                    flow.user.http_requests_inspected = tx.tx_id + 1;
                     let b = buffers::http(&tx, true);
                     self.inspect_tx(flow, true, b, ts_us, pcap_cnt, Evidence::Http(&tx));
                 }
                 AppEvent::Http(tx) => {
+                    if tx.request.is_some() && tx.tx_id >= flow.user.http_requests_inspected {
+                        flow.user.http_requests_inspected = tx.tx_id + 1;
+                        let b = buffers::http(&tx, true);
+                        self.inspect_tx(flow, true, b, ts_us, pcap_cnt, Evidence::Http(&tx));
+                    }
                     if tx.response.is_some() {
                         let b = buffers::http(&tx, false);
                         self.inspect_tx(flow, false, b, ts_us, pcap_cnt, Evidence::Http(&tx));
