@@ -383,7 +383,11 @@ impl Engine {
                 per_source[f.source.index()].push((f.bytes.as_slice(), rank_of[i]));
             }
         }
-        let prefilters = per_source.iter().map(|e| Prefilter::build(e)).collect();
+        let prefilters = per_source
+            .iter()
+            .enumerate()
+            .map(|(s, e)| Prefilter::build(e, s == Source::Payload.index()))
+            .collect();
 
         let mut app_slot = vec![0u8; AppProto::ALL.len()];
         let mut slots = 1usize;
