@@ -340,7 +340,7 @@ fn collect(
     let mut last_ts = 0u64;
     for (output, end) in rx {
         out.write_all(&output.eve).map_err(Error::Output)?;
-        summary.eve_records += output.eve.iter().filter(|b| **b == b'\n').count() as u64;
+        summary.eve_records += memchr::memchr_iter(b'\n', &output.eve).count() as u64;
         summary.alert_lines.extend(output.alert_lines);
         for (ts, client, name) in &output.dns {
             detectors.on_dns(*ts, *client, name, &mut findings);
