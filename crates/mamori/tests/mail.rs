@@ -5,21 +5,10 @@ mod common;
 
 use common::*;
 use mamori_smtp::client::{Client, ClientConfig};
-use mamori_smtp::{async_trait, Envelope, Handler, Reply, ServerConfig, SessionInfo};
+use mamori_smtp::Envelope;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-#[derive(Default)]
-struct Sink(Mutex<Vec<Vec<u8>>>);
-
-#[async_trait]
-impl Handler for Sink {
-    async fn data(&self, _: &SessionInfo, _: &Envelope, message: Vec<u8>) -> Reply {
-        self.0.lock().unwrap().push(message);
-        Reply::queued("sink")
-    }
-}
 
 const SPOOF: &str = "From: \"Yamada Taro\" <yamada.taro@freemail-example.com>\r\nTo: sato@acme.co.jp\r\nSubject: RE: invoice\r\nMessage-ID: <1@freemail-example.com>\r\n\r\nPlease see the attached invoice.\r\n";
 
@@ -65,15 +54,7 @@ async fn send(port: u16, from: &str, to: &str, message: &str) {
 async fn serve_relays_holds_and_releases() {
     let data = temp_dir("mailserve");
     assert!(mamori(&data, &["tenant", "add", "acme"], "").0);
-    let sink = Arc::new(Sink::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sink_port = listener.local_addr().unwrap().port();
-    tokio::spawn(mamori_smtp::listen(
-        listener,
-        Arc::new(ServerConfig::new("sink.test")),
-        sink.clone(),
-        std::future::pending(),
-    ));
+    let (sink, sink_port) = Sink::start().await;
 
     let port = free_port();
     let mut child = Command::new(bin())
@@ -261,17 +242,7 @@ async fn nothing_acknowledged_is_lost_when_the_gateway_is_killed() {
     );
 
     // Restart with the next hop up: every acknowledged message arrives.
-    let sink = Arc::new(Sink::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sink_port = listener.local_addr().unwrap().port();
-    let mut config = ServerConfig::new("sink.test");
-    config.max_connections = 1024;
-    tokio::spawn(mamori_smtp::listen(
-        listener,
-        Arc::new(config),
-        sink.clone(),
-        std::future::pending(),
-    ));
+    let (sink, sink_port) = Sink::start().await;
     let mut child = start_gateway(&data, port, sink_port);
     let (_, list, _) = mamori(&data, &["mail", "queue"], "");
     for id in list.lines().filter_map(|l| l.split('\t').next()) {
@@ -312,15 +283,7 @@ async fn nothing_acknowledged_is_lost_when_the_gateway_is_killed() {
 async fn up_runs_the_configured_mail_gateway() {
     let data = temp_dir("upmail");
     assert!(mamori(&data, &["tenant", "add", "acme"], "").0);
-    let sink = Arc::new(Sink::default());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sink_port = listener.local_addr().unwrap().port();
-    tokio::spawn(mamori_smtp::listen(
-        listener,
-        Arc::new(ServerConfig::new("sink.test")),
-        sink.clone(),
-        std::future::pending(),
-    ));
+    let (sink, sink_port) = Sink::start().await;
     let smtp = free_port();
     std::fs::write(
         data.join("mamori.toml"),

@@ -7,46 +7,12 @@
 mod common;
 
 use common::*;
-use mamori_smtp::{async_trait, Envelope, Handler, Reply, ServerConfig, SessionInfo};
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// The gateway's next hop: keeps every message it is given.
-#[derive(Default)]
-struct Sink(Mutex<Vec<Vec<u8>>>);
-
-#[async_trait]
-impl Handler for Sink {
-    async fn data(&self, _: &SessionInfo, _: &Envelope, message: Vec<u8>) -> Reply {
-        self.0.lock().unwrap().push(message);
-        Reply::queued("sink")
-    }
-}
-
-impl Sink {
-    async fn start() -> (Arc<Sink>, u16) {
-        let sink = Arc::new(Sink::default());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let mut config = ServerConfig::new("sink.test");
-        config.max_connections = 1024;
-        tokio::spawn(mamori_smtp::listen(
-            listener,
-            Arc::new(config),
-            sink.clone(),
-            std::future::pending(),
-        ));
-        (sink, port)
-    }
-
-    fn len(&self) -> usize {
-        self.0.lock().unwrap().len()
-    }
-}
 
 /// The program `name` from PATH or the sbin directories postfix installs into; `None` (after
 /// saying so) when it is missing outside CI. In CI a missing tool fails the test.

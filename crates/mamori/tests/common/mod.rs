@@ -114,3 +114,42 @@ pub fn up(data: &Path, extra: &[&str]) -> Server {
         data: data.to_path_buf(),
     }
 }
+
+/// An SMTP next hop for the gateway under test: keeps every message it is given.
+#[derive(Default)]
+pub struct Sink(pub std::sync::Mutex<Vec<Vec<u8>>>);
+
+#[mamori_smtp::async_trait]
+impl mamori_smtp::Handler for Sink {
+    async fn data(
+        &self,
+        _: &mamori_smtp::SessionInfo,
+        _: &mamori_smtp::Envelope,
+        message: Vec<u8>,
+    ) -> mamori_smtp::Reply {
+        self.0.lock().unwrap().push(message);
+        mamori_smtp::Reply::queued("sink")
+    }
+}
+
+impl Sink {
+    /// A sink listening on a free loopback port: the sink and its port.
+    pub async fn start() -> (std::sync::Arc<Sink>, u16) {
+        let sink = std::sync::Arc::new(Sink::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut config = mamori_smtp::ServerConfig::new("sink.test");
+        config.max_connections = 1024;
+        tokio::spawn(mamori_smtp::listen(
+            listener,
+            std::sync::Arc::new(config),
+            sink.clone(),
+            std::future::pending(),
+        ));
+        (sink, port)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}
