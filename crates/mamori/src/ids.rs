@@ -524,15 +524,7 @@ fn flush(
 ) -> Result<()> {
     let out = worker.take_output();
     let mut findings = Vec::new();
-    for (ts, client, name) in &out.dns {
-        detectors.on_dns(*ts, *client, name, &mut findings);
-    }
-    for (ts, client, server, name) in &out.names {
-        detectors.on_name(*ts, *client, *server, name, &mut findings);
-    }
-    for f in &out.flows {
-        detectors.on_flow(f, &mut findings);
-    }
+    pipeline::observe(detectors, &out, &mut findings);
     if let Some(eve) = eve {
         eve.write_all(&out.eve)?;
         for f in &findings {

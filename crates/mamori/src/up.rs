@@ -86,13 +86,6 @@ pub async fn up(
     } else {
         None
     };
-    {
-        let stop = ids_stop.clone();
-        tokio::spawn(async move {
-            shutdown_signal().await;
-            stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        });
-    }
 
     let listener = tokio::net::TcpListener::bind(&config.console.listen)
         .await
@@ -115,6 +108,7 @@ pub async fn up(
     if let Some(g) = gateway {
         let _ = g.await;
     }
+    // The console returns on the shutdown signal: the sensor stops with it.
     ids_stop.store(true, std::sync::atomic::Ordering::SeqCst);
     if let Some(s) = sensor {
         let _ = s.await;

@@ -341,19 +341,12 @@ fn collect(
     for (output, end) in rx {
         out.write_all(&output.eve).map_err(Error::Output)?;
         summary.eve_records += memchr::memchr_iter(b'\n', &output.eve).count() as u64;
+        observe(detectors, &output, &mut findings);
         summary.alert_lines.extend(output.alert_lines);
-        for (ts, client, name) in &output.dns {
-            detectors.on_dns(*ts, *client, name, &mut findings);
-            last_ts = last_ts.max(*ts);
-        }
-        for (ts, client, server, name) in &output.names {
-            detectors.on_name(*ts, *client, *server, name, &mut findings);
-        }
-        for f in &output.flows {
-            detectors.on_flow(f, &mut findings);
-            last_ts = last_ts.max(f.end_us);
-            summary.flows += 1;
-        }
+        let latest = output.dns.iter().map(|d| d.0);
+        let latest = latest.chain(output.flows.iter().map(|f| f.end_us)).max();
+        last_ts = last_ts.max(latest.unwrap_or(0));
+        summary.flows += output.flows.len() as u64;
         write_findings(&mut out, &mut findings, &mut summary)?;
         if let Some(end) = end {
             summary.counters.add(&end.counters);
@@ -373,6 +366,19 @@ fn collect(
     summary.eve_records += 1;
     out.flush().map_err(Error::Output)?;
     Ok(summary)
+}
+
+/// Hands what a worker saw (DNS queries, server names, ended flows) to the detectors.
+pub fn observe(detectors: &mut Detectors, output: &Output, findings: &mut Vec<Finding>) {
+    for (ts, client, name) in &output.dns {
+        detectors.on_dns(*ts, *client, name, findings);
+    }
+    for (ts, client, server, name) in &output.names {
+        detectors.on_name(*ts, *client, *server, name, findings);
+    }
+    for f in &output.flows {
+        detectors.on_flow(f, findings);
+    }
 }
 
 /// Writes findings as EVE alert records (gid 9000, Mamori's own) and keeps them.
