@@ -1,0 +1,1 @@
+//! Built-in analytics (owned by the analytics work; see lib.rs).

@@ -1,0 +1,1 @@
+//! Following files like tail -F.

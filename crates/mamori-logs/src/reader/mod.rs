@@ -1,0 +1,1 @@
+//! Log readers (owned by the readers work; see lib.rs).

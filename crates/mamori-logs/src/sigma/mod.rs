@@ -1,0 +1,1 @@
+//! Sigma engine (owned by the Sigma work; see lib.rs).

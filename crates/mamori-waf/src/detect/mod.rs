@@ -1,0 +1,1 @@
+//! SQLi/XSS detection.

@@ -1,0 +1,1 @@
+//! The request as the engine sees it.
