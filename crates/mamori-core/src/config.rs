@@ -34,6 +34,8 @@ pub struct Config {
     pub bus: BusConfig,
     /// The mail gateway's policy (`[mail]`); read by the mail engine, which owns its keys.
     pub mail: toml::Table,
+    /// The WAF (`[waf]` with `[[waf.site]]`); read by the WAF engine, which owns its keys.
+    pub waf: toml::Table,
     /// The SMTP gateway `mamori up` runs (`[mail_gateway]`).
     pub mail_gateway: MailGatewayConfig,
     /// The network sensor `mamori up` runs (`[ids]`).
@@ -173,6 +175,7 @@ impl Default for Config {
             incidents: IncidentConfig::default(),
             bus: BusConfig::default(),
             mail: toml::Table::new(),
+            waf: toml::Table::new(),
             mail_gateway: MailGatewayConfig::default(),
             ids: IdsConfig::default(),
         }
@@ -295,6 +298,42 @@ blocklist_domain = []
 # EVE JSON file to append to (empty: none).
 eve = ""
 sensor = "ids"
+
+[waf]
+# The WAF reverse proxy `mamori up` runs alongside the console (also: mamori waf serve).
+# Every key below shows its default.
+# enabled = false
+# listen = "127.0.0.1:8081"
+# HTTPS listener for sites with a certificate (SNI picks the site); empty: none.
+# tls_listen = ""
+# tenant = ""
+# A CRS directory (with crs-setup.conf) or a .conf including the rules; empty: Debian's
+# modsecurity-crs (/usr/share/modsecurity-crs) when installed.
+# rules = ""
+# Rule exclusions written by the console's false-positive button (loaded after the rules).
+# exclusions = "mamori-data/waf-exclusions.conf"
+# audit_log = "mamori-data/waf-audit.jsonl"
+# inspect_body_limit = 131072
+# max_body = 10485760
+# max_headers = 100
+# max_header_bytes = 16384
+#
+# [[waf.site]]
+# hosts = ["www.example.co.jp"]
+# upstreams = ["http://192.168.1.10:80"]
+# health_path = "/"
+# mode = "On"            # or "DetectionOnly" while trying it out, or "Off"
+# tls_cert = ""; tls_key = ""
+# reset_paths = ["/password/reset"]
+# [[waf.site.login]]
+# path = "/login"
+# method = "POST"
+# username_field = "username"
+# failure_status = [401, 403]
+# failure_redirect = "/login?error"
+# failure_text = ""
+# max_failures_per_ip = 5     # in window_secs (600) -> blocked for block_secs (600)
+# response = "block"          # or "429", "delay", "challenge"
 
 [mail]
 # The mail gateway's policy (mamori mail serve / mamori mail check). Every key is optional.

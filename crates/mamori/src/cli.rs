@@ -75,6 +75,9 @@ pub enum Command {
     /// The network IDS/IPS: read pcaps, check rules, watch an interface, sit inline.
     #[command(subcommand)]
     Ids(crate::ids::IdsCommand),
+    /// The WAF: reverse proxy with the OWASP Core Rule Set and login protection.
+    #[command(subcommand)]
+    Waf(crate::waf::WafCommand),
     /// Send NDJSON events (Mamori events or Suricata EVE lines) from a file or stdin to a console.
     Send {
         /// NDJSON file; `-` or absent reads stdin.

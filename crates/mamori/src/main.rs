@@ -9,6 +9,8 @@ mod ids;
 mod mail;
 mod send;
 mod up;
+mod waf;
+mod waf_test;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -60,6 +62,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Token(cmd) => admin::token(&g, cmd).await?,
         Command::Mail(cmd) => return mail::run(&g, cmd).await,
         Command::Ids(cmd) => ids::run(&g, cmd).await?,
+        Command::Waf(cmd) => return waf::run(&g, cmd).await,
         Command::Send {
             file,
             url,

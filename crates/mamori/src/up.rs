@@ -87,6 +87,22 @@ pub async fn up(
         None
     };
 
+    let (waf_stop, waf_stopped) = tokio::sync::oneshot::channel::<()>();
+    let waf = if config.waf.get("enabled").and_then(|v| v.as_bool()) == Some(true) {
+        let settings = crate::waf::configured(&config, data)?;
+        let bus = bus.clone();
+        Some(tokio::spawn(async move {
+            let stop = async move {
+                let _ = waf_stopped.await;
+            };
+            if let Err(e) = crate::waf::run_proxy(settings, Some(bus), stop).await {
+                tracing::error!(error = %format!("{e:#}"), "WAF stopped");
+            }
+        }))
+    } else {
+        None
+    };
+
     let listener = tokio::net::TcpListener::bind(&config.console.listen)
         .await
         .with_context(|| format!("listening on {}", config.console.listen))?;
@@ -112,6 +128,10 @@ pub async fn up(
     ids_stop.store(true, std::sync::atomic::Ordering::SeqCst);
     if let Some(s) = sensor {
         let _ = s.await;
+    }
+    let _ = waf_stop.send(());
+    if let Some(w) = waf {
+        let _ = w.await;
     }
     // The state (and with it the last publisher) is gone once serve returns, so the
     // writer drains the queue and ends.

@@ -1,1 +1,933 @@
-//! Reverse proxy.
+//! The reverse proxy (hyper 1.x): HTTP/1.1 and HTTP/2 in, HTTP/1.1 to the site's upstreams.
+//!
+//! Per request: pick the site by `Host`/`:authority`; run the rules on the request head; read
+//! up to `inspect_body_limit` bytes of the body and run the rules on them (the rest streams
+//! through uninspected, and `max_body` is enforced as it streams); apply login protection;
+//! forward with `X-Forwarded-For`/`X-Forwarded-Proto`/`X-Forwarded-Host` and `Forwarded`; run
+//! the rules on the response head (and body, when the rules read response bodies of its
+//! type); write the audit record and the alert when a rule matched.
+//!
+//! Limits answer with the status a client expects: 413 for bodies over `max_body`, 431 for too
+//! many or too large headers (hyper's limits), 408 for a client that sends its head too slowly,
+//! 502 with a page when no upstream answers, 504 when it answers too slowly.
+
+pub mod config;
+pub mod inspect;
+pub mod pages;
+pub mod tls;
+pub mod upstream;
+
+use crate::audit::{Action, AuditLog, AuditRecord};
+use crate::login::{self, Decision, GeoIp, LoginGuard, Outcome};
+use bytes::{Bytes, BytesMut};
+use config::{Mode, ProxyConfig, SiteConfig};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use inspect::{Findings, Head, Inspection, Rules};
+use mamori_core::bus::Publisher;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use upstream::Pool;
+
+pub use config::default_rules;
+
+/// Where the challenge page posts to get the pass cookie.
+pub const CHALLENGE_PATH: &str = "/.mamori/challenge";
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// Bodies flowing through the proxy, both ways.
+pub type ProxyBody = BoxBody<Bytes, BoxError>;
+
+fn full(b: Bytes) -> ProxyBody {
+    Full::new(b).map_err(|never| match never {}).boxed()
+}
+
+fn page(resp: Response<Bytes>) -> Response<ProxyBody> {
+    resp.map(full)
+}
+
+/// A site as the proxy serves it.
+pub struct Site {
+    pub name: String,
+    hosts: Vec<String>,
+    pool: Arc<Pool>,
+    mode: Mode,
+    logins: Vec<LoginGuard>,
+    reset_paths: Vec<String>,
+    geoip: Option<GeoIp>,
+}
+
+impl Site {
+    fn serves(&self, host: &str) -> bool {
+        self.hosts.is_empty()
+            || self
+                .hosts
+                .iter()
+                .any(|h| h == "*" || h.eq_ignore_ascii_case(host))
+    }
+}
+
+/// Everything a request needs, shared by all connections.
+pub struct Proxy {
+    config: ProxyConfig,
+    sites: Vec<Site>,
+    rules: Option<Rules>,
+    client: Client<HttpConnector, ProxyBody>,
+    audit: Option<AuditLog>,
+    alerts: Option<Publisher>,
+    secret: [u8; 32],
+    /// Audit records also go here (tests and `mamori waf test` read them).
+    pub taps: std::sync::Mutex<Vec<tokio::sync::mpsc::UnboundedSender<AuditRecord>>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    #[error("WAF configuration: {0}")]
+    Config(String),
+    #[error("loading rules from {path}: {reason}")]
+    Rules { path: String, reason: String },
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+impl Proxy {
+    /// Builds the proxy: loads the rules (with `exclusions` after them), the sites' GeoIP
+    /// files and certificates, opens the audit log.
+    pub fn new(config: ProxyConfig, alerts: Option<Publisher>) -> Result<Arc<Proxy>, ProxyError> {
+        config.validate().map_err(ProxyError::Config)?;
+        let rules = match config.rules_path() {
+            Some(path) => {
+                let after = if config.exclusions.is_empty() {
+                    String::new()
+                } else {
+                    match std::fs::read_to_string(&config.exclusions) {
+                        Ok(s) => s,
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+                        Err(e) => {
+                            return Err(ProxyError::Io {
+                                what: "reading rule exclusions",
+                                path: config.exclusions.clone(),
+                                source: e,
+                            })
+                        }
+                    }
+                };
+                let rules = Rules::load(&path, &after).map_err(|reason| ProxyError::Rules {
+                    path: path.display().to_string(),
+                    reason,
+                })?;
+                tracing::info!(path = %path.display(), rules = rules.rule_count(), "WAF rules loaded");
+                Some(rules)
+            }
+            None => {
+                tracing::warn!("no WAF rules configured and Debian's modsecurity-crs is not installed: proxying without rules");
+                None
+            }
+        };
+        let mut sites = Vec::new();
+        for (i, s) in config.sites.iter().enumerate() {
+            sites.push(build_site(i, s)?);
+        }
+        let audit = if config.audit_log.is_empty() {
+            None
+        } else {
+            Some(
+                AuditLog::open(Path::new(&config.audit_log)).map_err(|e| ProxyError::Io {
+                    what: "opening the audit log",
+                    path: config.audit_log.clone(),
+                    source: e,
+                })?,
+            )
+        };
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(256)
+            .build(connector);
+        let mut secret = [0u8; 32];
+        for (i, b) in ulid::Ulid::new()
+            .to_bytes()
+            .iter()
+            .chain(ulid::Ulid::new().to_bytes().iter())
+            .enumerate()
+        {
+            secret[i % 32] ^= b;
+        }
+        Ok(Arc::new(Proxy {
+            config,
+            sites,
+            rules,
+            client,
+            audit,
+            alerts,
+            secret,
+            taps: std::sync::Mutex::new(Vec::new()),
+        }))
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.rules.as_ref().map_or(0, Rules::rule_count)
+    }
+
+    /// Starts the health checks of every site's upstreams.
+    pub fn spawn_health_checks(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        let interval = Duration::from_secs(self.config.health_interval_secs.max(1));
+        self.sites
+            .iter()
+            .zip(&self.config.sites)
+            .map(|(s, c)| s.pool.spawn_health_checks(c.health_path.clone(), interval))
+            .collect()
+    }
+
+    fn site(&self, host: &str) -> Option<&Site> {
+        self.sites.iter().find(|s| s.serves(host))
+    }
+
+    /// Serves plain HTTP on `listener` until `shutdown` resolves.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        self.accept_loop(listener, None, shutdown).await
+    }
+
+    /// Serves HTTPS on `listener` with the sites' certificates.
+    pub async fn serve_tls(
+        self: Arc<Self>,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ProxyError> {
+        let certs: Vec<(Vec<String>, &Path, &Path)> = self
+            .config
+            .sites
+            .iter()
+            .filter(|s| !s.tls_cert.is_empty())
+            .map(|s| (s.hosts.clone(), Path::new(&s.tls_cert), Path::new(&s.tls_key)))
+            .collect();
+        let config = tls::server_config(&certs).map_err(ProxyError::Tls)?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        self.accept_loop(listener, Some(acceptor), shutdown).await;
+        Ok(())
+    }
+
+    async fn accept_loop(
+        self: Arc<Self>,
+        listener: tokio::net::TcpListener,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        tokio::pin!(shutdown);
+        let local = listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        loop {
+            let (tcp, peer) = tokio::select! {
+                _ = &mut shutdown => return,
+                r = listener.accept() => match r {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = tcp.set_nodelay(true);
+            let proxy = self.clone();
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                match tls {
+                    None => proxy.connection(TokioIo::new(tcp), peer, local, false).await,
+                    Some(acceptor) => {
+                        let handshake = tokio::time::timeout(
+                            Duration::from_secs(proxy.config.header_timeout_secs.max(1)),
+                            acceptor.accept(tcp),
+                        );
+                        match handshake.await {
+                            Ok(Ok(stream)) => {
+                                proxy.connection(TokioIo::new(stream), peer, local, true).await
+                            }
+                            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    async fn connection<I>(self: Arc<Self>, io: I, peer: SocketAddr, local: SocketAddr, https: bool)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(self.config.header_timeout_secs.max(1)))
+            .max_headers(self.config.max_headers.max(1))
+            .max_buf_size(self.config.max_header_bytes.max(8192));
+        builder
+            .http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(self.config.max_header_bytes.max(8192) as u32)
+            .max_concurrent_streams(256);
+        let proxy = self.clone();
+        let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+            let proxy = proxy.clone();
+            async move {
+                Ok::<_, std::convert::Infallible>(proxy.handle(req, peer, local, https).await)
+            }
+        });
+        if let Err(e) = builder.serve_connection(io, service).await {
+            tracing::debug!(%peer, error = %e, "connection ended with an error");
+        }
+    }
+
+    /// One request, start to finish.
+    pub async fn handle(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        local: SocketAddr,
+        https: bool,
+    ) -> Response<ProxyBody> {
+        let (parts, body) = req.into_parts();
+        let host_full = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_string)
+            .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+            .unwrap_or_default();
+        let host = strip_port(&host_full).to_string();
+        let Some(site) = self.site(&host) else {
+            return page(pages::unknown_site(&host));
+        };
+        let target = parts
+            .uri
+            .path_and_query()
+            .map(|pq| pq.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        let path = parts.uri.path().to_string();
+        let method = parts.method.as_str().to_string();
+        let now = now_secs();
+
+        if path == CHALLENGE_PATH && parts.method == hyper::Method::POST {
+            return self.pass_challenge(peer, body, https).await;
+        }
+
+        // Declared bodies over the limit are refused before reading a byte.
+        let declared = parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.config.max_body) {
+            return page(pages::too_large(self.config.max_body));
+        }
+
+        let protocol = format!("{:?}", parts.version);
+        let head = Head {
+            method: &method,
+            target: &target,
+            protocol: &protocol,
+            headers: &parts.headers,
+            client: peer,
+            server: local,
+        };
+        let rules = (site.mode != Mode::Off).then_some(self.rules.as_ref()).flatten();
+        let mut inspection = Inspection::start(rules, site.mode, &head);
+        let mut ctx = Ctx {
+            site,
+            peer,
+            host: host.clone(),
+            method: method.clone(),
+            target: target.clone(),
+            protocol: protocol.clone(),
+            login_signal: None,
+        };
+        if let Some(stop) = inspection.request_headers() {
+            return self.stop(ctx, inspection, stop);
+        }
+
+        // Read what the rules inspect; the rest streams through.
+        let has_body = declared.is_some_and(|n| n > 0)
+            || parts.headers.contains_key(header::TRANSFER_ENCODING)
+            || (parts.version == hyper::Version::HTTP_2 && !is_bodiless(&parts.method));
+        let mut body = Some(body);
+        let mut prefix = Bytes::new();
+        let mut complete = true;
+        if has_body {
+            match read_prefix(&mut body, self.config.inspect_body_limit, self.config.max_body).await {
+                Ok((p, done)) => {
+                    prefix = p;
+                    complete = done;
+                }
+                Err(PrefixError::TooLarge) => {
+                    return page(pages::too_large(self.config.max_body));
+                }
+                Err(PrefixError::Client(e)) => {
+                    tracing::debug!(%peer, error = %e, "client body failed");
+                    let mut r = Response::new(full(Bytes::from_static(b"bad request body\n")));
+                    *r.status_mut() = StatusCode::BAD_REQUEST;
+                    return r;
+                }
+            }
+            if let Some(stop) = inspection.request_body(&prefix) {
+                return self.stop(ctx, inspection, stop);
+            }
+        } else if let Some(stop) = inspection.request_body(&[]) {
+            return self.stop(ctx, inspection, stop);
+        }
+
+        // Login protection.
+        let login = site.logins.iter().find(|g| g.is_login(&method, &path));
+        let country = site
+            .geoip
+            .as_ref()
+            .and_then(|g| g.country(peer.ip()))
+            .map(str::to_string);
+        let mut login_user = None;
+        if let Some(guard) = login {
+            let ct = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            login_user = guard.username(ct, &prefix);
+            let cookies = cookie_header(&parts.headers);
+            let passed = login::challenge_passed(&self.secret, peer.ip(), &cookies, now);
+            match guard.before(peer.ip(), login_user.as_deref(), passed, now) {
+                Decision::Allow => {}
+                Decision::Delay(d) => tokio::time::sleep(d).await,
+                Decision::TooMany(secs) => {
+                    ctx.login_signal = Some("waf.login.ip_failures".into());
+                    return self.refuse_login(ctx, inspection, pages::login_refused(StatusCode::TOO_MANY_REQUESTS, secs));
+                }
+                Decision::Blocked(secs) => {
+                    ctx.login_signal = Some("waf.login.ip_failures".into());
+                    return self.refuse_login(ctx, inspection, pages::login_refused(StatusCode::FORBIDDEN, secs));
+                }
+                Decision::Challenge => {
+                    ctx.login_signal = Some("waf.login.challenge".into());
+                    return self.refuse_login(ctx, inspection, pages::challenge(&target));
+                }
+            }
+        }
+        if site.reset_paths.iter().any(|p| p == &path) {
+            if let Some(guard) = site.logins.first() {
+                let (over, signals) = guard.reset_request(peer.ip(), now);
+                self.signals(&ctx, signals);
+                if let Some(secs) = over {
+                    ctx.login_signal = Some("waf.login.reset_burst".into());
+                    return self.refuse_login(ctx, inspection, pages::login_refused(StatusCode::TOO_MANY_REQUESTS, secs));
+                }
+            }
+        }
+
+        // Forward.
+        let upstream = site.pool.pick();
+        let uri = match upstream.uri(&target) {
+            Ok(u) => u,
+            Err(e) => return page(pages::bad_gateway(&e.to_string())),
+        };
+        let mut out = Request::builder().method(parts.method.clone()).uri(uri);
+        if let Some(h) = out.headers_mut() {
+            copy_request_headers(&parts.headers, h);
+            add_forwarded(h, peer, &host_full, https);
+            if parts.version == hyper::Version::HTTP_2 && !host_full.is_empty() {
+                if let Ok(v) = HeaderValue::from_str(&host_full) {
+                    h.insert(header::HOST, v);
+                }
+            }
+        }
+        let fwd_body = if !has_body {
+            full(Bytes::new())
+        } else if complete {
+            full(prefix)
+        } else {
+            chain_body(prefix, body.take(), self.config.max_body)
+        };
+        let out = match out.body(fwd_body) {
+            Ok(r) => r,
+            Err(e) => return page(pages::bad_gateway(&e.to_string())),
+        };
+        let timeout = Duration::from_secs(self.config.upstream_timeout_secs.max(1));
+        let resp = match tokio::time::timeout(timeout, self.client.request(out)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                if e.is_connect() {
+                    upstream.set_healthy(false);
+                }
+                tracing::warn!(upstream = %upstream.authority, error = %e, "upstream request failed");
+                let findings = inspection.finish();
+                self.record(&ctx, findings, 502, site.mode);
+                return page(pages::bad_gateway(&format!("upstream {} did not answer", upstream.authority)));
+            }
+            Err(_) => {
+                let findings = inspection.finish();
+                self.record(&ctx, findings, 504, site.mode);
+                return page(pages::gateway_timeout());
+            }
+        };
+        let (mut rparts, rbody) = resp.into_parts();
+        strip_hop_by_hop(&mut rparts.headers);
+        let status = rparts.status.as_u16();
+        if let Some(stop) = inspection.response_headers(status, &rparts.headers) {
+            return self.stop(ctx, inspection, stop);
+        }
+        let content_type = rparts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let want_body = inspection.wants_response_body(&content_type)
+            || login.is_some_and(|g| g.needs_body());
+        let mut rbody = Some(rbody);
+        let out_body = if want_body {
+            match read_prefix(&mut rbody, self.config.inspect_body_limit, u64::MAX).await {
+                Ok((p, done)) => {
+                    if let Some(stop) = inspection.response_body(&p) {
+                        return self.stop(ctx, inspection, stop);
+                    }
+                    if let Some(guard) = login {
+                        self.login_outcome(&ctx, guard, &rparts.headers, status, &p, login_user.as_deref(), country.as_deref(), now);
+                    }
+                    if done {
+                        full(p)
+                    } else {
+                        chain_body(p, rbody.take(), u64::MAX)
+                    }
+                }
+                Err(_) => {
+                    let findings = inspection.finish();
+                    self.record(&ctx, findings, 502, site.mode);
+                    return page(pages::bad_gateway("the upstream's response broke off"));
+                }
+            }
+        } else {
+            if let Some(guard) = login {
+                self.login_outcome(&ctx, guard, &rparts.headers, status, &[], login_user.as_deref(), country.as_deref(), now);
+            }
+            match rbody.take() {
+                Some(b) => b.map_err(|e| Box::new(e) as BoxError).boxed(),
+                None => full(Bytes::new()),
+            }
+        };
+        let findings = inspection.finish();
+        self.record(&ctx, findings, status, site.mode);
+        Response::from_parts(rparts, out_body)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn login_outcome(
+        &self,
+        ctx: &Ctx<'_>,
+        guard: &LoginGuard,
+        headers: &HeaderMap,
+        status: u16,
+        body: &[u8],
+        user: Option<&str>,
+        country: Option<&str>,
+        now: u64,
+    ) {
+        let location = headers.get(header::LOCATION).and_then(|v| v.to_str().ok());
+        let outcome = guard.outcome(status, location, body);
+        let signals = guard.after(ctx.peer.ip(), user, outcome, country, now);
+        if outcome == Outcome::Failure {
+            tracing::debug!(ip = %ctx.peer.ip(), user, "login failed");
+        }
+        self.signals(ctx, signals);
+    }
+
+    /// Alerts for login-protection signals.
+    fn signals(&self, ctx: &Ctx<'_>, signals: Vec<login::Signal>) {
+        if signals.is_empty() {
+            return;
+        }
+        let alerts: Vec<_> = signals
+            .into_iter()
+            .map(|s| {
+                tracing::warn!(signal = s.id, site = %ctx.site.name, summary = %s.summary, "login protection");
+                let mut a = mamori_core::alert::Alert::new(
+                    mamori_core::alert::Engine::Waf,
+                    s.id,
+                    "Login protection",
+                    mamori_core::alert::Severity::High,
+                    s.summary,
+                );
+                a.tenant = self.config.tenant.clone();
+                a.sensor = self.config.sensor.clone();
+                a.category = Some("credential-access".into());
+                a.src.ip = s.ip;
+                a.src.user = s.user;
+                a.dst.host = Some(ctx.host.clone());
+                a.dst.url = Some(ctx.target.clone());
+                a.evidence = serde_json::json!({"site": ctx.site.name, "count": s.count});
+                a
+            })
+            .collect();
+        self.publish(alerts);
+    }
+
+    fn publish(&self, alerts: Vec<mamori_core::alert::Alert>) {
+        if let Some(bus) = &self.alerts {
+            let bus = bus.clone();
+            tokio::spawn(async move {
+                if let Err(e) = bus.publish(alerts).await {
+                    tracing::warn!(error = %e, "WAF alert not published");
+                }
+            });
+        }
+    }
+
+    fn stop(&self, ctx: Ctx<'_>, inspection: Inspection<'_>, stop: inspect::Stop) -> Response<ProxyBody> {
+        let findings = inspection.finish();
+        let id = self.record(&ctx, findings, stop.status, ctx.site.mode);
+        if let Some(loc) = stop.redirect.filter(|l| !l.is_empty()) {
+            let mut r = Response::new(full(Bytes::new()));
+            *r.status_mut() = StatusCode::FOUND;
+            if let Ok(v) = HeaderValue::from_str(&loc) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            return r;
+        }
+        page(pages::blocked(stop.status, &id))
+    }
+
+    fn refuse_login(&self, ctx: Ctx<'_>, inspection: Inspection<'_>, resp: Response<Bytes>) -> Response<ProxyBody> {
+        let status = resp.status().as_u16();
+        let mut findings = inspection.finish();
+        findings.hits.retain(|_| true);
+        self.record(&ctx, findings, status, ctx.site.mode);
+        page(resp)
+    }
+
+    /// Writes the audit record and the alert when a rule matched or login protection acted;
+    /// returns the record's id (the reference on the block page).
+    fn record(&self, ctx: &Ctx<'_>, findings: Findings, status: u16, mode: Mode) -> String {
+        let id = ulid::Ulid::new().to_string();
+        if findings.hits.is_empty() && ctx.login_signal.is_none() {
+            return id;
+        }
+        let action = if ctx.login_signal.is_some() {
+            Action::LoginRefused
+        } else if status == 403 || (status >= 400 && findings.inbound_score > 0 && mode == Mode::On && status != 502 && status != 504 && findings.hits.iter().any(|h| (949_000..950_000).contains(&h.id) || (959_000..960_000).contains(&h.id))) {
+            Action::Blocked
+        } else {
+            Action::Detected
+        };
+        let record = AuditRecord {
+            time: time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            id: id.clone(),
+            site: ctx.site.name.clone(),
+            client_ip: ctx.peer.ip(),
+            client_port: ctx.peer.port(),
+            method: ctx.method.clone(),
+            uri: ctx.target.clone(),
+            host: ctx.host.clone(),
+            protocol: ctx.protocol.clone(),
+            status,
+            action,
+            mode: format!("{mode:?}"),
+            inbound_anomaly_score: findings.inbound_score,
+            outbound_anomaly_score: findings.outbound_score,
+            rules: findings.hits,
+            login_signal: ctx.login_signal.clone(),
+        };
+        if let Some(log) = &self.audit {
+            if let Err(e) = log.write(&record) {
+                tracing::warn!(error = %e, "audit log write failed");
+            }
+        }
+        {
+            let mut taps = self.taps.lock().unwrap_or_else(|e| e.into_inner());
+            taps.retain(|t| t.send(record.clone()).is_ok());
+        }
+        // Alerts for attacks, not for every low-score detection on a busy site.
+        if record.action != Action::Detected || record.inbound_anomaly_score >= 5 {
+            self.publish(vec![record.to_alert(&self.config.tenant, &self.config.sensor)]);
+        }
+        id
+    }
+
+    /// The challenge form's POST: sets the pass cookie and sends the browser back.
+    async fn pass_challenge(&self, peer: SocketAddr, body: Incoming, https: bool) -> Response<ProxyBody> {
+        let mut b = Some(body);
+        let next = match read_prefix(&mut b, 4096, 4096).await {
+            Ok((p, _)) => p
+                .split(|&c| c == b'&')
+                .find_map(|kv| kv.strip_prefix(b"next="))
+                .map(|v| percent_decode(v))
+                .filter(|n| n.starts_with('/') && !n.starts_with("//"))
+                .unwrap_or_else(|| "/".into()),
+            Err(_) => "/".into(),
+        };
+        let expiry = now_secs() + 3600;
+        let cookie = login::challenge_cookie(&self.secret, peer.ip(), expiry);
+        let mut r = Response::new(full(Bytes::new()));
+        *r.status_mut() = StatusCode::SEE_OTHER;
+        let secure = if https { "; Secure" } else { "" };
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "{}={cookie}; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax{secure}",
+            login::CHALLENGE_COOKIE
+        )) {
+            r.headers_mut().insert(header::SET_COOKIE, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&next) {
+            r.headers_mut().insert(header::LOCATION, v);
+        }
+        r
+    }
+}
+
+/// Request facts the audit record needs.
+struct Ctx<'s> {
+    site: &'s Site,
+    peer: SocketAddr,
+    host: String,
+    method: String,
+    target: String,
+    protocol: String,
+    login_signal: Option<String>,
+}
+
+fn build_site(i: usize, s: &SiteConfig) -> Result<Site, ProxyError> {
+    let pool = Pool::new(&s.upstreams).map_err(|e| ProxyError::Config(format!("waf.site[{i}]: {e}")))?;
+    let geoip = if s.geoip.is_empty() {
+        None
+    } else {
+        Some(GeoIp::load(Path::new(&s.geoip)).map_err(|e| ProxyError::Config(format!("waf.site[{i}].geoip: {e}")))?)
+    };
+    Ok(Site {
+        name: s.hosts.first().cloned().unwrap_or_else(|| format!("site{i}")),
+        hosts: s.hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
+        pool: Arc::new(pool),
+        mode: s.mode,
+        logins: s.login.iter().cloned().map(LoginGuard::new).collect(),
+        reset_paths: s.reset_paths.clone(),
+        geoip,
+    })
+}
+
+fn strip_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+fn is_bodiless(m: &hyper::Method) -> bool {
+    matches!(*m, hyper::Method::GET | hyper::Method::HEAD | hyper::Method::OPTIONS | hyper::Method::DELETE)
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn cookie_header(headers: &HeaderMap) -> String {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn percent_decode(v: &[u8]) -> String {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        if v[i] == b'%' && i + 2 < v.len() {
+            let hex = std::str::from_utf8(&v[i + 1..i + 3]).unwrap_or("zz");
+            if let Ok(b) = u8::from_str_radix(hex, 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if v[i] == b'+' { b' ' } else { v[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+const HOP_BY_HOP: [HeaderName; 7] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::UPGRADE,
+];
+
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    // Headers named in Connection are hop-by-hop too.
+    let named: Vec<HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named.iter().chain(HOP_BY_HOP.iter()) {
+        h.remove(n);
+    }
+    h.remove(header::TRANSFER_ENCODING);
+}
+
+fn copy_request_headers(from: &HeaderMap, to: &mut HeaderMap) {
+    to.reserve(from.len() + 4);
+    for (k, v) in from {
+        to.append(k.clone(), v.clone());
+    }
+    strip_hop_by_hop(to);
+}
+
+fn add_forwarded(h: &mut HeaderMap, peer: SocketAddr, host: &str, https: bool) {
+    let ip = peer.ip().to_string();
+    let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {ip}"),
+        None => ip.clone(),
+    };
+    let proto = if https { "https" } else { "http" };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        h.insert("x-forwarded-for", v);
+    }
+    h.insert("x-forwarded-proto", HeaderValue::from_static(if https { "https" } else { "http" }));
+    if let Ok(v) = HeaderValue::from_str(host) {
+        h.insert("x-forwarded-host", v);
+    }
+    let node = if peer.is_ipv6() { format!("\"[{ip}]\"") } else { ip };
+    let fwd = format!("for={node};proto={proto}{}", if host.is_empty() || !host.is_ascii() || host.contains(['"', ';', ',']) { String::new() } else { format!(";host=\"{host}\"") });
+    let fwd = match h.get(header::FORWARDED).and_then(|v| v.to_str().ok()) {
+        Some(prev) => format!("{prev}, {fwd}"),
+        None => fwd,
+    };
+    if let Ok(v) = HeaderValue::from_str(&fwd) {
+        h.insert(header::FORWARDED, v);
+    }
+}
+
+enum PrefixError {
+    TooLarge,
+    Client(BoxError),
+}
+
+/// Reads body frames until `limit` bytes are buffered or the body ends. `max` bounds the
+/// whole body. Returns the buffered bytes and whether the body ended.
+async fn read_prefix<B>(body: &mut Option<B>, limit: usize, max: u64) -> Result<(Bytes, bool), PrefixError>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    let Some(b) = body.as_mut() else {
+        return Ok((Bytes::new(), true));
+    };
+    let mut buf = BytesMut::new();
+    loop {
+        if buf.len() >= limit.max(1) {
+            return Ok((buf.freeze(), false));
+        }
+        match b.frame().await {
+            None => return Ok((buf.freeze(), true)),
+            Some(Err(e)) => return Err(PrefixError::Client(e.into())),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    if buf.len() as u64 + data.len() as u64 > max {
+                        return Err(PrefixError::TooLarge);
+                    }
+                    buf.extend_from_slice(&data);
+                }
+            }
+        }
+    }
+}
+
+/// The inspected prefix followed by the rest of the body, counted against `max`.
+fn chain_body<B>(prefix: Bytes, rest: Option<B>, max: u64) -> ProxyBody
+where
+    B: hyper::body::Body<Data = Bytes> + Send + Sync + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    match rest {
+        None => full(prefix),
+        Some(rest) => Chained {
+            seen: prefix.len() as u64,
+            first: Some(prefix),
+            rest,
+            max,
+        }
+        .boxed(),
+    }
+}
+
+/// A body that yields `first`, then the frames of `rest`, failing past `max` bytes (the
+/// upstream then sees the request break off rather than an over-long body).
+struct Chained<B> {
+    first: Option<Bytes>,
+    rest: B,
+    seen: u64,
+    max: u64,
+}
+
+impl<B> hyper::body::Body for Chained<B>
+where
+    B: hyper::body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        use std::task::Poll;
+        let this = &mut *self;
+        if let Some(first) = this.first.take() {
+            if !first.is_empty() {
+                return Poll::Ready(Some(Ok(Frame::data(first))));
+            }
+        }
+        match std::pin::Pin::new(&mut this.rest).poll_frame(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(Some(Ok(frame))) => {
+                this.seen += frame.data_ref().map_or(0, |d| d.len() as u64);
+                if this.seen > this.max {
+                    return Poll::Ready(Some(Err("body over the size limit".into())));
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+        }
+    }
+}
