@@ -68,7 +68,11 @@ impl AuditRecord {
     pub fn headline(&self) -> Option<&RuleHit> {
         self.rules
             .iter()
-            .find(|r| !(949_000..950_000).contains(&r.id) && !(959_000..960_000).contains(&r.id) && !(980_000..981_000).contains(&r.id))
+            .find(|r| {
+                !(949_000..950_000).contains(&r.id)
+                    && !(959_000..960_000).contains(&r.id)
+                    && !(980_000..981_000).contains(&r.id)
+            })
             .or_else(|| self.rules.first())
     }
 

@@ -21,8 +21,7 @@ fn key(ip: IpAddr) -> u128 {
 
 impl GeoIp {
     pub fn load(path: &Path) -> Result<GeoIp, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         GeoIp::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
@@ -33,7 +32,10 @@ impl GeoIp {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let cols: Vec<&str> = line.split(',').map(|c| c.trim().trim_matches('"')).collect();
+            let cols: Vec<&str> = line
+                .split(',')
+                .map(|c| c.trim().trim_matches('"'))
+                .collect();
             let parsed = (|| {
                 let first: IpAddr = cols.first()?.parse().ok()?;
                 let last: IpAddr = cols.get(1)?.parse().ok()?;

@@ -233,7 +233,9 @@ impl LoginGuard {
                     Response::Block => Decision::Blocked(s.blocked_until - now),
                     Response::TooMany => Decision::TooMany(s.blocked_until - now),
                     Response::Delay => Decision::Delay(Duration::from_millis(c.delay_ms)),
-                    Response::Challenge if passed => Decision::Delay(Duration::from_millis(c.delay_ms)),
+                    Response::Challenge if passed => {
+                        Decision::Delay(Duration::from_millis(c.delay_ms))
+                    }
                     Response::Challenge => Decision::Challenge,
                 };
             }
@@ -243,7 +245,11 @@ impl LoginGuard {
         }
         if let Some(u) = user {
             if let Some(us) = st.users.get(u) {
-                let recent = us.failures.iter().filter(|&&t| t + c.window_secs > now).count();
+                let recent = us
+                    .failures
+                    .iter()
+                    .filter(|&&t| t + c.window_secs > now)
+                    .count();
                 if recent as u32 >= c.max_failures_per_user && !passed {
                     return Decision::Challenge;
                 }
@@ -271,7 +277,8 @@ impl LoginGuard {
         let mut st = self.lock();
         if st.ips.len() > MAX_KEYS || st.users.len() > MAX_KEYS {
             let cutoff = since;
-            st.ips.retain(|_, s| s.last_seen >= cutoff || s.blocked_until > now);
+            st.ips
+                .retain(|_, s| s.last_seen >= cutoff || s.blocked_until > now);
             st.users.retain(|_, s| s.last_seen >= cutoff);
         }
         let failed = outcome == Outcome::Failure;
@@ -293,7 +300,9 @@ impl LoginGuard {
                 .iter()
                 .fold((0u32, 0u32), |(a, f), b| (a + b.1, f + b.2));
             let ratio = failures as f64 / attempts.max(1) as f64;
-            let baseline = site.baseline.unwrap_or(0.1);
+            // A baseline learnt while an attack was already running would hide it: cap it at
+            // a failure ratio no healthy login page has (typos and forgotten passwords).
+            let baseline = site.baseline.unwrap_or(0.1).min(0.25);
             let surging = attempts >= c.surge_min_attempts
                 && ratio >= c.surge_ratio
                 && ratio >= 3.0 * baseline;
@@ -461,8 +470,11 @@ impl LoginGuard {
         s.last_seen = now;
         s.resets.push_back(now);
         prune(&mut s.resets, since);
-        let over = (s.resets.len() as u32 > c.max_resets_per_ip)
-            .then(|| s.resets.front().map_or(c.window_secs, |t| t + c.window_secs - now));
+        let over = (s.resets.len() as u32 > c.max_resets_per_ip).then(|| {
+            s.resets
+                .front()
+                .map_or(c.window_secs, |t| t + c.window_secs - now)
+        });
         (over, signals)
     }
 
@@ -498,7 +510,10 @@ impl LoginGuard {
         let field = &self.config.username_field;
         if content_type.contains("json") {
             let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-            return v.get(field)?.as_str().map(|s| s.chars().take(256).collect());
+            return v
+                .get(field)?
+                .as_str()
+                .map(|s| s.chars().take(256).collect());
         }
         for pair in body.split(|&b| b == b'&') {
             let mut kv = pair.splitn(2, |&b| b == b'=');
@@ -547,7 +562,11 @@ pub fn challenge_cookie(secret: &[u8], ip: IpAddr, expiry: u64) -> String {
 pub fn challenge_passed(secret: &[u8], ip: IpAddr, cookie_header: &str, now: u64) -> bool {
     cookie_header
         .split(';')
-        .filter_map(|c| c.trim().strip_prefix(CHALLENGE_COOKIE).and_then(|v| v.strip_prefix('=')))
+        .filter_map(|c| {
+            c.trim()
+                .strip_prefix(CHALLENGE_COOKIE)
+                .and_then(|v| v.strip_prefix('='))
+        })
         .any(|v| {
             let Some((exp, _)) = v.split_once('.') else {
                 return false;
@@ -579,7 +598,10 @@ mod tests {
         }
         assert_eq!(signals.len(), 1);
         assert_eq!(signals[0].id, "waf.login.ip_failures");
-        assert_eq!(g.before(ip(1), Some("alice"), false, 10), Decision::Blocked(594));
+        assert_eq!(
+            g.before(ip(1), Some("alice"), false, 10),
+            Decision::Blocked(594)
+        );
         assert_eq!(g.before(ip(1), Some("alice"), false, 605), Decision::Allow);
         // Another address is not affected.
         assert_eq!(g.before(ip(2), Some("alice"), false, 10), Decision::Allow);
@@ -591,7 +613,9 @@ mod tests {
         for t in 0..4 {
             g.after(ip(1), Some("bob"), Outcome::Failure, None, t);
         }
-        assert!(g.after(ip(1), Some("bob"), Outcome::Success, None, 5).is_empty());
+        assert!(g
+            .after(ip(1), Some("bob"), Outcome::Success, None, 5)
+            .is_empty());
         assert_eq!(g.before(ip(1), Some("bob"), false, 6), Decision::Allow);
     }
 
@@ -600,26 +624,48 @@ mod tests {
         let g = LoginGuard::new(LoginConfig::default());
         // A normal hour: mostly successes establish the baseline.
         for t in 0..200u32 {
-            let outcome = if t % 10 == 0 { Outcome::Failure } else { Outcome::Success };
+            let outcome = if t % 10 == 0 {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            };
             g.after(ip(t), Some("u"), outcome, None, t as u64);
         }
         // Stuffing: each address tries twice, under every per-IP limit.
         let mut raised = Vec::new();
         for i in 0..300u32 {
             let a = ip(10_000 + i / 2);
-            raised.extend(g.after(a, Some(&format!("victim{i}")), Outcome::Failure, None, 1000 + i as u64 / 10));
+            raised.extend(g.after(
+                a,
+                Some(&format!("victim{i}")),
+                Outcome::Failure,
+                None,
+                1000 + i as u64 / 10,
+            ));
         }
-        assert!(raised.iter().any(|s| s.id == "waf.login.failure_surge"), "{raised:?}");
+        assert!(
+            raised.iter().any(|s| s.id == "waf.login.failure_surge"),
+            "{raised:?}"
+        );
         // A new address must pass the challenge; a known good one is trusted.
-        assert_eq!(g.before(ip(99_999), Some("x"), false, 1040), Decision::Challenge);
+        assert_eq!(
+            g.before(ip(99_999), Some("x"), false, 1040),
+            Decision::Challenge
+        );
         assert_eq!(g.before(ip(99_999), Some("x"), true, 1040), Decision::Allow);
         g.after(ip(5000), Some("real"), Outcome::Success, None, 1035);
-        assert_eq!(g.before(ip(5000), Some("real"), false, 1040), Decision::Allow);
+        assert_eq!(
+            g.before(ip(5000), Some("real"), false, 1040),
+            Decision::Allow
+        );
     }
 
     #[test]
     fn many_usernames_from_one_address_block_it() {
-        let g = LoginGuard::new(LoginConfig { max_failures_per_ip: 100, ..Default::default() });
+        let g = LoginGuard::new(LoginConfig {
+            max_failures_per_ip: 100,
+            ..Default::default()
+        });
         let mut raised = Vec::new();
         for i in 0..5 {
             raised.extend(g.after(ip(7), Some(&format!("user{i}")), Outcome::Failure, None, i));
@@ -636,17 +682,34 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(g.outcome(401, None, b""), Outcome::Failure);
-        assert_eq!(g.outcome(302, Some("/login?error=1"), b""), Outcome::Failure);
+        assert_eq!(
+            g.outcome(302, Some("/login?error=1"), b""),
+            Outcome::Failure
+        );
         assert_eq!(g.outcome(302, Some("/home"), b""), Outcome::Success);
-        assert_eq!(g.outcome(200, None, "パスワードが違います".as_bytes()), Outcome::Failure);
+        assert_eq!(
+            g.outcome(200, None, "パスワードが違います".as_bytes()),
+            Outcome::Failure
+        );
         assert_eq!(g.outcome(200, None, b"welcome"), Outcome::Success);
     }
 
     #[test]
     fn username_comes_from_form_or_json() {
         let g = LoginGuard::new(LoginConfig::default());
-        assert_eq!(g.username("application/x-www-form-urlencoded", b"a=1&username=al%69ce+x&p=2").as_deref(), Some("alice x"));
-        assert_eq!(g.username("application/json", br#"{"username":"bob"}"#).as_deref(), Some("bob"));
+        assert_eq!(
+            g.username(
+                "application/x-www-form-urlencoded",
+                b"a=1&username=al%69ce+x&p=2"
+            )
+            .as_deref(),
+            Some("alice x")
+        );
+        assert_eq!(
+            g.username("application/json", br#"{"username":"bob"}"#)
+                .as_deref(),
+            Some("bob")
+        );
         assert_eq!(g.username("application/json", b"{broken"), None);
         assert_eq!(g.username("", b"%"), None);
     }
@@ -664,7 +727,10 @@ mod tests {
 
     #[test]
     fn password_reset_bursts_are_limited_per_address_and_raised_per_site() {
-        let g = LoginGuard::new(LoginConfig { max_resets_per_site: 10, ..Default::default() });
+        let g = LoginGuard::new(LoginConfig {
+            max_resets_per_site: 10,
+            ..Default::default()
+        });
         for t in 0..5 {
             assert_eq!(g.reset_request(ip(1), t).0, None);
         }

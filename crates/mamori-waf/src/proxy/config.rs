@@ -143,8 +143,7 @@ impl ProxyConfig {
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(format!("waf.listen: {:?} is not ADDR:PORT", self.listen));
         }
-        if !self.tls_listen.is_empty() && self.tls_listen.parse::<std::net::SocketAddr>().is_err()
-        {
+        if !self.tls_listen.is_empty() && self.tls_listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(format!(
                 "waf.tls_listen: {:?} is not ADDR:PORT",
                 self.tls_listen
@@ -152,16 +151,16 @@ impl ProxyConfig {
         }
         for (i, site) in self.sites.iter().enumerate() {
             if site.upstreams.is_empty() {
-                return Err(format!("waf.site[{i}].upstreams: name at least one upstream"));
+                return Err(format!(
+                    "waf.site[{i}].upstreams: name at least one upstream"
+                ));
             }
             for u in &site.upstreams {
                 crate::proxy::upstream::parse_upstream(u)
                     .map_err(|e| format!("waf.site[{i}].upstreams: {e}"))?;
             }
             if site.tls_cert.is_empty() != site.tls_key.is_empty() {
-                return Err(format!(
-                    "waf.site[{i}]: tls_cert and tls_key go together"
-                ));
+                return Err(format!("waf.site[{i}]: tls_cert and tls_key go together"));
             }
             if !site.tls_cert.is_empty() && self.tls_listen.is_empty() {
                 return Err(format!(

@@ -219,7 +219,13 @@ impl Proxy {
             .sites
             .iter()
             .filter(|s| !s.tls_cert.is_empty())
-            .map(|s| (s.hosts.clone(), Path::new(&s.tls_cert), Path::new(&s.tls_key)))
+            .map(|s| {
+                (
+                    s.hosts.clone(),
+                    Path::new(&s.tls_cert),
+                    Path::new(&s.tls_key),
+                )
+            })
             .collect();
         let config = tls::server_config(&certs).map_err(ProxyError::Tls)?;
         let acceptor = tokio_rustls::TlsAcceptor::from(config);
@@ -254,7 +260,11 @@ impl Proxy {
             let tls = tls.clone();
             tokio::spawn(async move {
                 match tls {
-                    None => proxy.connection(TokioIo::new(tcp), peer, local, false).await,
+                    None => {
+                        proxy
+                            .connection(TokioIo::new(tcp), peer, local, false)
+                            .await
+                    }
                     Some(acceptor) => {
                         let handshake = tokio::time::timeout(
                             Duration::from_secs(proxy.config.header_timeout_secs.max(1)),
@@ -262,9 +272,13 @@ impl Proxy {
                         );
                         match handshake.await {
                             Ok(Ok(stream)) => {
-                                proxy.connection(TokioIo::new(stream), peer, local, true).await
+                                proxy
+                                    .connection(TokioIo::new(stream), peer, local, true)
+                                    .await
                             }
-                            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "TLS handshake failed")
+                            }
                             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                         }
                     }
@@ -292,9 +306,7 @@ impl Proxy {
         let proxy = self.clone();
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let proxy = proxy.clone();
-            async move {
-                Ok::<_, std::convert::Infallible>(proxy.handle(req, peer, local, https).await)
-            }
+            async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, peer, local, https).await) }
         });
         if let Err(e) = builder.serve_connection(io, service).await {
             tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -353,7 +365,9 @@ impl Proxy {
             client: peer,
             server: local,
         };
-        let rules = (site.mode != Mode::Off).then_some(self.rules.as_ref()).flatten();
+        let rules = (site.mode != Mode::Off)
+            .then_some(self.rules.as_ref())
+            .flatten();
         let mut inspection = Inspection::start(rules, site.mode, &head);
         let mut ctx = Ctx {
             site,
@@ -376,7 +390,13 @@ impl Proxy {
         let mut prefix = Bytes::new();
         let mut complete = true;
         if has_body {
-            match read_prefix(&mut body, self.config.inspect_body_limit, self.config.max_body).await {
+            match read_prefix(
+                &mut body,
+                self.config.inspect_body_limit,
+                self.config.max_body,
+            )
+            .await
+            {
                 Ok((p, done)) => {
                     prefix = p;
                     complete = done;
@@ -420,11 +440,19 @@ impl Proxy {
                 Decision::Delay(d) => tokio::time::sleep(d).await,
                 Decision::TooMany(secs) => {
                     ctx.login_signal = Some("waf.login.ip_failures".into());
-                    return self.refuse_login(ctx, inspection, pages::login_refused(StatusCode::TOO_MANY_REQUESTS, secs));
+                    return self.refuse_login(
+                        ctx,
+                        inspection,
+                        pages::login_refused(StatusCode::TOO_MANY_REQUESTS, secs),
+                    );
                 }
                 Decision::Blocked(secs) => {
                     ctx.login_signal = Some("waf.login.ip_failures".into());
-                    return self.refuse_login(ctx, inspection, pages::login_refused(StatusCode::FORBIDDEN, secs));
+                    return self.refuse_login(
+                        ctx,
+                        inspection,
+                        pages::login_refused(StatusCode::FORBIDDEN, secs),
+                    );
                 }
                 Decision::Challenge => {
                     ctx.login_signal = Some("waf.login.challenge".into());
@@ -438,7 +466,11 @@ impl Proxy {
                 self.signals(&ctx, signals);
                 if let Some(secs) = over {
                     ctx.login_signal = Some("waf.login.reset_burst".into());
-                    return self.refuse_login(ctx, inspection, pages::login_refused(StatusCode::TOO_MANY_REQUESTS, secs));
+                    return self.refuse_login(
+                        ctx,
+                        inspection,
+                        pages::login_refused(StatusCode::TOO_MANY_REQUESTS, secs),
+                    );
                 }
             }
         }
@@ -480,7 +512,10 @@ impl Proxy {
                 tracing::warn!(upstream = %upstream.authority, error = %e, "upstream request failed");
                 let findings = inspection.finish();
                 self.record(&ctx, findings, 502, site.mode);
-                return page(pages::bad_gateway(&format!("upstream {} did not answer", upstream.authority)));
+                return page(pages::bad_gateway(&format!(
+                    "upstream {} did not answer",
+                    upstream.authority
+                )));
             }
             Err(_) => {
                 let findings = inspection.finish();
@@ -500,8 +535,8 @@ impl Proxy {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_string();
-        let want_body = inspection.wants_response_body(&content_type)
-            || login.is_some_and(|g| g.needs_body());
+        let want_body =
+            inspection.wants_response_body(&content_type) || login.is_some_and(|g| g.needs_body());
         let mut rbody = Some(rbody);
         let out_body = if want_body {
             match read_prefix(&mut rbody, self.config.inspect_body_limit, u64::MAX).await {
@@ -510,7 +545,16 @@ impl Proxy {
                         return self.stop(ctx, inspection, stop);
                     }
                     if let Some(guard) = login {
-                        self.login_outcome(&ctx, guard, &rparts.headers, status, &p, login_user.as_deref(), country.as_deref(), now);
+                        self.login_outcome(
+                            &ctx,
+                            guard,
+                            &rparts.headers,
+                            status,
+                            &p,
+                            login_user.as_deref(),
+                            country.as_deref(),
+                            now,
+                        );
                     }
                     if done {
                         full(p)
@@ -526,7 +570,16 @@ impl Proxy {
             }
         } else {
             if let Some(guard) = login {
-                self.login_outcome(&ctx, guard, &rparts.headers, status, &[], login_user.as_deref(), country.as_deref(), now);
+                self.login_outcome(
+                    &ctx,
+                    guard,
+                    &rparts.headers,
+                    status,
+                    &[],
+                    login_user.as_deref(),
+                    country.as_deref(),
+                    now,
+                );
             }
             match rbody.take() {
                 Some(b) => b.map_err(|e| Box::new(e) as BoxError).boxed(),
@@ -600,7 +653,12 @@ impl Proxy {
         }
     }
 
-    fn stop(&self, ctx: Ctx<'_>, inspection: Inspection<'_>, stop: inspect::Stop) -> Response<ProxyBody> {
+    fn stop(
+        &self,
+        ctx: Ctx<'_>,
+        inspection: Inspection<'_>,
+        stop: inspect::Stop,
+    ) -> Response<ProxyBody> {
         let findings = inspection.finish();
         let id = self.record(&ctx, findings, stop.status, ctx.site.mode);
         if let Some(loc) = stop.redirect.filter(|l| !l.is_empty()) {
@@ -614,7 +672,12 @@ impl Proxy {
         page(pages::blocked(stop.status, &id))
     }
 
-    fn refuse_login(&self, ctx: Ctx<'_>, inspection: Inspection<'_>, resp: Response<Bytes>) -> Response<ProxyBody> {
+    fn refuse_login(
+        &self,
+        ctx: Ctx<'_>,
+        inspection: Inspection<'_>,
+        resp: Response<Bytes>,
+    ) -> Response<ProxyBody> {
         let status = resp.status().as_u16();
         let mut findings = inspection.finish();
         findings.hits.retain(|_| true);
@@ -631,7 +694,16 @@ impl Proxy {
         }
         let action = if ctx.login_signal.is_some() {
             Action::LoginRefused
-        } else if status == 403 || (status >= 400 && findings.inbound_score > 0 && mode == Mode::On && status != 502 && status != 504 && findings.hits.iter().any(|h| (949_000..950_000).contains(&h.id) || (959_000..960_000).contains(&h.id))) {
+        } else if status == 403
+            || (status >= 400
+                && findings.inbound_score > 0
+                && mode == Mode::On
+                && status != 502
+                && status != 504
+                && findings.hits.iter().any(|h| {
+                    (949_000..950_000).contains(&h.id) || (959_000..960_000).contains(&h.id)
+                }))
+        {
             Action::Blocked
         } else {
             Action::Detected
@@ -667,13 +739,20 @@ impl Proxy {
         }
         // Alerts for attacks, not for every low-score detection on a busy site.
         if record.action != Action::Detected || record.inbound_anomaly_score >= 5 {
-            self.publish(vec![record.to_alert(&self.config.tenant, &self.config.sensor)]);
+            self.publish(vec![
+                record.to_alert(&self.config.tenant, &self.config.sensor)
+            ]);
         }
         id
     }
 
     /// The challenge form's POST: sets the pass cookie and sends the browser back.
-    async fn pass_challenge(&self, peer: SocketAddr, body: Incoming, https: bool) -> Response<ProxyBody> {
+    async fn pass_challenge(
+        &self,
+        peer: SocketAddr,
+        body: Incoming,
+        https: bool,
+    ) -> Response<ProxyBody> {
         let mut b = Some(body);
         let next = match read_prefix(&mut b, 4096, 4096).await {
             Ok((p, _)) => p
@@ -714,14 +793,22 @@ struct Ctx<'s> {
 }
 
 fn build_site(i: usize, s: &SiteConfig) -> Result<Site, ProxyError> {
-    let pool = Pool::new(&s.upstreams).map_err(|e| ProxyError::Config(format!("waf.site[{i}]: {e}")))?;
+    let pool =
+        Pool::new(&s.upstreams).map_err(|e| ProxyError::Config(format!("waf.site[{i}]: {e}")))?;
     let geoip = if s.geoip.is_empty() {
         None
     } else {
-        Some(GeoIp::load(Path::new(&s.geoip)).map_err(|e| ProxyError::Config(format!("waf.site[{i}].geoip: {e}")))?)
+        Some(
+            GeoIp::load(Path::new(&s.geoip))
+                .map_err(|e| ProxyError::Config(format!("waf.site[{i}].geoip: {e}")))?,
+        )
     };
     Ok(Site {
-        name: s.hosts.first().cloned().unwrap_or_else(|| format!("site{i}")),
+        name: s
+            .hosts
+            .first()
+            .cloned()
+            .unwrap_or_else(|| format!("site{i}")),
         hosts: s.hosts.iter().map(|h| h.to_ascii_lowercase()).collect(),
         pool: Arc::new(pool),
         mode: s.mode,
@@ -742,7 +829,10 @@ fn strip_port(host: &str) -> &str {
 }
 
 fn is_bodiless(m: &hyper::Method) -> bool {
-    matches!(*m, hyper::Method::GET | hyper::Method::HEAD | hyper::Method::OPTIONS | hyper::Method::DELETE)
+    matches!(
+        *m,
+        hyper::Method::GET | hyper::Method::HEAD | hyper::Method::OPTIONS | hyper::Method::DELETE
+    )
 }
 
 fn now_secs() -> u64 {
@@ -821,12 +911,26 @@ fn add_forwarded(h: &mut HeaderMap, peer: SocketAddr, host: &str, https: bool) {
     if let Ok(v) = HeaderValue::from_str(&xff) {
         h.insert("x-forwarded-for", v);
     }
-    h.insert("x-forwarded-proto", HeaderValue::from_static(if https { "https" } else { "http" }));
+    h.insert(
+        "x-forwarded-proto",
+        HeaderValue::from_static(if https { "https" } else { "http" }),
+    );
     if let Ok(v) = HeaderValue::from_str(host) {
         h.insert("x-forwarded-host", v);
     }
-    let node = if peer.is_ipv6() { format!("\"[{ip}]\"") } else { ip };
-    let fwd = format!("for={node};proto={proto}{}", if host.is_empty() || !host.is_ascii() || host.contains(['"', ';', ',']) { String::new() } else { format!(";host=\"{host}\"") });
+    let node = if peer.is_ipv6() {
+        format!("\"[{ip}]\"")
+    } else {
+        ip
+    };
+    let fwd = format!(
+        "for={node};proto={proto}{}",
+        if host.is_empty() || !host.is_ascii() || host.contains(['"', ';', ',']) {
+            String::new()
+        } else {
+            format!(";host=\"{host}\"")
+        }
+    );
     let fwd = match h.get(header::FORWARDED).and_then(|v| v.to_str().ok()) {
         Some(prev) => format!("{prev}, {fwd}"),
         None => fwd,
@@ -843,7 +947,11 @@ enum PrefixError {
 
 /// Reads body frames until `limit` bytes are buffered or the body ends. `max` bounds the
 /// whole body. Returns the buffered bytes and whether the body ended.
-async fn read_prefix<B>(body: &mut Option<B>, limit: usize, max: u64) -> Result<(Bytes, bool), PrefixError>
+async fn read_prefix<B>(
+    body: &mut Option<B>,
+    limit: usize,
+    max: u64,
+) -> Result<(Bytes, bool), PrefixError>
 where
     B: hyper::body::Body<Data = Bytes> + Unpin,
     B::Error: Into<BoxError>,

@@ -53,9 +53,7 @@ impl Upstream {
 /// Parses `http://HOST:PORT[/prefix]` (https upstreams are not supported: the proxy sits in
 /// front of a server on the company's own network).
 pub fn parse_upstream(s: &str) -> Result<Upstream, String> {
-    let uri: Uri = s
-        .parse()
-        .map_err(|e| format!("{s:?} is not a URL: {e}"))?;
+    let uri: Uri = s.parse().map_err(|e| format!("{s:?} is not a URL: {e}"))?;
     match uri.scheme_str() {
         Some("http") => {}
         Some(other) => {
@@ -155,7 +153,10 @@ mod tests {
     #[test]
     fn an_upstream_url_keeps_its_path_prefix() {
         let u = parse_upstream("http://127.0.0.1:9000/app/").unwrap();
-        assert_eq!(u.uri("/x?y=1").unwrap().to_string(), "http://127.0.0.1:9000/app/x?y=1");
+        assert_eq!(
+            u.uri("/x?y=1").unwrap().to_string(),
+            "http://127.0.0.1:9000/app/x?y=1"
+        );
         assert!(parse_upstream("https://a.example").is_err());
         assert!(parse_upstream("nonsense url").is_err());
     }
