@@ -187,7 +187,8 @@ pub async fn run_proxy(
         .await
         .with_context(|| format!("listening on {listen}"))?;
     tracing::info!(listen = %listener.local_addr()?, rules = proxy.rule_count(), "WAF listening");
-    let health = proxy.spawn_health_checks();
+    let mut health = proxy.spawn_health_checks();
+    health.push(proxy.spawn_reloader());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let tls_task = if tls_listen.is_empty() {
         None

@@ -25,7 +25,8 @@ pub struct Findings {
 pub struct Rules {}
 
 impl Rules {
-    pub fn load(_path: &std::path::Path, _after: &str) -> Result<Rules, String> {
+    /// Loads the rule set, with `before` (rule exclusions) ahead of the rules.
+    pub fn load(_path: &std::path::Path, _before: &str) -> Result<Rules, String> {
         Ok(Rules {})
     }
 

@@ -79,7 +79,11 @@ impl Site {
 pub struct Proxy {
     config: ProxyConfig,
     sites: Vec<Site>,
-    rules: Option<Rules>,
+    rules: std::sync::RwLock<Option<Arc<Rules>>>,
+    /// Per-site mode set from the console (`waf-modes.json` beside the exclusions file).
+    modes: std::sync::RwLock<std::collections::HashMap<String, Mode>>,
+    /// Modification times of the exclusions and modes files when last read.
+    seen: std::sync::Mutex<(Option<std::time::SystemTime>, Option<std::time::SystemTime>)>,
     client: Client<HttpConnector, ProxyBody>,
     audit: Option<AuditLog>,
     alerts: Option<Publisher>,
@@ -109,35 +113,7 @@ impl Proxy {
     /// files and certificates, opens the audit log.
     pub fn new(config: ProxyConfig, alerts: Option<Publisher>) -> Result<Arc<Proxy>, ProxyError> {
         config.validate().map_err(ProxyError::Config)?;
-        let rules = match config.rules_path() {
-            Some(path) => {
-                let after = if config.exclusions.is_empty() {
-                    String::new()
-                } else {
-                    match std::fs::read_to_string(&config.exclusions) {
-                        Ok(s) => s,
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-                        Err(e) => {
-                            return Err(ProxyError::Io {
-                                what: "reading rule exclusions",
-                                path: config.exclusions.clone(),
-                                source: e,
-                            })
-                        }
-                    }
-                };
-                let rules = Rules::load(&path, &after).map_err(|reason| ProxyError::Rules {
-                    path: path.display().to_string(),
-                    reason,
-                })?;
-                tracing::info!(path = %path.display(), rules = rules.rule_count(), "WAF rules loaded");
-                Some(rules)
-            }
-            None => {
-                tracing::warn!("no WAF rules configured and Debian's modsecurity-crs is not installed: proxying without rules");
-                None
-            }
-        };
+        let rules = load_rules(&config)?;
         let mut sites = Vec::new();
         for (i, s) in config.sites.iter().enumerate() {
             sites.push(build_site(i, s)?);
@@ -172,7 +148,9 @@ impl Proxy {
         Ok(Arc::new(Proxy {
             config,
             sites,
-            rules,
+            rules: std::sync::RwLock::new(rules.map(Arc::new)),
+            modes: std::sync::RwLock::new(std::collections::HashMap::new()),
+            seen: std::sync::Mutex::new((None, None)),
             client,
             audit,
             alerts,
@@ -182,7 +160,11 @@ impl Proxy {
     }
 
     pub fn rule_count(&self) -> usize {
-        self.rules.as_ref().map_or(0, Rules::rule_count)
+        self.rules
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map_or(0, |r| r.rule_count())
     }
 
     /// Starts the health checks of every site's upstreams.
@@ -193,6 +175,61 @@ impl Proxy {
             .zip(&self.config.sites)
             .map(|(s, c)| s.pool.spawn_health_checks(c.health_path.clone(), interval))
             .collect()
+    }
+
+    /// The site's mode: the console's switch when set, else the configuration's.
+    fn mode_of(&self, site: &Site) -> Mode {
+        self.modes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&site.name)
+            .copied()
+            .unwrap_or(site.mode)
+    }
+
+    /// Re-reads the console's files when they changed: rule exclusions (the rules are
+    /// reloaded with them; on an error the old rules stay) and per-site modes.
+    pub fn reload_if_changed(&self) {
+        let mtime = |p: &str| {
+            (!p.is_empty())
+                .then(|| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+                .flatten()
+        };
+        let modes_path = modes_file(&self.config);
+        let now = (mtime(&self.config.exclusions), mtime(&modes_path));
+        let before = {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            std::mem::replace(&mut *seen, now)
+        };
+        if now.0 != before.0 && (now.0.is_some() || before.0.is_some()) {
+            match load_rules(&self.config) {
+                Ok(rules) => {
+                    tracing::info!(rules = rules.as_ref().map_or(0, |r| r.rule_count()), "WAF rules reloaded with the exclusions");
+                    *self.rules.write().unwrap_or_else(|e| e.into_inner()) = rules.map(Arc::new);
+                }
+                Err(e) => tracing::error!(error = %e, "WAF exclusions not applied; the previous rules stay"),
+            }
+        }
+        if now.1 != before.1 {
+            let modes: std::collections::HashMap<String, Mode> = std::fs::read(&modes_path)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            *self.modes.write().unwrap_or_else(|e| e.into_inner()) = modes;
+        }
+    }
+
+    /// Checks the console's files every two seconds until the task is aborted.
+    pub fn spawn_reloader(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let proxy = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            loop {
+                tick.tick().await;
+                let p = proxy.clone();
+                let _ = tokio::task::spawn_blocking(move || p.reload_if_changed()).await;
+            }
+        })
     }
 
     fn site(&self, host: &str) -> Option<&Site> {
@@ -365,10 +402,13 @@ impl Proxy {
             client: peer,
             server: local,
         };
-        let rules = (site.mode != Mode::Off)
-            .then_some(self.rules.as_ref())
-            .flatten();
-        let mut inspection = Inspection::start(rules, site.mode, &head);
+        let mode = self.mode_of(site);
+        let rules = if mode == Mode::Off {
+            None
+        } else {
+            self.rules.read().unwrap_or_else(|e| e.into_inner()).clone()
+        };
+        let mut inspection = Inspection::start(rules.as_deref(), mode, &head);
         let mut ctx = Ctx {
             site,
             peer,
@@ -511,7 +551,7 @@ impl Proxy {
                 }
                 tracing::warn!(upstream = %upstream.authority, error = %e, "upstream request failed");
                 let findings = inspection.finish();
-                self.record(&ctx, findings, 502, site.mode);
+                self.record(&ctx, findings, 502, mode);
                 return page(pages::bad_gateway(&format!(
                     "upstream {} did not answer",
                     upstream.authority
@@ -519,7 +559,7 @@ impl Proxy {
             }
             Err(_) => {
                 let findings = inspection.finish();
-                self.record(&ctx, findings, 504, site.mode);
+                self.record(&ctx, findings, 504, mode);
                 return page(pages::gateway_timeout());
             }
         };
@@ -564,7 +604,7 @@ impl Proxy {
                 }
                 Err(_) => {
                     let findings = inspection.finish();
-                    self.record(&ctx, findings, 502, site.mode);
+                    self.record(&ctx, findings, 502, mode);
                     return page(pages::bad_gateway("the upstream's response broke off"));
                 }
             }
@@ -587,7 +627,7 @@ impl Proxy {
             }
         };
         let findings = inspection.finish();
-        self.record(&ctx, findings, status, site.mode);
+        self.record(&ctx, findings, status, mode);
         Response::from_parts(rparts, out_body)
     }
 
@@ -660,7 +700,8 @@ impl Proxy {
         stop: inspect::Stop,
     ) -> Response<ProxyBody> {
         let findings = inspection.finish();
-        let id = self.record(&ctx, findings, stop.status, ctx.site.mode);
+        let mode = self.mode_of(ctx.site);
+        let id = self.record(&ctx, findings, stop.status, mode);
         if let Some(loc) = stop.redirect.filter(|l| !l.is_empty()) {
             let mut r = Response::new(full(Bytes::new()));
             *r.status_mut() = StatusCode::FOUND;
@@ -681,7 +722,7 @@ impl Proxy {
         let status = resp.status().as_u16();
         let mut findings = inspection.finish();
         findings.hits.retain(|_| true);
-        self.record(&ctx, findings, status, ctx.site.mode);
+        self.record(&ctx, findings, status, self.mode_of(ctx.site));
         page(resp)
     }
 
@@ -790,6 +831,47 @@ struct Ctx<'s> {
     target: String,
     protocol: String,
     login_signal: Option<String>,
+}
+
+/// `waf-modes.json` beside the exclusions file: `{"site name": "DetectionOnly"}`.
+pub fn modes_file(config: &ProxyConfig) -> String {
+    if config.exclusions.is_empty() {
+        return String::new();
+    }
+    Path::new(&config.exclusions)
+        .with_file_name("waf-modes.json")
+        .display()
+        .to_string()
+}
+
+/// The rules with the console's exclusions (loaded before the rules, as CRS's
+/// REQUEST-900 exclusions are, so `ctl:` removals apply to every later phase).
+fn load_rules(config: &ProxyConfig) -> Result<Option<Rules>, ProxyError> {
+    let Some(path) = config.rules_path() else {
+        tracing::warn!("no WAF rules configured and Debian's modsecurity-crs is not installed: proxying without rules");
+        return Ok(None);
+    };
+    let exclusions = if config.exclusions.is_empty() {
+        String::new()
+    } else {
+        match std::fs::read_to_string(&config.exclusions) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => {
+                return Err(ProxyError::Io {
+                    what: "reading rule exclusions",
+                    path: config.exclusions.clone(),
+                    source: e,
+                })
+            }
+        }
+    };
+    let rules = Rules::load(&path, &exclusions).map_err(|reason| ProxyError::Rules {
+        path: path.display().to_string(),
+        reason,
+    })?;
+    tracing::info!(path = %path.display(), rules = rules.rule_count(), "WAF rules loaded");
+    Ok(Some(rules))
 }
 
 fn build_site(i: usize, s: &SiteConfig) -> Result<Site, ProxyError> {
