@@ -40,6 +40,8 @@ pub struct AppState {
     pub secure: bool,
     /// The mail gateway's spool (`DATA/mail-spool`), for the hold/quarantine queue page.
     pub mail_spool: Option<std::path::PathBuf>,
+    /// The data directory, where the WAF's exclusions and per-site modes are written.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -211,6 +211,9 @@ async fn tenant_a_gets_nothing_of_tenant_b_on_any_route() {
                     ],
                     "/tokens" => vec![("tenant", "bravo"), ("name", "stolen")],
                     "/tokens/revoke" => vec![("tenant", "bravo"), ("name", "bravo-sensor")],
+                    // The test console's WAF belongs to no tenant of alpha's.
+                    "/waf/exclusions" => vec![("rule", "942100"), ("path", "/")],
+                    "/waf/mode" => vec![("site", "shop"), ("mode", "Off")],
                     other => panic!("no isolation check for POST {other}"),
                 };
                 let mut form = vec![("csrf", user_a.csrf.as_str())];

@@ -116,6 +116,7 @@ pub async fn up(
         config: Arc::new(config),
         secure: tls,
         mail_spool: Some(data.join("mail-spool")),
+        data_dir: Some(data.to_path_buf()),
     };
     mamori_console::serve(listener, state, shutdown_signal()).await?;
 

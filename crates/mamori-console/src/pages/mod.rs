@@ -10,6 +10,7 @@ pub mod incidents;
 pub mod login;
 pub mod mail;
 pub mod overview;
+pub mod waf;
 
 use crate::auth::{SessionUser, LANG_COOKIE};
 use crate::i18n::{self, Lang, Text};
@@ -70,6 +71,7 @@ pub enum Nav {
     Incidents,
     Alerts,
     Mail,
+    Waf,
     Tenants,
     Users,
     Tokens,
@@ -83,6 +85,7 @@ pub fn layout(ctx: &Ctx, title: &str, active: Nav, body: Markup) -> Response {
         (Nav::Incidents, "/incidents", t.incidents),
         (Nav::Alerts, "/alerts", t.alerts),
         (Nav::Mail, "/mail", t.mail),
+        (Nav::Waf, "/waf", "WAF"),
     ];
     if ctx.user.is_provider() {
         items.push((Nav::Tenants, "/tenants", t.tenants));

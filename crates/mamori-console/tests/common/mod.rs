@@ -52,6 +52,7 @@ pub async fn start_with(config: Config, store: DynStore, dir: PathBuf) -> Consol
         config: Arc::new(config),
         secure: tls,
         mail_spool: Some(dir.join("mail-spool")),
+        data_dir: Some(dir.clone()),
     };
     tokio::spawn(async move {
         mamori_console::serve(listener, state, std::future::pending())

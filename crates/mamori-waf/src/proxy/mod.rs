@@ -204,10 +204,15 @@ impl Proxy {
         if now.0 != before.0 && (now.0.is_some() || before.0.is_some()) {
             match load_rules(&self.config) {
                 Ok(rules) => {
-                    tracing::info!(rules = rules.as_ref().map_or(0, |r| r.rule_count()), "WAF rules reloaded with the exclusions");
+                    tracing::info!(
+                        rules = rules.as_ref().map_or(0, |r| r.rule_count()),
+                        "WAF rules reloaded with the exclusions"
+                    );
                     *self.rules.write().unwrap_or_else(|e| e.into_inner()) = rules.map(Arc::new);
                 }
-                Err(e) => tracing::error!(error = %e, "WAF exclusions not applied; the previous rules stay"),
+                Err(e) => {
+                    tracing::error!(error = %e, "WAF exclusions not applied; the previous rules stay")
+                }
             }
         }
         if now.1 != before.1 {
