@@ -415,7 +415,11 @@ impl<'r> Transaction<'r> {
         let mut last_caps: Option<Captures> = None;
         let mut found: Vec<(String, Vec<u8>)> = Vec::new();
         {
-            let values = self.collect(rule, link);
+            let mut values = self.collect(rule, link);
+            if link.targets.is_empty() {
+                // SecAction: one unconditional evaluation.
+                values.push((String::new(), Cow::Borrowed(&[][..])));
+            }
             for (name, value) in values {
                 let mut hit: Option<Vec<u8>> = None;
                 let mut cur: Cow<[u8]> = Cow::Borrowed(value.as_ref());
