@@ -293,7 +293,7 @@ pub fn json(body: &[u8], out: &mut Pairs) -> Result<(), String> {
 
 /// XML text content and attribute values (for `XML:/*`), without entity expansion beyond the
 /// five predefined ones; `Err` for a document that is not well formed enough to read.
-pub fn xml(body: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+pub fn xml(body: &[u8]) -> Result<Vec<(bool, Vec<u8>)>, String> {
     let mut out = Vec::new();
     let mut depth = 0usize;
     let mut i = 0;
@@ -315,7 +315,7 @@ pub fn xml(body: &[u8]) -> Result<Vec<Vec<u8>>, String> {
                 for (j, &c) in tag.iter().enumerate() {
                     match in_q {
                         Some(q) if c == q => {
-                            out.push(tag[start..j].to_vec());
+                            out.push((true, tag[start..j].to_vec()));
                             in_q = None;
                         }
                         None if c == b'"' || c == b'\'' => {
@@ -337,7 +337,7 @@ pub fn xml(body: &[u8]) -> Result<Vec<Vec<u8>>, String> {
             let end = memchr::memchr(b'<', &body[i..]).map_or(body.len(), |p| p + i);
             let text = body[i..end].trim_ascii();
             if !text.is_empty() {
-                out.push(Transform::HtmlEntityDecode.apply(text).into_owned());
+                out.push((false, Transform::HtmlEntityDecode.apply(text).into_owned()));
             }
             i = end;
         }
@@ -384,7 +384,7 @@ mod tests {
         assert_eq!(p[2], ("json.c.1".into(), b"y".to_vec()));
         assert!(json(b"{", &mut p).is_err());
         let x = xml(b"<?xml version=\"1.0\"?><a k=\"v\"><b>t &lt;x</b></a>").unwrap();
-        assert_eq!(x, vec![b"v".to_vec(), b"t <x".to_vec()]);
+        assert_eq!(x, vec![(true, b"v".to_vec()), (false, b"t <x".to_vec())]);
         assert!(xml(b"<a><b></a>").is_err());
         assert!(xml(b"<!DOCTYPE x [<!ENTITY e \"z\">]><a>&e;</a>").is_err());
     }

@@ -48,7 +48,7 @@ pub struct Transaction<'r> {
     files: Vec<(String, String, usize)>,
     part_headers: Pairs,
     multipart_flags: Vec<&'static str>,
-    xml: Vec<Vec<u8>>,
+    xml: Vec<(bool, Vec<u8>)>,
     body: Vec<u8>,
     body_len: usize,
     body_processor: Option<String>,
@@ -365,12 +365,12 @@ impl<'r> Transaction<'r> {
 
     /// Evaluates every link of the rule; on a full match runs its actions and logs it.
     fn eval_rule(&mut self, rule: &Rule) -> bool {
+        // Each link's actions run as it matches: a chained link may read what the one
+        // before it set (CRS 931130 stores the host, its chain compares against it).
         for link in &rule.links {
             if !self.eval_link(rule, link) {
                 return false;
             }
-        }
-        for link in &rule.links {
             for sv in &link.setvars {
                 self.setvar(sv);
             }
@@ -577,8 +577,8 @@ impl<'r> Transaction<'r> {
             }
             Coll::FilesCombinedSize => owned(f, self.files.iter().map(|x| x.2).sum::<usize>().to_string()),
             Coll::Xml => {
-                for v in &self.xml {
-                    f("/*", Cow::Borrowed(v.as_slice()))
+                for (attr, v) in &self.xml {
+                    f(if *attr { "@" } else { "/*" }, Cow::Borrowed(v.as_slice()))
                 }
             }
             Coll::Tx => {

@@ -323,6 +323,8 @@ pub fn parse_targets(spec: &str) -> Result<(Vec<Target>, Vec<Target>), String> {
         let coll = Coll::parse(name).ok_or_else(|| format!("unknown variable {name}"))?;
         let selector = match sel {
             None | Some("") => Selector::All,
+            // XPath: attribute values (`//@*`) or text (`/*`), the two forms CRS uses.
+            Some(s) if coll == Coll::Xml => Selector::Name(if s.contains('@') { "@".into() } else { "/*".into() }),
             Some(s) if s.len() >= 2 && s.starts_with('/') && s.ends_with('/') => Selector::Regex(
                 regex::bytes::RegexBuilder::new(&s[1..s.len() - 1])
                     .case_insensitive(true)
@@ -354,7 +356,7 @@ fn split_targets(spec: &str) -> Vec<&str> {
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'/' if i > 0 && b[i - 1] == b':' => in_re = true,
+            b'/' if i > 0 && b[i - 1] == b':' && !spec[..i - 1].to_ascii_uppercase().ends_with("XML") => in_re = true,
             b'\\' if in_re => i += 1,
             b'/' if in_re => in_re = false,
             b'|' if !in_re => {
