@@ -103,27 +103,63 @@ pub fn boundary(content_type: &str, flags: &mut Vec<&'static str>) -> Option<Str
     (!b.is_empty() && b.len() <= 200).then_some(b)
 }
 
+/// The value of parameter `name` in a `Content-Disposition` value; quotes protect `;`, and
+/// `\"` inside quotes is a quote.
 fn param(header: &str, name: &str, flags: &mut Vec<&'static str>) -> Option<String> {
-    for part in header.split(';').skip(1) {
-        let part = part.trim();
-        let Some((k, v)) = part.split_once('=') else { continue };
-        if !k.trim().eq_ignore_ascii_case(name) {
+    let b = header.as_bytes();
+    let mut i = b.iter().position(|&c| c == b';')? + 1;
+    while i < b.len() {
+        while i < b.len() && (b[i] == b' ' || b[i] == b'\t' || b[i] == b';') {
+            i += 1;
+        }
+        let key_start = i;
+        while i < b.len() && b[i] != b'=' && b[i] != b';' {
+            i += 1;
+        }
+        let key = header[key_start..i].trim();
+        if i >= b.len() || b[i] == b';' {
             continue;
         }
-        let v = v.trim();
-        if let Some(q) = v.strip_prefix('"') {
-            match q.find('"') {
-                Some(end) => return Some(q[..end].to_string()),
-                None => {
-                    flags.push("MULTIPART_INVALID_QUOTING");
-                    return Some(q.to_string());
+        i += 1; // '='
+        while i < b.len() && b[i] == b' ' {
+            i += 1;
+        }
+        let mut value = Vec::new();
+        if b.get(i) == Some(&b'"') {
+            i += 1;
+            let mut closed = false;
+            while i < b.len() {
+                if b[i] == b'\\' && i + 1 < b.len() && b[i + 1] == b'"' {
+                    value.push(b'"');
+                    i += 2;
+                    continue;
                 }
+                if b[i] == b'"' {
+                    closed = true;
+                    i += 1;
+                    break;
+                }
+                value.push(b[i]);
+                i += 1;
+            }
+            if !closed {
+                flags.push("MULTIPART_INVALID_QUOTING");
+            }
+        } else {
+            if b.get(i) == Some(&b'\'') {
+                flags.push("MULTIPART_INVALID_QUOTING");
+            }
+            while i < b.len() && b[i] != b';' {
+                value.push(b[i]);
+                i += 1;
+            }
+            while value.last().is_some_and(|c| *c == b' ') {
+                value.pop();
             }
         }
-        if v.starts_with('\'') {
-            flags.push("MULTIPART_INVALID_QUOTING");
+        if key.eq_ignore_ascii_case(name) {
+            return Some(String::from_utf8_lossy(&value).into_owned());
         }
-        return Some(v.to_string());
     }
     None
 }

@@ -365,17 +365,13 @@ impl<'r> Transaction<'r> {
 
     /// Evaluates every link of the rule; on a full match runs its actions and logs it.
     fn eval_rule(&mut self, rule: &Rule) -> bool {
+        // MATCHED_VARS holds this rule's matches only (a chain reads its starter's).
+        self.matched_vars.clear();
         // Each link's actions run as it matches: a chained link may read what the one
         // before it set (CRS 931130 stores the host, its chain compares against it).
         for link in &rule.links {
             if !self.eval_link(rule, link) {
                 return false;
-            }
-            for sv in &link.setvars {
-                self.setvar(sv);
-            }
-            for c in &link.ctls {
-                self.ctl(c);
             }
         }
         if rule.log {
@@ -412,8 +408,7 @@ impl<'r> Transaction<'r> {
             }
         };
         let mut caps = std::mem::take(&mut self.caps);
-        let mut last_caps: Option<Captures> = None;
-        let mut found: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut found: Vec<(String, Vec<u8>, Option<Captures>)> = Vec::new();
         {
             let mut values = self.collect(rule, link);
             if link.targets.is_empty() {
@@ -447,31 +442,35 @@ impl<'r> Transaction<'r> {
                     }
                 }
                 if let Some(v) = hit {
-                    if link.capture {
-                        last_caps = Some(caps.clone());
-                    }
+                    let c = link.capture.then(|| caps.clone());
                     if found.len() < 100 {
-                        found.push((name, v));
+                        found.push((name, v, c));
                     } else if let Some(last) = found.last_mut() {
-                        *last = (name, v);
+                        *last = (name, v, c);
                     }
                 }
             }
         }
         self.caps = caps;
-        if let Some(c) = last_caps {
-            for (i, v) in c.into_iter().enumerate() {
-                self.tx.insert(i.to_string(), v);
-            }
-        }
         let matched = !found.is_empty();
-        if let Some((name, v)) = found.last() {
+        // Actions run once per matched value, with that value's captures (CRS 920450 records
+        // every restricted header this way).
+        for (name, v, c) in found {
+            if let Some(c) = c {
+                for (i, v) in c.into_iter().enumerate() {
+                    self.tx.insert(i.to_string(), v);
+                }
+            }
             self.matched_var = v.clone();
             self.matched_var_name = name.clone();
-        }
-        for m in found {
             if self.matched_vars.len() < 100 {
-                self.matched_vars.push(m);
+                self.matched_vars.push((name, v));
+            }
+            for sv in &link.setvars {
+                self.setvar(sv);
+            }
+            for c in &link.ctls {
+                self.ctl(c);
             }
         }
         matched
