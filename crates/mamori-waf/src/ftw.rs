@@ -149,7 +149,7 @@ fn expect(o: &Yaml) -> Expect {
 pub fn build_request(input: &Yaml) -> Result<Vec<u8>, String> {
     if let Some(enc) = s(&input["encoded_request"]) {
         return base64::engine::general_purpose::STANDARD
-            .decode(enc.trim())
+            .decode(enc.split_ascii_whitespace().collect::<String>())
             .map_err(|e| format!("encoded_request: {e}"));
     }
     if let Some(raw) = s(&input["raw_request"]) {
