@@ -49,11 +49,30 @@ pub fn pcre_to_rust(p: &str) -> String {
     let mut class_start = 0;
     while i < b.len() {
         let c = b[i];
+        if c == b'\\' && p[i..].starts_with("\\x{") {
+            // `\x{e2}` is a code point to the regex crate, a byte to PCRE: write `\xE2`.
+            if let Some(end) = p[i + 3..].find('}') {
+                if let Ok(v) = u32::from_str_radix(&p[i + 3..i + 3 + end], 16) {
+                    if v <= 0xff {
+                        out.push_str(&format!("\\x{v:02X}"));
+                        i += 3 + end + 1;
+                        continue;
+                    }
+                }
+            }
+        }
         if c == b'\\' {
             // Copy the escape and the escaped character as they are.
-            let end = (i + 2).min(b.len());
-            out.push_str(&p[i..end]);
-            i = end;
+            let next = p[i + 1..].chars().next().map_or(0, char::len_utf8);
+            if next > 1 {
+                // An escaped non-ASCII character: its bytes, literally.
+                for byte in &b[i + 1..i + 1 + next] {
+                    out.push_str(&format!("\\x{byte:02X}"));
+                }
+            } else {
+                out.push_str(&p[i..i + 1 + next]);
+            }
+            i += 1 + next;
             continue;
         }
         if in_class {
@@ -72,7 +91,11 @@ pub fn pcre_to_rust(p: &str) -> String {
                 }
                 _ => {}
             }
-            out.push(c as char);
+            if c.is_ascii() {
+                out.push(c as char);
+            } else {
+                out.push_str(&format!("\\x{c:02X}"));
+            }
             i += 1;
             continue;
         }
@@ -104,9 +127,16 @@ pub fn pcre_to_rust(p: &str) -> String {
             }
             _ => {}
         }
-        // Multi-byte characters are copied whole.
+        // PCRE without UTF mode (ModSecurity's) sees a non-ASCII character as its bytes:
+        // `[’]` is three one-byte members. Spell them as byte escapes.
         let len = p[i..].chars().next().map_or(1, char::len_utf8);
-        out.push_str(&p[i..i + len]);
+        if len == 1 {
+            out.push(c as char);
+        } else {
+            for byte in &b[i..i + len] {
+                out.push_str(&format!("\\x{byte:02X}"));
+            }
+        }
         i += len;
     }
     out
@@ -186,6 +216,7 @@ impl Op {
     pub fn compile(name: &str, arg: &str, dir: &Path) -> Result<Op, String> {
         Ok(match name.to_ascii_lowercase().as_str() {
             "rx" => match regex::bytes::RegexBuilder::new(&pcre_to_rust(arg))
+                .unicode(false)
                 .dot_matches_new_line(true)
                 .size_limit(64 << 20)
                 .dfa_size_limit(64 << 20)
@@ -420,7 +451,14 @@ mod tests {
         assert_eq!(pcre_to_rust(r"[^a[\]b]"), r"[^a\[\]b]");
         assert_eq!(pcre_to_rust(r"\s*+x++"), r"\s*x+");
         assert_eq!(pcre_to_rust(r"(?>a)[]a]"), r"(?:a)[\]a]");
+        assert_eq!(pcre_to_rust("[’]"), r"[\xE2\x80\x99]");
         assert!(m(&op("rx", r#"^[^"(),/:;<=>?![\x5c\]{}]+$"#), "text"));
+    }
+
+    #[test]
+    fn rx_sees_bytes_as_pcre_does() {
+        let o = op("rx", r"((?:(?:[!-\+\-:->@\[\]\^`\{-~]|\x{c2}\x{b4}|\x{e2}\x80[\x98\x99])[^!-\+\-:->@\[\]\^`\{-~]*?){12})");
+        assert!(m(&o, "1’ OR ’1’=’x’#;--()"), "{:?}", o);
     }
 
     #[test]
