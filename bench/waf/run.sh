@@ -15,6 +15,7 @@ for bin in nginx wrk; do command -v $bin >/dev/null || { echo "missing $bin: apt
 MODSEC_MOD=$(ls /usr/lib/nginx/modules/ngx_http_modsecurity_module.so)
 cargo build --release -q -p mamori
 WORK=$(mktemp -d /tmp/mamori-bench-waf.XXXX)
+chmod 755 "$WORK"   # nginx's workers (www-data) read the page from here
 trap 'nginx -p "$WORK" -c "$WORK/nginx.conf" -s stop 2>/dev/null || true; kill $MAMORI_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 # ModSecurity with Debian's CRS at PL1, blocking, with the request/response body settings of
@@ -69,13 +70,13 @@ wrk.method = "POST"
 wrk.body   = "user=alice&comment=Hello+world%2C+see+you+at+the+meeting+tomorrow&page=2"
 wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
 LUA
-HDRS=(-H "User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+HDRS=(-H "Host: shop.example" -H "User-Agent: Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
       -H "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
       -H "Accept-Language: ja,en-US;q=0.7,en;q=0.3" -H "Accept-Encoding: gzip, deflate")
 
 # Sanity: an attack is blocked by both WAFs, a normal request passes.
 for port in 18102 18103; do
-  a=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/?id=1%27%20or%201=1--")
+  a=$(curl -s -o /dev/null -w '%{http_code}' -H "Host: shop.example" "http://127.0.0.1:$port/?id=1%27%20union%20select%20password%20from%20users--")
   n=$(curl -s -o /dev/null -w '%{http_code}' "${HDRS[@]}" "http://127.0.0.1:$port/index.html?q=hello&page=2")
   echo "port $port: attack -> $a, normal -> $n"
 done

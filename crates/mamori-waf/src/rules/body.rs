@@ -351,7 +351,7 @@ pub fn xml(body: &[u8]) -> Result<Vec<(bool, Vec<u8>)>, String> {
                 for (j, &c) in tag.iter().enumerate() {
                     match in_q {
                         Some(q) if c == q => {
-                            out.push((true, tag[start..j].to_vec()));
+                            out.push((true, Transform::HtmlEntityDecode.apply(&tag[start..j]).into_owned()));
                             in_q = None;
                         }
                         None if c == b'"' || c == b'\'' => {

@@ -300,8 +300,12 @@ impl Op {
     pub fn eval(&self, input: &[u8], capture: bool, caps: &mut Captures) -> bool {
         match self {
             Op::Rx(re) => {
+                // Captures cost; most values do not match, so ask the cheap question first.
+                if !re.is_match(input) {
+                    return false;
+                }
                 if !capture {
-                    return re.is_match(input);
+                    return true;
                 }
                 match re.captures(input) {
                     Some(c) => {

@@ -413,9 +413,9 @@ impl<'r> Transaction<'r> {
             let mut values = self.collect(rule, link);
             if link.targets.is_empty() {
                 // SecAction: one unconditional evaluation.
-                values.push((String::new(), Cow::Borrowed(&[][..])));
+                values.push((Coll::Tx, "", false, Cow::Borrowed(&[][..])));
             }
-            for (name, value) in values {
+            for (coll, key, count, value) in values {
                 let mut hit: Option<Vec<u8>> = None;
                 let mut cur: Cow<[u8]> = Cow::Borrowed(value.as_ref());
                 if link.multi_match {
@@ -442,6 +442,15 @@ impl<'r> Transaction<'r> {
                     }
                 }
                 if let Some(v) = hit {
+                    let name = if link.targets.is_empty() {
+                        String::new()
+                    } else if count {
+                        format!("&{}", coll.name())
+                    } else if key.is_empty() {
+                        coll.name().to_string()
+                    } else {
+                        format!("{}:{key}", coll.name())
+                    };
                     let c = link.capture.then(|| caps.clone());
                     if found.len() < 100 {
                         found.push((name, v, c));
@@ -486,44 +495,54 @@ impl<'r> Transaction<'r> {
         })
     }
 
-    /// The (name, value) pairs a link's targets yield, minus exclusions.
-    fn collect<'a>(&'a self, rule: &Rule, link: &Link) -> Vec<(String, Cow<'a, [u8]>)> {
-        let mut out: Vec<(String, Cow<'a, [u8]>)> = Vec::new();
+    /// The values a link's targets yield, minus exclusions: (collection, key, is a count,
+    /// value). Names are only formatted for values that match.
+    fn collect<'a>(&'a self, rule: &Rule, link: &Link) -> Vec<(Coll, &'a str, bool, Cow<'a, [u8]>)> {
+        let mut out: Vec<(Coll, &'a str, bool, Cow<'a, [u8]>)> = Vec::new();
         for t in &link.targets {
             let before = out.len();
-            self.values(t.coll, &mut |key: &str, v: Cow<'a, [u8]>| {
-                if !t.selector.matches(key) {
-                    return;
+            let keep = |key: &str| {
+                !link.excludes.iter().any(|x| x.excludes(t.coll, key))
+                    && (self.removed_targets.is_empty() || !self.target_removed(rule, t.coll, key))
+            };
+            match (&t.selector, t.coll) {
+                // TX keys are stored lowercase: look the name up instead of scanning.
+                (super::variable::Selector::Name(n), Coll::Tx) => {
+                    if let Some((k, v)) = self.tx.get_key_value(n.as_str()) {
+                        if keep(k) {
+                            out.push((t.coll, k.as_str(), false, Cow::Borrowed(v.as_slice())));
+                        }
+                    }
                 }
-                if link.excludes.iter().any(|x| x.excludes(t.coll, key)) || self.target_removed(rule, t.coll, key) {
-                    return;
-                }
-                let name = if key.is_empty() { t.coll.name().to_string() } else { format!("{}:{}", t.coll.name(), key) };
-                out.push((name, v));
-            });
+                _ => self.values(t.coll, &mut |key: &'a str, v: Cow<'a, [u8]>| {
+                    if t.selector.matches(key) && keep(key) {
+                        out.push((t.coll, key, false, v));
+                    }
+                }),
+            }
             if t.count {
                 let n = out.len() - before;
                 out.truncate(before);
-                out.push((format!("&{}", t.coll.name()), Cow::Owned(n.to_string().into_bytes())));
+                out.push((t.coll, "", true, Cow::Owned(n.to_string().into_bytes())));
             }
         }
         out
     }
 
     /// Every member of a collection, as (key, value); scalars have an empty key.
-    fn values<'a>(&'a self, coll: Coll, f: &mut dyn FnMut(&str, Cow<'a, [u8]>)) {
-        let pairs = |p: &'a Pairs, f: &mut dyn FnMut(&str, Cow<'a, [u8]>)| {
+    fn values<'a>(&'a self, coll: Coll, f: &mut dyn FnMut(&'a str, Cow<'a, [u8]>)) {
+        let pairs = |p: &'a Pairs, f: &mut dyn FnMut(&'a str, Cow<'a, [u8]>)| {
             for (k, v) in p {
                 f(k, Cow::Borrowed(v.as_slice()));
             }
         };
-        let names = |p: &'a Pairs, f: &mut dyn FnMut(&str, Cow<'a, [u8]>)| {
+        let names = |p: &'a Pairs, f: &mut dyn FnMut(&'a str, Cow<'a, [u8]>)| {
             for (k, _) in p {
                 f(k, Cow::Borrowed(k.as_bytes()));
             }
         };
-        let s = |f: &mut dyn FnMut(&str, Cow<'a, [u8]>), v: &'a str| f("", Cow::Borrowed(v.as_bytes()));
-        let owned = |f: &mut dyn FnMut(&str, Cow<'a, [u8]>), v: String| f("", Cow::Owned(v.into_bytes()));
+        let s = |f: &mut dyn FnMut(&'a str, Cow<'a, [u8]>), v: &'a str| f("", Cow::Borrowed(v.as_bytes()));
+        let owned = |f: &mut dyn FnMut(&'a str, Cow<'a, [u8]>), v: String| f("", Cow::Owned(v.into_bytes()));
         match coll {
             Coll::Args => {
                 pairs(&self.args_get, f);
