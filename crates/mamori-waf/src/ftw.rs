@@ -340,7 +340,12 @@ impl Runner {
             }
             let fired: Vec<u32> = records.iter().flat_map(|r| r.rules.iter().map(|h| h.id)).collect();
             if let Err(e) = check(&stage.expect, &fired, &log_text(&records), status, &body) {
-                reason = format!("stage {}: {e}", i + 1);
+                let answered = match status {
+                    Some(400) if fired.is_empty() => " (the proxy's HTTP parser refused the request with 400 before the rules)".to_string(),
+                    Some(s) => format!(" (status {s})"),
+                    None => " (no answer)".to_string(),
+                };
+                reason = format!("stage {}: {e}{answered}", i + 1);
                 break;
             }
         }

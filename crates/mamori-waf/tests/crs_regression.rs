@@ -8,7 +8,7 @@ use mamori_waf::ftw;
 use std::path::PathBuf;
 
 /// Request-side pass rate this build reaches; raise it as the engine improves.
-const BAR: f64 = 0.975;
+const BAR: f64 = 0.985;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crs_request_side_regression_tests_pass() {
@@ -48,6 +48,12 @@ async fn crs_request_side_regression_tests_pass() {
     for f in &failed {
         println!("FAIL {f}");
     }
-    println!("CRS request-side regression: {passed}/{total} passed ({:.2}%), {} rules", rate * 100.0, runner.rule_count());
+    let refused = failed.iter().filter(|f| f.contains("HTTP parser refused")).count();
+    println!(
+        "CRS request-side regression: {passed}/{total} passed ({:.2}%); of the {} failures, {refused} are requests the HTTP parser refused with 400 before the rules; {} rules",
+        rate * 100.0,
+        failed.len(),
+        runner.rule_count()
+    );
     assert!(rate >= BAR, "pass rate {:.2}% below {:.1}%", rate * 100.0, BAR * 100.0);
 }
