@@ -52,6 +52,7 @@ http {
   access_log off;
   upstream backend { server 127.0.0.1:18100; keepalive 64; }
   server { listen 127.0.0.1:18100; root $WORK/html;
+           error_page 405 =200 /index.html;
            location / { try_files /index.html =404; } }
   server { listen 127.0.0.1:18101;
            location / { proxy_pass http://backend; proxy_http_version 1.1; proxy_set_header Connection ""; } }
