@@ -83,14 +83,22 @@ pub fn load(path: &Path) -> Result<Vec<FtwTest>, String> {
     let mut out = Vec::new();
     for doc in docs {
         let rule_id = s(&doc["rule_id"]).and_then(|v| v.parse().ok()).unwrap_or(0);
-        let Yaml::Array(tests) = &doc["tests"] else { continue };
+        let Yaml::Array(tests) = &doc["tests"] else {
+            continue;
+        };
         for t in tests {
-            let test_id = s(&t["test_id"]).or_else(|| s(&t["test_title"])).unwrap_or_default();
+            let test_id = s(&t["test_id"])
+                .or_else(|| s(&t["test_title"]))
+                .unwrap_or_default();
             let mut stages = Vec::new();
             if let Yaml::Array(st) = &t["stages"] {
                 for stage in st {
                     // Old files nest the stage under `stage:`.
-                    let stage = if stage["stage"].is_badvalue() { stage } else { &stage["stage"] };
+                    let stage = if stage["stage"].is_badvalue() {
+                        stage
+                    } else {
+                        &stage["stage"]
+                    };
                     stages.push(Stage {
                         request: build_request(&stage["input"])
                             .map_err(|e| format!("{} test {test_id}: {e}", path.display()))?,
@@ -178,11 +186,15 @@ pub fn build_request(input: &Yaml) -> Result<Vec<u8>, String> {
             }
         }
     }
-    let has = |h: &[(String, String)], name: &str| h.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+    let has =
+        |h: &[(String, String)], name: &str| h.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
     if autocomplete {
         if let Some(d) = &data {
             if !has(&headers, "content-type") && !d.is_empty() {
-                headers.push(("Content-Type".into(), "application/x-www-form-urlencoded".into()));
+                headers.push((
+                    "Content-Type".into(),
+                    "application/x-www-form-urlencoded".into(),
+                ));
             }
             if !has(&headers, "content-length") && !has(&headers, "transfer-encoding") {
                 headers.push(("Content-Length".into(), d.len().to_string()));
@@ -223,7 +235,13 @@ pub fn log_text(records: &[AuditRecord]) -> String {
 }
 
 /// Judges one stage; `Err` says why it failed.
-pub fn check(expect: &Expect, fired: &[u32], log: &str, status: Option<u16>, body: &str) -> Result<(), String> {
+pub fn check(
+    expect: &Expect,
+    fired: &[u32],
+    log: &str,
+    status: Option<u16>,
+    body: &str,
+) -> Result<(), String> {
     for id in &expect.expect_ids {
         if !fired.contains(id) {
             return Err(format!("expected rule {id} to match; matched {fired:?}"));
@@ -290,7 +308,11 @@ impl Runner {
     /// `rules`: a CRS directory or `.conf`.
     pub async fn start(rules: &Path) -> Result<Runner, String> {
         let backend = backend().await.map_err(|e| e.to_string())?;
-        let dir = std::env::temp_dir().join(format!("mamori-ftw-{}-{}", std::process::id(), ulid::Ulid::new()));
+        let dir = std::env::temp_dir().join(format!(
+            "mamori-ftw-{}-{}",
+            std::process::id(),
+            ulid::Ulid::new()
+        ));
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
         let settings = dir.join("crs-test-settings.conf");
         std::fs::write(&settings, CRS_TEST_SETTINGS).map_err(|e| e.to_string())?;
@@ -314,10 +336,16 @@ impl Runner {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(tx);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
         let proxy_addr = listener.local_addr().map_err(|e| e.to_string())?;
         tokio::spawn(proxy.clone().serve(listener, std::future::pending()));
-        Ok(Runner { proxy_addr, proxy, taps })
+        Ok(Runner {
+            proxy_addr,
+            proxy,
+            taps,
+        })
     }
 
     pub fn rule_count(&self) -> usize {
@@ -338,10 +366,16 @@ impl Runner {
             while let Ok(r) = self.taps.try_recv() {
                 records.push(r);
             }
-            let fired: Vec<u32> = records.iter().flat_map(|r| r.rules.iter().map(|h| h.id)).collect();
+            let fired: Vec<u32> = records
+                .iter()
+                .flat_map(|r| r.rules.iter().map(|h| h.id))
+                .collect();
             if let Err(e) = check(&stage.expect, &fired, &log_text(&records), status, &body) {
                 let answered = match status {
-                    Some(400) if fired.is_empty() => " (the proxy's HTTP parser refused the request with 400 before the rules)".to_string(),
+                    Some(400) if fired.is_empty() => {
+                        " (the proxy's HTTP parser refused the request with 400 before the rules)"
+                            .to_string()
+                    }
                     Some(s) => format!(" (status {s})"),
                     None => " (no answer)".to_string(),
                 };
@@ -361,7 +395,9 @@ impl Runner {
 /// Sends raw bytes and reads the answer: until the server closes, or 300 ms after the last
 /// bytes (a kept-alive connection), or 10 s with nothing.
 async fn send(addr: SocketAddr, request: &[u8]) -> Result<(Option<u16>, String), String> {
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let mut tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
     tcp.write_all(request).await.map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     let mut buf = [0u8; 16 * 1024];
@@ -389,16 +425,24 @@ async fn backend() -> std::io::Result<SocketAddr> {
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { return };
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
-                    use http_body_util::BodyExt;
-                    let _ = req.into_body().collect().await;
-                    Ok::<_, std::convert::Infallible>(hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"ok"))))
-                });
-                let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                    .serve_connection(hyper_util::rt::TokioIo::new(tcp), svc)
-                    .await;
+                let svc = hyper::service::service_fn(
+                    |req: hyper::Request<hyper::body::Incoming>| async move {
+                        use http_body_util::BodyExt;
+                        let _ = req.into_body().collect().await;
+                        Ok::<_, std::convert::Infallible>(hyper::Response::new(
+                            http_body_util::Full::new(bytes::Bytes::from_static(b"ok")),
+                        ))
+                    },
+                );
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(hyper_util::rt::TokioIo::new(tcp), svc)
+                .await;
             });
         }
     });
@@ -432,13 +476,17 @@ mod tests {
 
     #[test]
     fn requests_are_completed_as_go_ftw_does() {
-        let y = &YamlLoader::load_from_str("method: POST\nuri: /x\nheaders:\n  Host: localhost\ndata: a=1\n").unwrap()[0];
+        let y = &YamlLoader::load_from_str(
+            "method: POST\nuri: /x\nheaders:\n  Host: localhost\ndata: a=1\n",
+        )
+        .unwrap()[0];
         let req = String::from_utf8(build_request(y).unwrap()).unwrap();
         assert_eq!(
             req,
             "POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\nConnection: close\r\n\r\na=1"
         );
-        let raw = &YamlLoader::load_from_str("encoded_request: R0VUIC8gSFRUUC8xLjENCg0K\n").unwrap()[0];
+        let raw =
+            &YamlLoader::load_from_str("encoded_request: R0VUIC8gSFRUUC8xLjENCg0K\n").unwrap()[0];
         assert_eq!(build_request(raw).unwrap(), b"GET / HTTP/1.1\r\n\r\n");
     }
 
@@ -450,7 +498,9 @@ mod tests {
             ..Expect::default()
         };
         assert!(check(&e, &[942100], "", Some(200), "").is_ok());
-        assert!(check(&e, &[], "", Some(200), "").unwrap_err().contains("942100"));
+        assert!(check(&e, &[], "", Some(200), "")
+            .unwrap_err()
+            .contains("942100"));
         assert!(check(&e, &[942100, 920100], "", Some(200), "").is_err());
         let r = Expect {
             match_regex: Some(r#"id "9\d+""#.into()),

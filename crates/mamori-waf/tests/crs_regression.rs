@@ -12,17 +12,26 @@ const BAR: f64 = 0.985;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crs_request_side_regression_tests_pass() {
-    let crs = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata/waf/crs-v4"));
+    let crs = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/testdata/waf/crs-v4"
+    ));
     let suite = crs.join("tests/regression/tests");
     if !suite.is_dir() {
-        eprintln!("CRS regression suite not found at {}: skipped", suite.display());
+        eprintln!(
+            "CRS regression suite not found at {}: skipped",
+            suite.display()
+        );
         return;
     }
     let dirs: Vec<PathBuf> = std::fs::read_dir(&suite)
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("REQUEST-")))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("REQUEST-"))
+        })
         .collect();
     let mut runner = ftw::Runner::start(&crs).await.unwrap();
     let (mut passed, mut failed) = (0usize, Vec::new());
@@ -48,12 +57,20 @@ async fn crs_request_side_regression_tests_pass() {
     for f in &failed {
         println!("FAIL {f}");
     }
-    let refused = failed.iter().filter(|f| f.contains("HTTP parser refused")).count();
+    let refused = failed
+        .iter()
+        .filter(|f| f.contains("HTTP parser refused"))
+        .count();
     println!(
         "CRS request-side regression: {passed}/{total} passed ({:.2}%); of the {} failures, {refused} are requests the HTTP parser refused with 400 before the rules; {} rules",
         rate * 100.0,
         failed.len(),
         runner.rule_count()
     );
-    assert!(rate >= BAR, "pass rate {:.2}% below {:.1}%", rate * 100.0, BAR * 100.0);
+    assert!(
+        rate >= BAR,
+        "pass rate {:.2}% below {:.1}%",
+        rate * 100.0,
+        BAR * 100.0
+    );
 }

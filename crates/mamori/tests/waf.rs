@@ -59,7 +59,10 @@ fn http(port: u16, request: &str) -> (u16, String) {
     let mut out = Vec::new();
     let _ = tcp.read_to_end(&mut out);
     let text = String::from_utf8_lossy(&out).into_owned();
-    (text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0), text)
+    (
+        text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0),
+        text,
+    )
 }
 
 fn wait_for(port: u16) {
@@ -114,11 +117,18 @@ async fn up_runs_the_waf_and_login_protection_alerts_reach_the_console() {
     .unwrap();
     let server = up(&data, &[]);
     wait_for(waf_port);
-    let (ok, out, _) = mamori(&data, &["token", "create", "--tenant", "acme", "--name", "t"], "");
+    let (ok, out, _) = mamori(
+        &data,
+        &["token", "create", "--tenant", "acme", "--name", "t"],
+        "",
+    );
     assert!(ok);
     let token = out.lines().last().unwrap().to_string();
 
-    let (status, body) = http(waf_port, "GET /index.html HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n");
+    let (status, body) = http(
+        waf_port,
+        "GET /index.html HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n",
+    );
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("<h1>shop</h1>"));
 
@@ -143,10 +153,15 @@ async fn up_runs_the_waf_and_login_protection_alerts_reach_the_console() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let ids = alert_ids(&server.base, &token).await;
-        if ids.iter().any(|i| i == "waf.crs.10001") && ids.iter().any(|i| i == "waf.login.ip_failures") {
+        if ids.iter().any(|i| i == "waf.crs.10001")
+            && ids.iter().any(|i| i == "waf.login.ip_failures")
+        {
             break;
         }
-        assert!(Instant::now() < deadline, "WAF alerts not in the console: {ids:?}");
+        assert!(
+            Instant::now() < deadline,
+            "WAF alerts not in the console: {ids:?}"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let audit = std::fs::read_to_string(data.join("waf-audit.jsonl")).unwrap();

@@ -161,10 +161,10 @@ pub async fn overview(State(state): State<AppState>, ctx: Ctx) -> Result<Respons
         }
     }
     let mut top_rules: Vec<_> = rules.into_iter().collect();
-    top_rules.sort_by(|a, b| b.1 .1.cmp(&a.1 .1));
+    top_rules.sort_by_key(|r| std::cmp::Reverse(r.1 .1));
     top_rules.truncate(15);
     let mut top_sources: Vec<_> = sources.into_iter().collect();
-    top_sources.sort_by(|a, b| b.1.cmp(&a.1));
+    top_sources.sort_by_key(|s| std::cmp::Reverse(s.1));
     top_sources.truncate(15);
     let tenant = waf_tenant(&state);
     let can_change = ctx.user.is_admin() && !tenant.is_empty() && scope.allows(&tenant);

@@ -83,7 +83,11 @@ fn flatten(name: &str, v: &Value, out: &mut Fields, depth: usize) {
         Value::Array(items) => {
             // Unnamed <Data> items: Data, Data[1], Data[2]…
             for (i, item) in items.iter().enumerate() {
-                let key = if i == 0 { name.to_string() } else { format!("{name}[{i}]") };
+                let key = if i == 0 {
+                    name.to_string()
+                } else {
+                    format!("{name}[{i}]")
+                };
                 if let Some(s) = scalar(item) {
                     out.push(key, s);
                 }
@@ -106,7 +110,16 @@ pub fn from_json(data: &Value, source: SourceKind) -> Event {
     if let Some(id) = &event_id {
         fields.push("EventID", id.clone());
     }
-    for key in ["Channel", "Computer", "Level", "Task", "Keywords", "Opcode", "Version", "EventRecordID"] {
+    for key in [
+        "Channel",
+        "Computer",
+        "Level",
+        "Task",
+        "Keywords",
+        "Opcode",
+        "Version",
+        "EventRecordID",
+    ] {
         if let Some(v) = system.get(key).and_then(scalar) {
             fields.push(key, v);
         }
@@ -119,7 +132,11 @@ pub fn from_json(data: &Value, source: SourceKind) -> Event {
             fields.push("Provider_Guid", g);
         }
     }
-    if let Some(t) = system.get("TimeCreated").and_then(|t| attr(t, "SystemTime")).and_then(scalar) {
+    if let Some(t) = system
+        .get("TimeCreated")
+        .and_then(|t| attr(t, "SystemTime"))
+        .and_then(scalar)
+    {
         fields.push("TimeCreated", t);
     }
     if let Some(x) = system.get("Execution") {
@@ -129,7 +146,11 @@ pub fn from_json(data: &Value, source: SourceKind) -> Event {
             }
         }
     }
-    if let Some(u) = system.get("Security").and_then(|s| attr(s, "UserID")).and_then(scalar) {
+    if let Some(u) = system
+        .get("Security")
+        .and_then(|s| attr(s, "UserID"))
+        .and_then(scalar)
+    {
         fields.push("UserID", u);
     }
     for part in ["EventData", "UserData"] {
@@ -171,7 +192,10 @@ mod tests {
         assert_eq!(e.host.as_deref(), Some("DC01"));
         assert_eq!(e.get("TargetUserName"), Some("admin"));
         assert_eq!(e.get("LogonType"), Some("3"));
-        assert_eq!(e.get("Provider_Name"), Some("Microsoft-Windows-Security-Auditing"));
+        assert_eq!(
+            e.get("Provider_Name"),
+            Some("Microsoft-Windows-Security-Auditing")
+        );
         let q: Value = serde_json::from_str(r##"{"Event":{"System":{"EventID":{"#attributes":{"Qualifiers":16384},"#text":7045}},"EventData":{"Data":["a","b"]}}}"##).unwrap();
         let e = from_json(&q, SourceKind::Evtx);
         assert_eq!(e.event_id, Some(7045));

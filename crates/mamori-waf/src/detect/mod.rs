@@ -96,7 +96,9 @@ fn keyword(word: &[u8]) -> Option<Tok> {
         b"insert" => Tok::Kw(Kw::Insert),
         b"update" => Tok::Kw(Kw::Update),
         b"delete" => Tok::Kw(Kw::Delete),
-        b"drop" | b"truncate" | b"alter" | b"create" | b"shutdown" | b"declare" => Tok::Kw(Kw::Drop),
+        b"drop" | b"truncate" | b"alter" | b"create" | b"shutdown" | b"declare" => {
+            Tok::Kw(Kw::Drop)
+        }
         b"exec" | b"execute" | b"xp_cmdshell" => Tok::Kw(Kw::Exec),
         b"order" => Tok::Kw(Kw::Order),
         b"group" => Tok::Kw(Kw::Group),
@@ -104,11 +106,32 @@ fn keyword(word: &[u8]) -> Option<Tok> {
         b"having" => Tok::Kw(Kw::Having),
         b"into" => Tok::Kw(Kw::Into),
         b"values" => Tok::Kw(Kw::Values),
-        b"like" | b"rlike" | b"regexp" | b"sounds" | b"between" | b"in" | b"is" => Tok::Kw(Kw::Like),
+        b"like" | b"rlike" | b"regexp" | b"sounds" | b"between" | b"in" | b"is" => {
+            Tok::Kw(Kw::Like)
+        }
         b"null" | b"true" | b"false" => Tok::Kw(Kw::Null),
-        b"sleep" | b"benchmark" | b"pg_sleep" | b"waitfor" | b"delay" | b"load_file" | b"extractvalue" | b"updatexml" | b"dbms_pipe" | b"utl_inaddr" => Tok::Kw(Kw::Sleepy),
+        b"sleep" | b"benchmark" | b"pg_sleep" | b"waitfor" | b"delay" | b"load_file"
+        | b"extractvalue" | b"updatexml" | b"dbms_pipe" | b"utl_inaddr" => Tok::Kw(Kw::Sleepy),
         b"or" | b"and" | b"xor" | b"not" | b"div" | b"mod" => Tok::Logic,
-        b"case" | b"when" | b"then" | b"else" | b"end" | b"limit" | b"offset" | b"procedure" | b"table" | b"information_schema" | b"char" | b"concat" | b"version" | b"database" | b"user" | b"if" | b"ascii" | b"substring" | b"cast" => Tok::Kw(Kw::Other),
+        b"case"
+        | b"when"
+        | b"then"
+        | b"else"
+        | b"end"
+        | b"limit"
+        | b"offset"
+        | b"procedure"
+        | b"table"
+        | b"information_schema"
+        | b"char"
+        | b"concat"
+        | b"version"
+        | b"database"
+        | b"user"
+        | b"if"
+        | b"ascii"
+        | b"substring"
+        | b"cast" => Tok::Kw(Kw::Other),
         _ => return None,
     })
 }
@@ -130,7 +153,11 @@ fn tokenize(s: &[u8], open_quote: Option<u8>) -> Vec<Tok> {
     while i < s.len() && toks.len() < MAX_TOKENS {
         let c = s[i];
         match c {
-            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0xa0 | b'+' if c != b'+' || toks.is_empty() || matches!(toks.last(), Some(Tok::Logic | Tok::Kw(_) | Tok::Cmp)) => {
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c | 0xa0 | b'+'
+                if c != b'+'
+                    || toks.is_empty()
+                    || matches!(toks.last(), Some(Tok::Logic | Tok::Kw(_) | Tok::Cmp)) =>
+            {
                 i += 1;
             }
             b'\'' | b'"' | b'`' => {
@@ -178,7 +205,8 @@ fn tokenize(s: &[u8], open_quote: Option<u8>) -> Vec<Tok> {
                 i += 1;
             }
             b'@' => {
-                while i < s.len() && (s[i] == b'@' || s[i].is_ascii_alphanumeric() || s[i] == b'_') {
+                while i < s.len() && (s[i] == b'@' || s[i].is_ascii_alphanumeric() || s[i] == b'_')
+                {
                     i += 1;
                 }
                 toks.push(Tok::Var);
@@ -200,7 +228,9 @@ fn tokenize(s: &[u8], open_quote: Option<u8>) -> Vec<Tok> {
             }
             c if c.is_ascii_alphabetic() || c == b'_' || c == b'$' => {
                 let start = i;
-                while i < s.len() && (s[i].is_ascii_alphanumeric() || matches!(s[i], b'_' | b'$' | b'.')) {
+                while i < s.len()
+                    && (s[i].is_ascii_alphanumeric() || matches!(s[i], b'_' | b'$' | b'.'))
+                {
                     i += 1;
                 }
                 toks.push(keyword(&s[start..i]).unwrap_or(Tok::Name));
@@ -215,7 +245,10 @@ fn tokenize(s: &[u8], open_quote: Option<u8>) -> Vec<Tok> {
 }
 
 fn operand(t: Tok) -> bool {
-    matches!(t, Tok::Str | Tok::Num | Tok::Name | Tok::Var | Tok::Kw(Kw::Null) | Tok::Close)
+    matches!(
+        t,
+        Tok::Str | Tok::Num | Tok::Name | Tok::Var | Tok::Kw(Kw::Null) | Tok::Close
+    )
 }
 
 /// Whether the token stream has an injection shape.
@@ -227,23 +260,61 @@ fn injection(t: &[Tok], quoted: bool) -> bool {
             // UNION [ALL] SELECT
             (Some(Tok::Kw(Kw::Union)), Some(Tok::Kw(Kw::Select)), ..)
             | (Some(Tok::Kw(Kw::Union)), Some(Tok::Kw(Kw::All)), Some(Tok::Kw(Kw::Select)), _)
-            | (Some(Tok::Kw(Kw::Union)), Some(Tok::Open), Some(Tok::Kw(Kw::Select)), _) => return true,
+            | (Some(Tok::Kw(Kw::Union)), Some(Tok::Open), Some(Tok::Kw(Kw::Select)), _) => {
+                return true
+            }
             // stacked statements
-            (Some(Tok::Semi), Some(Tok::Kw(Kw::Select | Kw::Insert | Kw::Update | Kw::Delete | Kw::Drop | Kw::Exec)), ..) => return true,
+            (
+                Some(Tok::Semi),
+                Some(Tok::Kw(
+                    Kw::Select | Kw::Insert | Kw::Update | Kw::Delete | Kw::Drop | Kw::Exec,
+                )),
+                ..,
+            ) => return true,
             // blind-injection functions called
             (Some(Tok::Kw(Kw::Sleepy)), Some(Tok::Open), ..) => return true,
-            (Some(Tok::Kw(Kw::Sleepy)), Some(Tok::Kw(Kw::Sleepy)), Some(Tok::Str | Tok::Num), _) => return true,
+            (
+                Some(Tok::Kw(Kw::Sleepy)),
+                Some(Tok::Kw(Kw::Sleepy)),
+                Some(Tok::Str | Tok::Num),
+                _,
+            ) => return true,
             // tautology: x OR y = z
-            (Some(a), Some(Tok::Logic), Some(b), Some(Tok::Cmp)) if operand(a) && operand(b) && at(i + 4).is_some_and(operand) => return true,
-            (Some(a), Some(Tok::Logic), Some(Tok::Open), Some(b)) if operand(a) && operand(b) && at(i + 4) == Some(Tok::Cmp) => return true,
+            (Some(a), Some(Tok::Logic), Some(b), Some(Tok::Cmp))
+                if operand(a) && operand(b) && at(i + 4).is_some_and(operand) =>
+            {
+                return true
+            }
+            (Some(a), Some(Tok::Logic), Some(Tok::Open), Some(b))
+                if operand(a) && operand(b) && at(i + 4) == Some(Tok::Cmp) =>
+            {
+                return true
+            }
             // x OR y (LIKE|IS) z
-            (Some(a), Some(Tok::Logic), Some(b), Some(Tok::Kw(Kw::Like))) if operand(a) && operand(b) => return true,
+            (Some(a), Some(Tok::Logic), Some(b), Some(Tok::Kw(Kw::Like)))
+                if operand(a) && operand(b) =>
+            {
+                return true
+            }
             // SELECT list FROM name
-            (Some(Tok::Kw(Kw::Select)), Some(a), Some(Tok::Kw(Kw::From)), Some(Tok::Name | Tok::Kw(_))) if operand(a) || a == Tok::Op => return true,
-            (Some(Tok::Kw(Kw::Select)), Some(a), Some(Tok::Comma), Some(b)) if operand(a) && operand(b) => return true,
-            (Some(Tok::Kw(Kw::Insert)), Some(Tok::Kw(Kw::Into)), Some(Tok::Name), _) => return true,
+            (
+                Some(Tok::Kw(Kw::Select)),
+                Some(a),
+                Some(Tok::Kw(Kw::From)),
+                Some(Tok::Name | Tok::Kw(_)),
+            ) if operand(a) || a == Tok::Op => return true,
+            (Some(Tok::Kw(Kw::Select)), Some(a), Some(Tok::Comma), Some(b))
+                if operand(a) && operand(b) =>
+            {
+                return true
+            }
+            (Some(Tok::Kw(Kw::Insert)), Some(Tok::Kw(Kw::Into)), Some(Tok::Name), _) => {
+                return true
+            }
             (Some(Tok::Kw(Kw::Drop)), Some(Tok::Kw(Kw::Other)), Some(Tok::Name), _) => return true,
-            (Some(Tok::Kw(Kw::Delete)), Some(Tok::Kw(Kw::From)), Some(Tok::Name), _) => return true,
+            (Some(Tok::Kw(Kw::Delete)), Some(Tok::Kw(Kw::From)), Some(Tok::Name), _) => {
+                return true
+            }
             _ => {}
         }
     }
@@ -252,9 +323,15 @@ fn injection(t: &[Tok], quoted: bool) -> bool {
         match (at(0), at(1), at(2), at(3)) {
             (Some(Tok::Str), Some(Tok::Comment), ..) => return true,
             (Some(Tok::Str), Some(Tok::Semi), ..) => return true,
-            (Some(Tok::Str), Some(Tok::Logic), Some(b), _) if operand(b) || b == Tok::Open => return true,
-            (Some(Tok::Str), Some(Tok::Close), Some(Tok::Logic | Tok::Comment | Tok::Semi), _) => return true,
-            (Some(Tok::Str), Some(Tok::Kw(Kw::Order | Kw::Group)), Some(Tok::Kw(Kw::By)), _) => return true,
+            (Some(Tok::Str), Some(Tok::Logic), Some(b), _) if operand(b) || b == Tok::Open => {
+                return true
+            }
+            (Some(Tok::Str), Some(Tok::Close), Some(Tok::Logic | Tok::Comment | Tok::Semi), _) => {
+                return true
+            }
+            (Some(Tok::Str), Some(Tok::Kw(Kw::Order | Kw::Group)), Some(Tok::Kw(Kw::By)), _) => {
+                return true
+            }
             (Some(Tok::Str), Some(Tok::Kw(Kw::Having | Kw::Where)), ..) => return true,
             (Some(Tok::Str), Some(Tok::Op), Some(Tok::Kw(Kw::Sleepy)), _) => return true,
             _ => {}
@@ -268,8 +345,32 @@ pub fn sqli(input: &[u8]) -> Option<String> {
     let s = &input[..input.len().min(MAX_SCAN)];
     // Fast path: no quote, comment, operator or parenthesis means no injection shape
     // beyond bare keywords, which the shapes below need anyway.
-    if !s.iter().any(|&c| matches!(c, b'\'' | b'"' | b'`' | b'-' | b'#' | b'/' | b'(' | b';' | b'=' | b'<' | b'>' | b'|' | b'&' | b' ' | b'+' | b'@' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
-    {
+    if !s.iter().any(|&c| {
+        matches!(
+            c,
+            b'\''
+                | b'"'
+                | b'`'
+                | b'-'
+                | b'#'
+                | b'/'
+                | b'('
+                | b';'
+                | b'='
+                | b'<'
+                | b'>'
+                | b'|'
+                | b'&'
+                | b' '
+                | b'+'
+                | b'@'
+                | b'\t'
+                | b'\n'
+                | b'\r'
+                | 0x0b
+                | 0x0c
+        )
+    }) {
         return None;
     }
     for quote in [None, Some(b'\''), Some(b'"')] {
@@ -285,10 +386,48 @@ pub fn sqli(input: &[u8]) -> Option<String> {
 }
 
 const SCRIPT_TAGS: &[&[u8]] = &[
-    b"script", b"iframe", b"frame", b"frameset", b"object", b"embed", b"applet", b"svg", b"math", b"img", b"image", b"body",
-    b"video", b"audio", b"source", b"input", b"form", b"button", b"link", b"meta", b"style", b"base", b"details", b"marquee",
-    b"isindex", b"xml", b"xss", b"a", b"div", b"span", b"table", b"td", b"select", b"textarea", b"keygen", b"bgsound", b"layer",
-    b"ilayer", b"animate", b"set", b"template", b"x",
+    b"script",
+    b"iframe",
+    b"frame",
+    b"frameset",
+    b"object",
+    b"embed",
+    b"applet",
+    b"svg",
+    b"math",
+    b"img",
+    b"image",
+    b"body",
+    b"video",
+    b"audio",
+    b"source",
+    b"input",
+    b"form",
+    b"button",
+    b"link",
+    b"meta",
+    b"style",
+    b"base",
+    b"details",
+    b"marquee",
+    b"isindex",
+    b"xml",
+    b"xss",
+    b"a",
+    b"div",
+    b"span",
+    b"table",
+    b"td",
+    b"select",
+    b"textarea",
+    b"keygen",
+    b"bgsound",
+    b"layer",
+    b"ilayer",
+    b"animate",
+    b"set",
+    b"template",
+    b"x",
 ];
 
 fn lower(s: &[u8]) -> Vec<u8> {
@@ -303,7 +442,11 @@ fn event_handler(s: &[u8]) -> bool {
     let mut from = 0;
     while let Some(p) = memchr::memmem::find(&s[from..], b"on") {
         let at = from + p;
-        let boundary = at == 0 || matches!(s[at - 1], b' ' | b'\t' | b'\n' | b'\r' | b'/' | b'"' | b'\'' | b';' | 0x0c);
+        let boundary = at == 0
+            || matches!(
+                s[at - 1],
+                b' ' | b'\t' | b'\n' | b'\r' | b'/' | b'"' | b'\'' | b';' | 0x0c
+            );
         let mut j = at + 2;
         while j < s.len() && s[j].is_ascii_alphabetic() {
             j += 1;
@@ -322,16 +465,30 @@ fn event_handler(s: &[u8]) -> bool {
 
 fn script_url(s: &[u8]) -> bool {
     // Browsers ignore whitespace and control characters inside the scheme.
-    let compact: Vec<u8> = s.iter().copied().filter(|c| !c.is_ascii_whitespace() && *c >= 0x20).collect();
-    [&b"javascript:"[..], b"vbscript:", b"livescript:", b"data:text/html", b"data:image/svg+xml", b"data:application/x-javascript"]
+    let compact: Vec<u8> = s
         .iter()
-        .any(|p| memchr::memmem::find(&compact, p).is_some())
+        .copied()
+        .filter(|c| !c.is_ascii_whitespace() && *c >= 0x20)
+        .collect();
+    [
+        &b"javascript:"[..],
+        b"vbscript:",
+        b"livescript:",
+        b"data:text/html",
+        b"data:image/svg+xml",
+        b"data:application/x-javascript",
+    ]
+    .iter()
+    .any(|p| memchr::memmem::find(&compact, p).is_some())
 }
 
 /// Whether `input` is an XSS attempt.
 pub fn xss(input: &[u8]) -> bool {
     let raw = &input[..input.len().min(MAX_SCAN)];
-    if !raw.iter().any(|&c| matches!(c, b'<' | b'>' | b'"' | b'\'' | b':' | b'=' | b'(' | b'`')) {
+    if !raw
+        .iter()
+        .any(|&c| matches!(c, b'<' | b'>' | b'"' | b'\'' | b':' | b'=' | b'(' | b'`'))
+    {
         return false;
     }
     let s = lower(raw);
@@ -349,13 +506,25 @@ pub fn xss(input: &[u8]) -> bool {
         }
         let name = &s[start..j];
         let name = name.rsplit(|&c| c == b':').next().unwrap_or(name);
-        if name == b"script" || name == b"iframe" || name == b"object" || name == b"embed" || name == b"applet" || name == b"meta" || name == b"base" {
+        if name == b"script"
+            || name == b"iframe"
+            || name == b"object"
+            || name == b"embed"
+            || name == b"applet"
+            || name == b"meta"
+            || name == b"base"
+        {
             return true;
         }
-        if !name.is_empty() && SCRIPT_TAGS.contains(&name) || (!name.is_empty() && name.iter().all(u8::is_ascii_alphanumeric)) {
+        if !name.is_empty() && SCRIPT_TAGS.contains(&name)
+            || (!name.is_empty() && name.iter().all(u8::is_ascii_alphanumeric))
+        {
             let tag_end = memchr::memchr(b'>', &s[j..]).map_or(s.len(), |e| j + e);
             let attrs = &s[j..tag_end];
-            if event_handler(attrs) || script_url(attrs) || memchr::memmem::find(attrs, b"expression(").is_some() {
+            if event_handler(attrs)
+                || script_url(attrs)
+                || memchr::memmem::find(attrs, b"expression(").is_some()
+            {
                 return true;
             }
         }
@@ -366,11 +535,24 @@ pub fn xss(input: &[u8]) -> bool {
     }
     // A value that lands inside an attribute: it closes the quote (or is unquoted) and adds
     // a handler or a script URL.
-    let trimmed = s.iter().position(|c| !c.is_ascii_whitespace()).map_or(&s[..0], |p| &s[p..]);
-    if matches!(trimmed.first(), Some(b'"' | b'\'' | b'`')) && (event_handler(&trimmed[1..]) || memchr::memmem::find(trimmed, b"style=").is_some_and(|_| memchr::memmem::find(trimmed, b"expression(").is_some())) {
+    let trimmed = s
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .map_or(&s[..0], |p| &s[p..]);
+    if matches!(trimmed.first(), Some(b'"' | b'\'' | b'`'))
+        && (event_handler(&trimmed[1..])
+            || memchr::memmem::find(trimmed, b"style=")
+                .is_some_and(|_| memchr::memmem::find(trimmed, b"expression(").is_some()))
+    {
         return true;
     }
-    if script_url(trimmed) && (trimmed.starts_with(b"javascript") || trimmed.starts_with(b"vbscript") || trimmed.starts_with(b"data:") || trimmed.starts_with(b"\"") || trimmed.starts_with(b"'")) {
+    if script_url(trimmed)
+        && (trimmed.starts_with(b"javascript")
+            || trimmed.starts_with(b"vbscript")
+            || trimmed.starts_with(b"data:")
+            || trimmed.starts_with(b"\"")
+            || trimmed.starts_with(b"'"))
+    {
         return true;
     }
     false
@@ -421,7 +603,11 @@ mod tests {
             "https://www.example.com/path?x=1",
             "you or me",
         ] {
-            assert!(sqli(text.as_bytes()).is_none(), "{text}: {:?}", sqli(text.as_bytes()));
+            assert!(
+                sqli(text.as_bytes()).is_none(),
+                "{text}: {:?}",
+                sqli(text.as_bytes())
+            );
         }
     }
 

@@ -107,7 +107,11 @@ impl<'r> Inspection<'r> {
     }
 
     pub fn response_headers(&mut self, status: u16, headers: &hyper::HeaderMap) -> Option<Stop> {
-        stop(self.tx.as_mut()?.process_response_headers(status, pairs(headers)))
+        stop(
+            self.tx
+                .as_mut()?
+                .process_response_headers(status, pairs(headers)),
+        )
     }
 
     /// Whether the rules read response bodies of this content type.
@@ -146,7 +150,11 @@ impl<'r> Inspection<'r> {
                     matched_value: h.matched_value,
                 })
                 .collect(),
-            inbound_score: score(&["blocking_inbound_anomaly_score", "inbound_anomaly_score", "anomaly_score"]),
+            inbound_score: score(&[
+                "blocking_inbound_anomaly_score",
+                "inbound_anomaly_score",
+                "anomaly_score",
+            ]),
             outbound_score: score(&["blocking_outbound_anomaly_score", "outbound_anomaly_score"]),
             would_block: intervention.is_some(),
         }

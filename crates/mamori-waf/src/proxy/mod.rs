@@ -804,7 +804,7 @@ impl Proxy {
             Ok((p, _)) => p
                 .split(|&c| c == b'&')
                 .find_map(|kv| kv.strip_prefix(b"next="))
-                .map(|v| percent_decode(v))
+                .map(percent_decode)
                 .filter(|n| n.starts_with('/') && !n.starts_with("//"))
                 .unwrap_or_else(|| "/".into()),
             Err(_) => "/".into(),

@@ -41,7 +41,9 @@ fn valid_percent(s: &[u8]) -> bool {
     let mut i = 0;
     while i < s.len() {
         if s[i] == b'%' {
-            if !(s.get(i + 1).is_some_and(u8::is_ascii_hexdigit) && s.get(i + 2).is_some_and(u8::is_ascii_hexdigit)) {
+            if !(s.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && s.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+            {
                 return false;
             }
             i += 3;
@@ -63,7 +65,10 @@ pub fn cookies(header: &[u8], out: &mut Pairs) {
             Some(p) => (&part[..p], &part[p + 1..]),
             None => (part, &b""[..]),
         };
-        out.push((String::from_utf8_lossy(k.trim_ascii()).into_owned(), v.to_vec()));
+        out.push((
+            String::from_utf8_lossy(k.trim_ascii()).into_owned(),
+            v.to_vec(),
+        ));
     }
 }
 
@@ -252,7 +257,8 @@ pub fn multipart(body: &[u8], content_type: &str) -> Multipart {
                     m.flags.push("MULTIPART_INVALID_PART");
                 }
                 name = param(v, "name", &mut m.flags);
-                filename = param(v, "filename", &mut m.flags).or_else(|| param(v, "filename*", &mut m.flags));
+                filename = param(v, "filename", &mut m.flags)
+                    .or_else(|| param(v, "filename*", &mut m.flags));
             }
         }
         let field = name.clone().unwrap_or_default();
@@ -293,7 +299,8 @@ pub fn multipart(body: &[u8], content_type: &str) -> Multipart {
 
 /// JSON into `json.a.b`-named arguments (arrays as `json.a.0`); `Err` with the parser's reason.
 pub fn json(body: &[u8], out: &mut Pairs) -> Result<(), String> {
-    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| format!("JSON parsing error: {e}"))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("JSON parsing error: {e}"))?;
     fn walk(v: &serde_json::Value, name: &mut String, depth: usize, out: &mut Pairs) {
         if depth > MAX_DEPTH || out.len() >= MAX_ARGS {
             return;
@@ -336,13 +343,16 @@ pub fn xml(body: &[u8]) -> Result<Vec<(bool, Vec<u8>)>, String> {
     let mut seen_element = false;
     while i < body.len() {
         if body[i] == b'<' {
-            let end = memchr::memchr(b'>', &body[i..]).ok_or("XML parsing error: unclosed tag")? + i;
+            let end =
+                memchr::memchr(b'>', &body[i..]).ok_or("XML parsing error: unclosed tag")? + i;
             let tag = &body[i + 1..end];
             if tag.starts_with(b"!DOCTYPE") && memchr::memmem::find(tag, b"ENTITY").is_some() {
                 return Err("XML parsing error: entity declarations are refused".into());
             }
             if tag.starts_with(b"/") {
-                depth = depth.checked_sub(1).ok_or("XML parsing error: unbalanced closing tag")?;
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or("XML parsing error: unbalanced closing tag")?;
             } else if !tag.starts_with(b"?") && !tag.starts_with(b"!") {
                 seen_element = true;
                 // Attribute values.
@@ -351,7 +361,12 @@ pub fn xml(body: &[u8]) -> Result<Vec<(bool, Vec<u8>)>, String> {
                 for (j, &c) in tag.iter().enumerate() {
                     match in_q {
                         Some(q) if c == q => {
-                            out.push((true, Transform::HtmlEntityDecode.apply(&tag[start..j]).into_owned()));
+                            out.push((
+                                true,
+                                Transform::HtmlEntityDecode
+                                    .apply(&tag[start..j])
+                                    .into_owned(),
+                            ));
                             in_q = None;
                         }
                         None if c == b'"' || c == b'\'' => {
@@ -406,8 +421,15 @@ mod tests {
         let m = multipart(body, "multipart/form-data; boundary=XX");
         assert_eq!(m.args, vec![("a".into(), b"hello".to_vec())]);
         assert_eq!(m.files, vec![("f".into(), "x.php".into(), 5)]);
-        assert!(!m.flags.contains(&"MULTIPART_STRICT_ERROR"), "{:?}", m.flags);
-        let bad = multipart(b"junk--XX\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n", "multipart/form-data; boundary=XX");
+        assert!(
+            !m.flags.contains(&"MULTIPART_STRICT_ERROR"),
+            "{:?}",
+            m.flags
+        );
+        let bad = multipart(
+            b"junk--XX\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n",
+            "multipart/form-data; boundary=XX",
+        );
         assert!(bad.flags.contains(&"MULTIPART_STRICT_ERROR"));
         assert!(bad.flags.contains(&"MULTIPART_UNMATCHED_BOUNDARY"));
     }

@@ -48,7 +48,11 @@ pub enum Ctl {
 #[derive(Debug)]
 pub enum OpSpec {
     Static(Op),
-    Dynamic { name: String, arg: String, dir: PathBuf },
+    Dynamic {
+        name: String,
+        arg: String,
+        dir: PathBuf,
+    },
 }
 
 /// One link of a chain (a plain rule has one).
@@ -208,7 +212,10 @@ fn parse_setvar(v: &str) -> Option<SetVar> {
     let v = v.trim();
     if let Some(name) = v.strip_prefix('!') {
         let (coll, key) = name.split_once('.')?;
-        return Some(SetVar::Delete(coll.to_ascii_lowercase(), key.to_ascii_lowercase()));
+        return Some(SetVar::Delete(
+            coll.to_ascii_lowercase(),
+            key.to_ascii_lowercase(),
+        ));
     }
     let (lhs, rhs) = match v.split_once('=') {
         Some((l, r)) => (l, Some(r)),
@@ -231,19 +238,25 @@ fn parse_setvar(v: &str) -> Option<SetVar> {
 }
 
 fn parse_ctl(d: &Directive, v: &str) -> Result<Option<Ctl>, RuleError> {
-    let (name, arg) = v.split_once('=').ok_or_else(|| d.error(v, "ctl needs name=value"))?;
+    let (name, arg) = v
+        .split_once('=')
+        .ok_or_else(|| d.error(v, "ctl needs name=value"))?;
     let bad = |why: &str| d.error(v, why.to_string());
     Ok(Some(match name.trim().to_ascii_lowercase().as_str() {
         "ruleremovebyid" => Ctl::RemoveById(id_ranges(arg).ok_or_else(|| bad("bad rule id"))?),
         "ruleremovebytag" => Ctl::RemoveByTag(arg.trim().to_string()),
         "ruleremovetargetbyid" => {
-            let (ids, target) = arg.split_once(';').ok_or_else(|| bad("expected ID;TARGET"))?;
+            let (ids, target) = arg
+                .split_once(';')
+                .ok_or_else(|| bad("expected ID;TARGET"))?;
             let (mut t, _) = parse_targets(target).map_err(|e| bad(&e))?;
             let t = t.pop().ok_or_else(|| bad("no target"))?;
             Ctl::RemoveTargetById(id_ranges(ids).ok_or_else(|| bad("bad rule id"))?, t)
         }
         "ruleremovetargetbytag" => {
-            let (tag, target) = arg.split_once(';').ok_or_else(|| bad("expected TAG;TARGET"))?;
+            let (tag, target) = arg
+                .split_once(';')
+                .ok_or_else(|| bad("expected TAG;TARGET"))?;
             let (mut t, _) = parse_targets(target).map_err(|e| bad(&e))?;
             Ctl::RemoveTargetByTag(tag.to_string(), t.pop().ok_or_else(|| bad("no target"))?)
         }
@@ -251,7 +264,8 @@ fn parse_ctl(d: &Directive, v: &str) -> Result<Option<Ctl>, RuleError> {
         "requestbodyprocessor" => Ctl::BodyProcessor(arg.trim().to_ascii_uppercase()),
         "requestbodyaccess" => Ctl::BodyAccess(arg.trim().eq_ignore_ascii_case("on")),
         "forcerequestbodyvariable" => Ctl::ForceBodyVariable(arg.trim().eq_ignore_ascii_case("on")),
-        "auditengine" | "auditlogparts" | "debugloglevel" | "requestbodylimit" | "hashengine" | "parsexmlintoargs" => return Ok(None),
+        "auditengine" | "auditlogparts" | "debugloglevel" | "requestbodylimit" | "hashengine"
+        | "parsexmlintoargs" => return Ok(None),
         _ => return Err(bad("unsupported ctl")),
     }))
 }
@@ -287,13 +301,23 @@ fn parse_actions(d: &Directive, text: &str) -> Result<Actions, RuleError> {
         let v = value.clone().unwrap_or_default();
         let need = |what: &str| d.error(&name, format!("needs {what}"));
         match name.to_ascii_lowercase().as_str() {
-            "id" => a.id = Some(v.trim().parse().map_err(|_| d.error(&v, "rule id must be a number"))?),
+            "id" => {
+                a.id = Some(
+                    v.trim()
+                        .parse()
+                        .map_err(|_| d.error(&v, "rule id must be a number"))?,
+                )
+            }
             "phase" => {
                 a.phase = Some(match v.trim() {
                     "request" => 2,
                     "response" => 4,
                     "logging" => 5,
-                    n => n.parse().ok().filter(|p| (1..=5).contains(p)).ok_or_else(|| d.error(&v, "phase must be 1–5"))?,
+                    n => n
+                        .parse()
+                        .ok()
+                        .filter(|p| (1..=5).contains(p))
+                        .ok_or_else(|| d.error(&v, "phase must be 1–5"))?,
                 })
             }
             "deny" => a.disruptive = Some(Disruptive::Deny),
@@ -332,13 +356,37 @@ fn parse_actions(d: &Directive, text: &str) -> Result<Actions, RuleError> {
             },
             "multimatch" => a.multi_match = true,
             "capture" => a.capture = true,
-            "setvar" => a.setvars.push(parse_setvar(&v).ok_or_else(|| d.error(&v, "setvar needs collection.name[=value]"))?),
+            "setvar" => a.setvars.push(
+                parse_setvar(&v)
+                    .ok_or_else(|| d.error(&v, "setvar needs collection.name[=value]"))?,
+            ),
             "ctl" => {
                 if let Some(c) = parse_ctl(d, &v)? {
                     a.ctls.push(c)
                 }
             }
-            "rev" | "ver" | "maturity" | "accuracy" | "expirevar" | "initcol" | "setenv" | "setuid" | "setsid" | "sanitisearg" | "sanitisematched" | "sanitiserequestheader" | "sanitiseresponseheader" | "sanitisematchedbytes" | "xmlns" | "append" | "prepend" | "deprecatevar" | "exec" | "proxy" | "pause" | "auditlogparts" => {}
+            "rev"
+            | "ver"
+            | "maturity"
+            | "accuracy"
+            | "expirevar"
+            | "initcol"
+            | "setenv"
+            | "setuid"
+            | "setsid"
+            | "sanitisearg"
+            | "sanitisematched"
+            | "sanitiserequestheader"
+            | "sanitiseresponseheader"
+            | "sanitisematchedbytes"
+            | "xmlns"
+            | "append"
+            | "prepend"
+            | "deprecatevar"
+            | "exec"
+            | "proxy"
+            | "pause"
+            | "auditlogparts" => {}
             _ => return Err(d.error(&name, "unsupported action")),
         }
     }
@@ -397,11 +445,18 @@ impl RuleSet {
                 PathBuf::from("/etc/modsecurity/crs/crs-setup.conf"),
             ]
             .into_iter()
-            .find(|p| p.is_file() && (p.starts_with(path) || path.starts_with("/usr/share/modsecurity-crs")));
+            .find(|p| {
+                p.is_file()
+                    && (p.starts_with(path) || path.starts_with("/usr/share/modsecurity-crs"))
+            });
             if let Some(setup) = setup {
                 parse::read_file(&setup, &mut directives)?;
             }
-            let rules_dir = if path.join("rules").is_dir() { path.join("rules") } else { path.to_path_buf() };
+            let rules_dir = if path.join("rules").is_dir() {
+                path.join("rules")
+            } else {
+                path.to_path_buf()
+            };
             let mut files: Vec<PathBuf> = std::fs::read_dir(&rules_dir)
                 .map_err(|e| RuleError::Io {
                     path: rules_dir.display().to_string(),
@@ -471,7 +526,13 @@ impl RuleSet {
         for (i, d) in b.defaults.iter().enumerate() {
             b.set.block_defaults[i] = (d.disruptive, d.status);
         }
-        b.set.rule_count = b.set.phases.iter().flatten().filter(|e| matches!(e, Entry::Rule(_))).count();
+        b.set.rule_count = b
+            .set
+            .phases
+            .iter()
+            .flatten()
+            .filter(|e| matches!(e, Entry::Rule(_)))
+            .count();
         Ok(b.set)
     }
 }
@@ -493,7 +554,9 @@ impl Builder {
             }
             "secdefaultaction" => {
                 let a = parse_actions(&d, &arg0)?;
-                let phase = a.phase.ok_or_else(|| d.error(&arg0, "SecDefaultAction needs a phase"))?;
+                let phase = a
+                    .phase
+                    .ok_or_else(|| d.error(&arg0, "SecDefaultAction needs a phase"))?;
                 let def = &mut self.defaults[phase as usize - 1];
                 def.disruptive = a.disruptive.unwrap_or(Disruptive::Pass);
                 def.status = a.status;
@@ -522,7 +585,9 @@ impl Builder {
                 Ok(())
             }
             "secrequestbodylimit" | "secrequestbodynofileslimit" => {
-                let n: usize = arg0.parse().map_err(|_| d.error(&arg0, "expected a number of bytes"))?;
+                let n: usize = arg0
+                    .parse()
+                    .map_err(|_| d.error(&arg0, "expected a number of bytes"))?;
                 self.set.request_body_limit = self.set.request_body_limit.min(n).max(1);
                 if name.eq_ignore_ascii_case("SecRequestBodyLimit") {
                     self.set.request_body_limit = n.max(1);
@@ -539,7 +604,8 @@ impl Builder {
                 Ok(())
             }
             "secruleremovebyid" => {
-                let r = id_ranges(&d.args.join(" ")).ok_or_else(|| d.error(&arg0, "bad rule id"))?;
+                let r =
+                    id_ranges(&d.args.join(" ")).ok_or_else(|| d.error(&arg0, "bad rule id"))?;
                 self.removals.push(Removal::Ids(r));
                 Ok(())
             }
@@ -552,7 +618,10 @@ impl Builder {
                 Ok(())
             }
             "secruleupdatetargetbyid" | "secruleupdatetargetbytag" => {
-                let spec = d.args.get(1).ok_or_else(|| d.error(&name, "needs targets"))?;
+                let spec = d
+                    .args
+                    .get(1)
+                    .ok_or_else(|| d.error(&name, "needs targets"))?;
                 let (t, x) = parse_targets(spec).map_err(|e| d.error(spec, e))?;
                 if name.eq_ignore_ascii_case("SecRuleUpdateTargetById") {
                     let r = id_ranges(&arg0).ok_or_else(|| d.error(&arg0, "bad rule id"))?;
@@ -565,7 +634,8 @@ impl Builder {
             "secruleupdateactionbyid" => {
                 let r = id_ranges(&arg0).ok_or_else(|| d.error(&arg0, "bad rule id"))?;
                 let actions = d.args.get(1).cloned().unwrap_or_default();
-                self.removals.push(Removal::ActionsById(r, d.clone(), actions));
+                self.removals
+                    .push(Removal::ActionsById(r, d.clone(), actions));
                 Ok(())
             }
             _ if IGNORED.iter().any(|i| i.eq_ignore_ascii_case(&name)) => Ok(()),
@@ -575,7 +645,13 @@ impl Builder {
 
     fn ensure_closed(&self, d: &Directive) -> Result<(), RuleError> {
         if let Some(open) = &self.open {
-            return Err(d.error(&d.name, format!("rule {} (line {}) ends with chain but no rule follows", open.id, open.line)));
+            return Err(d.error(
+                &d.name,
+                format!(
+                    "rule {} (line {}) ends with chain but no rule follows",
+                    open.id, open.line
+                ),
+            ));
         }
         Ok(())
     }
@@ -599,8 +675,14 @@ impl Builder {
     }
 
     fn sec_rule(&mut self, d: &Directive) -> Result<(), RuleError> {
-        let vars = d.args.first().ok_or_else(|| d.error("SecRule", "needs variables"))?;
-        let op_text = d.args.get(1).ok_or_else(|| d.error("SecRule", "needs an operator"))?;
+        let vars = d
+            .args
+            .first()
+            .ok_or_else(|| d.error("SecRule", "needs variables"))?;
+        let op_text = d
+            .args
+            .get(1)
+            .ok_or_else(|| d.error("SecRule", "needs an operator"))?;
         let actions = d.args.get(2).cloned().unwrap_or_default();
         let (targets, excludes) = parse_targets(vars).map_err(|e| d.error(vars, e))?;
         let (negated, op_text) = match op_text.trim_start().strip_prefix('!') {
@@ -618,10 +700,17 @@ impl Builder {
         let op = if arg.contains("%{") {
             // Checked now with the macro left in, so a bad operator name still fails at load.
             Op::compile(&name, "0", &dir).map_err(|e| d.error(&format!("@{name}"), e))?;
-            OpSpec::Dynamic { name: name.clone(), arg, dir }
+            OpSpec::Dynamic {
+                name: name.clone(),
+                arg,
+                dir,
+            }
         } else {
             let op = Op::compile(&name, &arg, &dir).map_err(|e| d.error(&format!("@{name}"), e))?;
-            if matches!(op, Op::NoMatch) && !name.eq_ignore_ascii_case("noMatch") && !self.set.inert_operators.contains(&name) {
+            if matches!(op, Op::NoMatch)
+                && !name.eq_ignore_ascii_case("noMatch")
+                && !self.set.inert_operators.contains(&name)
+            {
                 self.set.inert_operators.push(name.clone());
             }
             OpSpec::Static(op)
@@ -645,7 +734,11 @@ impl Builder {
         if let Some(open) = self.open.as_mut() {
             // A chain link: its own transforms (defaults of the rule's phase unless t:none).
             let def = &self.defaults[open.phase as usize - 1];
-            link.transforms = if a.t_none { a.transforms } else { def.transforms.iter().copied().chain(a.transforms).collect() };
+            link.transforms = if a.t_none {
+                a.transforms
+            } else {
+                def.transforms.iter().copied().chain(a.transforms).collect()
+            };
             open.links.push(link);
             if !a.chain {
                 if let Some(rule) = self.open.take() {
@@ -657,7 +750,11 @@ impl Builder {
         let id = a.id.ok_or_else(|| d.error(&d.name, "rule has no id"))?;
         let phase = a.phase.unwrap_or(2);
         let def = self.defaults[phase as usize - 1].clone();
-        link.transforms = if a.t_none { a.transforms } else { def.transforms.iter().copied().chain(a.transforms).collect() };
+        link.transforms = if a.t_none {
+            a.transforms
+        } else {
+            def.transforms.iter().copied().chain(a.transforms).collect()
+        };
         let rule = Rule {
             id,
             phase,
@@ -693,21 +790,35 @@ impl Builder {
         for r in removals {
             for phase in self.set.phases.iter_mut() {
                 match &r {
-                    Removal::Ids(ids) => phase.retain(|e| !matches!(e, Entry::Rule(rule) if in_ranges(rule.id, ids))),
-                    Removal::Tag(tag) => phase.retain(|e| !matches!(e, Entry::Rule(rule) if rule.tags.iter().any(|t| t == tag))),
-                    Removal::Msg(msg) => phase.retain(|e| !matches!(e, Entry::Rule(rule) if &rule.msg == msg)),
-                    Removal::TargetsById(..) | Removal::TargetsByTag(..) | Removal::ActionsById(..) => {
+                    Removal::Ids(ids) => {
+                        phase.retain(|e| !matches!(e, Entry::Rule(rule) if in_ranges(rule.id, ids)))
+                    }
+                    Removal::Tag(tag) => phase.retain(
+                        |e| !matches!(e, Entry::Rule(rule) if rule.tags.iter().any(|t| t == tag)),
+                    ),
+                    Removal::Msg(msg) => {
+                        phase.retain(|e| !matches!(e, Entry::Rule(rule) if &rule.msg == msg))
+                    }
+                    Removal::TargetsById(..)
+                    | Removal::TargetsByTag(..)
+                    | Removal::ActionsById(..) => {
                         for e in phase.iter_mut() {
                             let Entry::Rule(rule) = e else { continue };
                             let hit = match &r {
-                                Removal::TargetsById(ids, ..) | Removal::ActionsById(ids, ..) => in_ranges(rule.id, ids),
-                                Removal::TargetsByTag(tag, ..) => rule.tags.iter().any(|t| t == tag),
+                                Removal::TargetsById(ids, ..) | Removal::ActionsById(ids, ..) => {
+                                    in_ranges(rule.id, ids)
+                                }
+                                Removal::TargetsByTag(tag, ..) => {
+                                    rule.tags.iter().any(|t| t == tag)
+                                }
                                 _ => false,
                             };
                             if !hit {
                                 continue;
                             }
-                            let Some(rule) = Arc::get_mut(rule) else { continue };
+                            let Some(rule) = Arc::get_mut(rule) else {
+                                continue;
+                            };
                             match &r {
                                 Removal::TargetsById(_, t, x) | Removal::TargetsByTag(_, t, x) => {
                                     if let Some(first) = rule.links.first_mut() {

@@ -116,7 +116,10 @@ pub fn pcre_to_rust(p: &str) -> String {
                 }
                 continue;
             }
-            b'+' if i > 0 && matches!(b[i - 1], b'*' | b'+' | b'?' | b'}') && !(i > 1 && b[i - 2] == b'\\') => {
+            b'+' if i > 0
+                && matches!(b[i - 1], b'*' | b'+' | b'?' | b'}')
+                && !(i > 1 && b[i - 2] == b'\\') =>
+            {
                 i += 1;
                 continue;
             }
@@ -200,11 +203,19 @@ fn parse_cidr(s: &str) -> Option<(IpAddr, u8)> {
 fn in_cidr(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
     match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits.min(32) as u32) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits.min(32) as u32)
+            };
             u32::from(a) & mask == u32::from(n) & mask
         }
         (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits.min(128) as u32) };
+            let mask = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits.min(128) as u32)
+            };
             u128::from(a) & mask == u128::from(n) & mask
         }
         _ => false,
@@ -235,7 +246,10 @@ impl Op {
                         })?,
                 ),
             },
-            "pm" => pm(arg.split_whitespace().map(|p| p.as_bytes().to_vec()).collect())?,
+            "pm" => pm(arg
+                .split_whitespace()
+                .map(|p| p.as_bytes().to_vec())
+                .collect())?,
             "pmf" | "pmfromfile" => {
                 let mut all = Vec::new();
                 for f in arg.split_whitespace() {
@@ -258,14 +272,19 @@ impl Op {
             "ipmatch" => Op::IpMatch(
                 arg.split([',', ' '])
                     .filter(|s| !s.is_empty())
-                    .map(|s| parse_cidr(s.trim()).ok_or_else(|| format!("{s:?} is not an address or CIDR")))
+                    .map(|s| {
+                        parse_cidr(s.trim())
+                            .ok_or_else(|| format!("{s:?} is not an address or CIDR"))
+                    })
                     .collect::<Result<_, _>>()?,
             ),
             "ipmatchf" | "ipmatchfromfile" => {
                 let mut nets = Vec::new();
                 for line in phrases_from_file(&dir.join(arg.trim()))? {
                     let s = String::from_utf8_lossy(&line).into_owned();
-                    nets.push(parse_cidr(&s).ok_or_else(|| format!("{s:?} is not an address or CIDR"))?);
+                    nets.push(
+                        parse_cidr(&s).ok_or_else(|| format!("{s:?} is not an address or CIDR"))?,
+                    );
                 }
                 Op::IpMatch(nets)
             }
@@ -275,8 +294,14 @@ impl Op {
                 let mut ok = [false; 256];
                 for part in arg.split(',').map(str::trim).filter(|p| !p.is_empty()) {
                     let (a, b) = part.split_once('-').unwrap_or((part, part));
-                    let a: usize = a.trim().parse().map_err(|_| format!("bad byte range {part:?}"))?;
-                    let b: usize = b.trim().parse().map_err(|_| format!("bad byte range {part:?}"))?;
+                    let a: usize = a
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("bad byte range {part:?}"))?;
+                    let b: usize = b
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("bad byte range {part:?}"))?;
                     if a > 255 || b > 255 || a > b {
                         return Err(format!("bad byte range {part:?}"));
                     }
@@ -291,7 +316,8 @@ impl Op {
             "unconditionalmatch" => Op::Unconditional,
             "nomatch" => Op::NoMatch,
             // Need outside services or databases we do not query: never match.
-            "rbl" | "geolookup" | "inspectfile" | "fuzzyhash" | "verifycc" | "verifycpf" | "verifyssn" | "gsblookup" => Op::NoMatch,
+            "rbl" | "geolookup" | "inspectfile" | "fuzzyhash" | "verifycc" | "verifycpf"
+            | "verifyssn" | "gsblookup" => Op::NoMatch,
             other => return Err(format!("unsupported operator @{other}")),
         })
     }
@@ -327,7 +353,10 @@ impl Op {
                         if capture {
                             caps.clear();
                             for g in c.iter().take(10) {
-                                caps.push(g.map(|m| m.as_str().as_bytes().to_vec()).unwrap_or_default());
+                                caps.push(
+                                    g.map(|m| m.as_str().as_bytes().to_vec())
+                                        .unwrap_or_default(),
+                                );
                             }
                         }
                         true
@@ -339,7 +368,12 @@ impl Op {
                 Some(m) => {
                     if capture {
                         caps.clear();
-                        caps.push(phrases.get(m.pattern().as_usize()).cloned().unwrap_or_default());
+                        caps.push(
+                            phrases
+                                .get(m.pattern().as_usize())
+                                .cloned()
+                                .unwrap_or_default(),
+                        );
                     }
                     true
                 }
@@ -363,7 +397,10 @@ impl Op {
             }
             Op::BeginsWith(s) => input.starts_with(s),
             Op::EndsWith(s) => input.ends_with(s),
-            Op::Within(s) => !input.is_empty() && memchr::memmem::find(s, input).is_some() || (input.is_empty() && s.is_empty()),
+            Op::Within(s) => {
+                !input.is_empty() && memchr::memmem::find(s, input).is_some()
+                    || (input.is_empty() && s.is_empty())
+            }
             Op::StrMatch(s) => memchr::memmem::find(input, s).is_some(),
             Op::Eq(n) => to_int(input) == *n,
             Op::Ge(n) => to_int(input) >= *n,
@@ -461,7 +498,10 @@ mod tests {
 
     #[test]
     fn rx_sees_bytes_as_pcre_does() {
-        let o = op("rx", r"((?:(?:[!-\+\-:->@\[\]\^`\{-~]|\x{c2}\x{b4}|\x{e2}\x80[\x98\x99])[^!-\+\-:->@\[\]\^`\{-~]*?){12})");
+        let o = op(
+            "rx",
+            r"((?:(?:[!-\+\-:->@\[\]\^`\{-~]|\x{c2}\x{b4}|\x{e2}\x80[\x98\x99])[^!-\+\-:->@\[\]\^`\{-~]*?){12})",
+        );
         assert!(m(&o, "1’ OR ’1’=’x’#;--()"), "{:?}", o);
     }
 

@@ -142,9 +142,11 @@ fn expand_glob(pattern: &Path) -> Result<Vec<PathBuf>, String> {
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| {
-            p.file_name()
-                .map(|n| n.to_string_lossy())
-                .is_some_and(|n| n.starts_with(prefix) && n.ends_with(suffix) && n.len() >= prefix.len() + suffix.len())
+            p.file_name().map(|n| n.to_string_lossy()).is_some_and(|n| {
+                n.starts_with(prefix)
+                    && n.ends_with(suffix)
+                    && n.len() >= prefix.len() + suffix.len()
+            })
         })
         .filter(|p| p.is_file())
         .collect();
@@ -153,7 +155,11 @@ fn expand_glob(pattern: &Path) -> Result<Vec<PathBuf>, String> {
 }
 
 /// Splits one logical line into a directive; `None` for a comment.
-fn tokenize(line: &str, file: &Arc<PathBuf>, line_no: usize) -> Result<Option<Directive>, RuleError> {
+fn tokenize(
+    line: &str,
+    file: &Arc<PathBuf>,
+    line_no: usize,
+) -> Result<Option<Directive>, RuleError> {
     let mut args = Vec::new();
     let b = line.as_bytes();
     let mut i = 0;

@@ -254,7 +254,11 @@ impl<'r> Transaction<'r> {
     }
 
     /// Phase 3.
-    pub fn process_response_headers(&mut self, status: u16, headers: Pairs) -> Option<Intervention> {
+    pub fn process_response_headers(
+        &mut self,
+        status: u16,
+        headers: Pairs,
+    ) -> Option<Intervention> {
         self.response_status = status;
         self.response_headers = headers;
         self.run_phase(3)
@@ -262,8 +266,13 @@ impl<'r> Transaction<'r> {
 
     /// Whether the rules read response bodies of this type.
     pub fn wants_response_body(&self, content_type: &str) -> bool {
-        let ct = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-        self.rs.response_body_access && self.rs.response_mime.iter().any(|m| *m == ct)
+        let ct = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        self.rs.response_body_access && self.rs.response_mime.contains(&ct)
     }
 
     /// Phase 4 on (a prefix of) the response body.
@@ -279,7 +288,8 @@ impl<'r> Transaction<'r> {
     }
 
     fn removed(&self, rule: &Rule) -> bool {
-        in_ranges(rule.id, &self.removed_ids) || rule.tags.iter().any(|t| self.removed_tags.contains(t))
+        in_ranges(rule.id, &self.removed_ids)
+            || rule.tags.iter().any(|t| self.removed_tags.contains(t))
     }
 
     fn run_phase(&mut self, phase: u8) -> Option<Intervention> {
@@ -315,7 +325,11 @@ impl<'r> Transaction<'r> {
                     let status = rule
                         .status
                         .or(rs.block_defaults[phase as usize - 1].1)
-                        .unwrap_or(if disruptive == Disruptive::Redirect { 302 } else { 403 });
+                        .unwrap_or(if disruptive == Disruptive::Redirect {
+                            302
+                        } else {
+                            403
+                        });
                     if self.intervention.is_none() {
                         self.intervention = Some(Intervention {
                             status,
@@ -341,7 +355,10 @@ impl<'r> Transaction<'r> {
                 Disruptive::Pass | Disruptive::Block => {}
             }
             if let Some(marker) = &rule.skip_after {
-                match entries[i + 1..].iter().position(|e| matches!(e, Entry::Marker(m) if m == marker)) {
+                match entries[i + 1..]
+                    .iter()
+                    .position(|e| matches!(e, Entry::Marker(m) if m == marker))
+                {
                     Some(p) => i += p + 2,
                     None => i = entries.len(),
                 }
@@ -377,7 +394,10 @@ impl<'r> Transaction<'r> {
         if rule.log {
             let data = self.expand(&rule.logdata);
             let msg = self.expand(&rule.msg);
-            let value = String::from_utf8_lossy(&self.matched_var[..self.matched_var.len().min(MAX_HIT_VALUE)]).into_owned();
+            let value = String::from_utf8_lossy(
+                &self.matched_var[..self.matched_var.len().min(MAX_HIT_VALUE)],
+            )
+            .into_owned();
             self.hits.push(Hit {
                 id: rule.id,
                 msg,
@@ -497,7 +517,11 @@ impl<'r> Transaction<'r> {
 
     /// The values a link's targets yield, minus exclusions: (collection, key, is a count,
     /// value). Names are only formatted for values that match.
-    fn collect<'a>(&'a self, rule: &Rule, link: &Link) -> Vec<(Coll, &'a str, bool, Cow<'a, [u8]>)> {
+    fn collect<'a>(
+        &'a self,
+        rule: &Rule,
+        link: &Link,
+    ) -> Vec<(Coll, &'a str, bool, Cow<'a, [u8]>)> {
         let mut out: Vec<(Coll, &'a str, bool, Cow<'a, [u8]>)> = Vec::new();
         for t in &link.targets {
             let before = out.len();
@@ -541,8 +565,12 @@ impl<'r> Transaction<'r> {
                 f(k, Cow::Borrowed(k.as_bytes()));
             }
         };
-        let s = |f: &mut dyn FnMut(&'a str, Cow<'a, [u8]>), v: &'a str| f("", Cow::Borrowed(v.as_bytes()));
-        let owned = |f: &mut dyn FnMut(&'a str, Cow<'a, [u8]>), v: String| f("", Cow::Owned(v.into_bytes()));
+        let s = |f: &mut dyn FnMut(&'a str, Cow<'a, [u8]>), v: &'a str| {
+            f("", Cow::Borrowed(v.as_bytes()))
+        };
+        let owned = |f: &mut dyn FnMut(&'a str, Cow<'a, [u8]>), v: String| {
+            f("", Cow::Owned(v.into_bytes()))
+        };
         match coll {
             Coll::Args => {
                 pairs(&self.args_get, f);
@@ -557,7 +585,12 @@ impl<'r> Transaction<'r> {
             Coll::ArgsPost => pairs(&self.args_post, f),
             Coll::ArgsPostNames => names(&self.args_post, f),
             Coll::ArgsCombinedSize => {
-                let n: usize = self.args_get.iter().chain(&self.args_post).map(|(k, v)| k.len() + v.len()).sum();
+                let n: usize = self
+                    .args_get
+                    .iter()
+                    .chain(&self.args_post)
+                    .map(|(k, v)| k.len() + v.len())
+                    .sum();
                 owned(f, n.to_string())
             }
             Coll::RequestHeaders => pairs(&self.headers, f),
@@ -567,12 +600,17 @@ impl<'r> Transaction<'r> {
             Coll::RequestUri | Coll::RequestUriRaw => s(f, &self.uri),
             Coll::RequestFilename | Coll::PathInfo => s(f, &self.filename),
             Coll::RequestBasename => s(f, self.filename.rsplit(['/', '\\']).next().unwrap_or("")),
-            Coll::RequestLine => owned(f, format!("{} {} {}", self.method, self.uri, self.protocol)),
+            Coll::RequestLine => {
+                owned(f, format!("{} {} {}", self.method, self.uri, self.protocol))
+            }
             Coll::RequestMethod => s(f, &self.method),
             Coll::RequestProtocol => s(f, &self.protocol),
             Coll::QueryString => s(f, &self.query),
             Coll::RequestBody => {
-                if self.body_processor.as_deref() == Some("URLENCODED") || self.force_body_variable || self.body_processor.is_none() {
+                if self.body_processor.as_deref() == Some("URLENCODED")
+                    || self.force_body_variable
+                    || self.body_processor.is_none()
+                {
                     f("", Cow::Borrowed(self.body.as_slice()))
                 }
             }
@@ -593,7 +631,9 @@ impl<'r> Transaction<'r> {
                     f(k, Cow::Owned(n.to_string().into_bytes()))
                 }
             }
-            Coll::FilesCombinedSize => owned(f, self.files.iter().map(|x| x.2).sum::<usize>().to_string()),
+            Coll::FilesCombinedSize => {
+                owned(f, self.files.iter().map(|x| x.2).sum::<usize>().to_string())
+            }
             Coll::Xml => {
                 for (attr, v) in &self.xml {
                     f(if *attr { "@" } else { "/*" }, Cow::Borrowed(v.as_slice()))
@@ -631,7 +671,12 @@ impl<'r> Transaction<'r> {
             Coll::ServerName => {
                 let host = header(&self.headers, "host").unwrap_or_default();
                 let host = String::from_utf8_lossy(host).into_owned();
-                owned(f, host.rsplit_once(':').filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())).map_or(host.clone(), |(h, _)| h.to_string()))
+                owned(
+                    f,
+                    host.rsplit_once(':')
+                        .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+                        .map_or(host.clone(), |(h, _)| h.to_string()),
+                )
             }
             Coll::ServerPort => owned(f, self.server.port().to_string()),
             Coll::ServerAddr => owned(f, self.server.ip().to_string()),
@@ -647,7 +692,9 @@ impl<'r> Transaction<'r> {
             }
             Coll::ResponseContentLength => owned(f, self.response_body.len().to_string()),
             Coll::ResponseProtocol => s(f, &self.protocol),
-            Coll::ReqbodyError | Coll::ReqbodyProcessorError => owned(f, (self.reqbody_error.is_some() as u8).to_string()),
+            Coll::ReqbodyError | Coll::ReqbodyProcessorError => {
+                owned(f, (self.reqbody_error.is_some() as u8).to_string())
+            }
             Coll::ReqbodyErrorMsg => owned(f, self.reqbody_error.clone().unwrap_or_default()),
             Coll::ReqbodyProcessor => {
                 if let Some(p) = &self.body_processor {
@@ -655,7 +702,9 @@ impl<'r> Transaction<'r> {
                 }
             }
             Coll::UrlencodedError => owned(f, (self.urlencoded_error as u8).to_string()),
-            Coll::MultipartFlag(flag) => owned(f, (self.multipart_flags.contains(&flag) as u8).to_string()),
+            Coll::MultipartFlag(flag) => {
+                owned(f, (self.multipart_flags.contains(&flag) as u8).to_string())
+            }
             Coll::MultipartPartHeaders => pairs(&self.part_headers, f),
             Coll::UniqueId => s(f, &self.unique_id),
             Coll::Duration => owned(f, self.started.elapsed().as_micros().to_string()),
@@ -666,26 +715,50 @@ impl<'r> Transaction<'r> {
                     f("", Cow::Owned(scheme.to_vec()))
                 }
             }
-            Coll::FullRequest => owned(f, format!("{} {} {}", self.method, self.uri, self.protocol)),
-            Coll::HighestSeverity | Coll::InboundDataError | Coll::OutboundDataError => owned(f, "0".into()),
+            Coll::FullRequest => {
+                owned(f, format!("{} {} {}", self.method, self.uri, self.protocol))
+            }
+            Coll::HighestSeverity | Coll::InboundDataError | Coll::OutboundDataError => {
+                owned(f, "0".into())
+            }
         }
     }
 
     fn setvar(&mut self, sv: &SetVar) {
         let (coll, key) = match sv {
-            SetVar::Set(c, k, _) | SetVar::Add(c, k, _) | SetVar::Sub(c, k, _) | SetVar::Delete(c, k) => (c.clone(), self.expand(k).to_ascii_lowercase()),
+            SetVar::Set(c, k, _)
+            | SetVar::Add(c, k, _)
+            | SetVar::Sub(c, k, _)
+            | SetVar::Delete(c, k) => (c.clone(), self.expand(k).to_ascii_lowercase()),
         };
         let current = |t: &Self| -> i64 {
-            let map = if coll == "tx" { Some(&t.tx) } else { t.other.get(&coll) };
-            map.and_then(|m| m.get(&key)).map_or(0, |v| super::operator::to_int(v))
+            let map = if coll == "tx" {
+                Some(&t.tx)
+            } else {
+                t.other.get(&coll)
+            };
+            map.and_then(|m| m.get(&key))
+                .map_or(0, |v| super::operator::to_int(v))
         };
         let value = match sv {
             SetVar::Set(_, _, v) => Some(self.expand(v).into_bytes()),
-            SetVar::Add(_, _, v) => Some((current(self) + super::operator::to_int(self.expand(v).as_bytes())).to_string().into_bytes()),
-            SetVar::Sub(_, _, v) => Some((current(self) - super::operator::to_int(self.expand(v).as_bytes())).to_string().into_bytes()),
+            SetVar::Add(_, _, v) => Some(
+                (current(self) + super::operator::to_int(self.expand(v).as_bytes()))
+                    .to_string()
+                    .into_bytes(),
+            ),
+            SetVar::Sub(_, _, v) => Some(
+                (current(self) - super::operator::to_int(self.expand(v).as_bytes()))
+                    .to_string()
+                    .into_bytes(),
+            ),
             SetVar::Delete(..) => None,
         };
-        let map = if coll == "tx" { &mut self.tx } else { self.other.entry(coll).or_default() };
+        let map = if coll == "tx" {
+            &mut self.tx
+        } else {
+            self.other.entry(coll).or_default()
+        };
         match value {
             Some(v) => {
                 if map.len() < 10_000 {
@@ -702,8 +775,12 @@ impl<'r> Transaction<'r> {
         match c {
             Ctl::RemoveById(ids) => self.removed_ids.extend(ids.iter().copied()),
             Ctl::RemoveByTag(tag) => self.removed_tags.push(tag.clone()),
-            Ctl::RemoveTargetById(ids, t) => self.removed_targets.push((RemovedBy::Ids(ids.clone()), t.clone())),
-            Ctl::RemoveTargetByTag(tag, t) => self.removed_targets.push((RemovedBy::Tag(tag.clone()), t.clone())),
+            Ctl::RemoveTargetById(ids, t) => self
+                .removed_targets
+                .push((RemovedBy::Ids(ids.clone()), t.clone())),
+            Ctl::RemoveTargetByTag(tag, t) => self
+                .removed_targets
+                .push((RemovedBy::Tag(tag.clone()), t.clone())),
             Ctl::RuleEngine(m) => {
                 // A site forced to DetectionOnly stays so whatever the rules say.
                 if self.mode != EngineMode::DetectionOnly || *m == EngineMode::Off {
@@ -746,13 +823,24 @@ impl<'r> Transaction<'r> {
         let lc = coll.to_ascii_lowercase();
         let lossy = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
         match (lc.as_str(), key) {
-            ("tx", Some(k)) => self.tx.get(&k.to_ascii_lowercase()).map(|v| lossy(v)).unwrap_or_default(),
-            ("ip" | "global" | "session" | "user" | "resource", Some(k)) => self.other.get(&lc).and_then(|m| m.get(&k.to_ascii_lowercase())).map(|v| lossy(v)).unwrap_or_default(),
+            ("tx", Some(k)) => self
+                .tx
+                .get(&k.to_ascii_lowercase())
+                .map(|v| lossy(v))
+                .unwrap_or_default(),
+            ("ip" | "global" | "session" | "user" | "resource", Some(k)) => self
+                .other
+                .get(&lc)
+                .and_then(|m| m.get(&k.to_ascii_lowercase()))
+                .map(|v| lossy(v))
+                .unwrap_or_default(),
             ("matched_var", None) => lossy(&self.matched_var),
             ("matched_var_name", None) => self.matched_var_name.clone(),
             ("rule", Some(_)) => String::new(),
             _ => {
-                let Some(c) = Coll::parse(coll) else { return String::new() };
+                let Some(c) = Coll::parse(coll) else {
+                    return String::new();
+                };
                 let mut found = String::new();
                 self.values(c, &mut |k: &str, v: Cow<[u8]>| {
                     if found.is_empty() && key.is_none_or(|want| want.eq_ignore_ascii_case(k)) {

@@ -112,7 +112,12 @@ impl Transform {
             RemoveNulls => filter(input, |b| b != 0),
             ReplaceNulls => {
                 if input.contains(&0) {
-                    Cow::Owned(input.iter().map(|&b| if b == 0 { b' ' } else { b }).collect())
+                    Cow::Owned(
+                        input
+                            .iter()
+                            .map(|&b| if b == 0 { b' ' } else { b })
+                            .collect(),
+                    )
                 } else {
                     Cow::Borrowed(input)
                 }
@@ -127,10 +132,19 @@ impl Transform {
             Base64DecodeExt => Cow::Owned(base64_decode(input, true)),
             Base64Encode => {
                 use base64::Engine;
-                Cow::Owned(base64::engine::general_purpose::STANDARD.encode(input).into_bytes())
+                Cow::Owned(
+                    base64::engine::general_purpose::STANDARD
+                        .encode(input)
+                        .into_bytes(),
+                )
             }
             HexDecode => Cow::Owned(hex_decode(input)),
-            HexEncode => Cow::Owned(input.iter().flat_map(|b| format!("{b:02x}").into_bytes()).collect()),
+            HexEncode => Cow::Owned(
+                input
+                    .iter()
+                    .flat_map(|b| format!("{b:02x}").into_bytes())
+                    .collect(),
+            ),
             SqlHexDecode => sql_hex_decode(input),
             Utf8ToUnicode => utf8_to_unicode(input),
             Length => Cow::Owned(input.len().to_string().into_bytes()),
@@ -175,10 +189,13 @@ fn url_decode(input: &[u8], uni: bool) -> Cow<'_, [u8]> {
             i += 1;
         } else if b == b'%' {
             if uni && i + 5 < input.len() && matches!(input.get(i + 1), Some(b'u' | b'U')) {
-                let h: Option<Vec<u8>> = input.get(i + 2..i + 6).map(|s| s.iter().filter_map(|&c| hexval(c)).collect());
+                let h: Option<Vec<u8>> = input
+                    .get(i + 2..i + 6)
+                    .map(|s| s.iter().filter_map(|&c| hexval(c)).collect());
                 if let Some(h) = h.filter(|h| h.len() == 4) {
                     // ModSecurity keeps the low byte, mapping full-width ASCII (FF01–FF5E) down.
-                    let code = (h[0] as u16) << 12 | (h[1] as u16) << 8 | (h[2] as u16) << 4 | h[3] as u16;
+                    let code =
+                        (h[0] as u16) << 12 | (h[1] as u16) << 8 | (h[2] as u16) << 4 | h[3] as u16;
                     let byte = if (0xff01..=0xff5e).contains(&code) {
                         (code - 0xff00 + 0x20) as u8
                     } else {
@@ -189,7 +206,10 @@ fn url_decode(input: &[u8], uni: bool) -> Cow<'_, [u8]> {
                     continue;
                 }
             }
-            match (input.get(i + 1).and_then(|&c| hexval(c)), input.get(i + 2).and_then(|&c| hexval(c))) {
+            match (
+                input.get(i + 1).and_then(|&c| hexval(c)),
+                input.get(i + 2).and_then(|&c| hexval(c)),
+            ) {
                 (Some(h), Some(l)) => {
                     out.push(h << 4 | l);
                     i += 3;
@@ -251,7 +271,13 @@ fn html_entity_decode(input: &[u8]) -> Cow<'_, [u8]> {
             };
             let n = digits
                 .iter()
-                .take_while(|c| if hex { c.is_ascii_hexdigit() } else { c.is_ascii_digit() })
+                .take_while(|c| {
+                    if hex {
+                        c.is_ascii_hexdigit()
+                    } else {
+                        c.is_ascii_digit()
+                    }
+                })
                 .count()
                 .min(8);
             if n > 0 {
@@ -266,7 +292,11 @@ fn html_entity_decode(input: &[u8]) -> Cow<'_, [u8]> {
                 continue;
             }
         } else {
-            let n = rest.iter().take_while(|c| c.is_ascii_alphanumeric()).count().min(10);
+            let n = rest
+                .iter()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .count()
+                .min(10);
             let name = &rest[..n];
             let ch = match name {
                 b"quot" => Some(b'"'),
@@ -309,17 +339,31 @@ fn js_decode(input: &[u8]) -> Cow<'_, [u8]> {
         let hex = |s: &[u8]| s.iter().all(|c| c.is_ascii_hexdigit());
         match c {
             b'u' if input.len() >= i + 6 && hex(&input[i + 2..i + 6]) => {
-                let v = u32::from_str_radix(std::str::from_utf8(&input[i + 2..i + 6]).unwrap_or("0"), 16).unwrap_or(0);
-                let byte = if (0xff01..=0xff5e).contains(&v) { (v - 0xff00 + 0x20) as u8 } else { (v & 0xff) as u8 };
+                let v = u32::from_str_radix(
+                    std::str::from_utf8(&input[i + 2..i + 6]).unwrap_or("0"),
+                    16,
+                )
+                .unwrap_or(0);
+                let byte = if (0xff01..=0xff5e).contains(&v) {
+                    (v - 0xff00 + 0x20) as u8
+                } else {
+                    (v & 0xff) as u8
+                };
                 out.push(byte);
                 i += 6;
             }
             b'x' if input.len() >= i + 4 && hex(&input[i + 2..i + 4]) => {
-                out.push(hexval(input[i + 2]).unwrap_or(0) << 4 | hexval(input[i + 3]).unwrap_or(0));
+                out.push(
+                    hexval(input[i + 2]).unwrap_or(0) << 4 | hexval(input[i + 3]).unwrap_or(0),
+                );
                 i += 4;
             }
             b'0'..=b'7' => {
-                let n = input[i + 1..].iter().take(3).take_while(|c| (b'0'..=b'7').contains(c)).count();
+                let n = input[i + 1..]
+                    .iter()
+                    .take(3)
+                    .take_while(|c| (b'0'..=b'7').contains(c))
+                    .count();
                 let mut v: u32 = 0;
                 for &d in &input[i + 1..i + 1 + n] {
                     v = v * 8 + (d - b'0') as u32;
@@ -361,11 +405,19 @@ fn css_decode(input: &[u8]) -> Cow<'_, [u8]> {
             i += 1;
             continue;
         }
-        let n = input[i + 1..].iter().take(6).take_while(|c| c.is_ascii_hexdigit()).count();
+        let n = input[i + 1..]
+            .iter()
+            .take(6)
+            .take_while(|c| c.is_ascii_hexdigit())
+            .count();
         if n > 0 {
             let s = std::str::from_utf8(&input[i + 1..i + 1 + n]).unwrap_or("0");
             let v = u32::from_str_radix(s, 16).unwrap_or(0);
-            let byte = if (0xff01..=0xff5e).contains(&v) { (v - 0xff00 + 0x20) as u8 } else { (v & 0xff) as u8 };
+            let byte = if (0xff01..=0xff5e).contains(&v) {
+                (v - 0xff00 + 0x20) as u8
+            } else {
+                (v & 0xff) as u8
+            };
             out.push(byte);
             i += 1 + n;
             if input.get(i).is_some_and(|&c| c == b' ') {
@@ -412,7 +464,8 @@ fn cmd_line(input: &[u8]) -> Cow<'_, [u8]> {
 }
 
 fn compress_whitespace(input: &[u8]) -> Cow<'_, [u8]> {
-    let needs = input.windows(2).any(|w| is_space(w[0]) && is_space(w[1])) || input.iter().any(|&b| is_space(b) && b != b' ');
+    let needs = input.windows(2).any(|w| is_space(w[0]) && is_space(w[1]))
+        || input.iter().any(|&b| is_space(b) && b != b' ');
     if !needs {
         return Cow::Borrowed(input);
     }
@@ -436,7 +489,10 @@ fn compress_whitespace(input: &[u8]) -> Cow<'_, [u8]> {
 /// running to the end of the input, as ModSecurity's removeComments does.
 fn comments(input: &[u8], replace: bool) -> Cow<'_, [u8]> {
     let has = memchr::memmem::find(input, b"/*").is_some()
-        || (!replace && (memchr::memmem::find(input, b"--").is_some() || input.contains(&b'#') || memchr::memmem::find(input, b"<!--").is_some()))
+        || (!replace
+            && (memchr::memmem::find(input, b"--").is_some()
+                || input.contains(&b'#')
+                || memchr::memmem::find(input, b"<!--").is_some()))
         || (replace && memchr::memmem::find(input, b"*/").is_some());
     if !has {
         return Cow::Borrowed(input);
@@ -510,7 +566,12 @@ fn remove_comment_chars(input: &[u8]) -> Cow<'_, [u8]> {
 
 fn normalize_path(input: &[u8], win: bool) -> Cow<'_, [u8]> {
     let s: Cow<[u8]> = if win && input.contains(&b'\\') {
-        Cow::Owned(input.iter().map(|&b| if b == b'\\' { b'/' } else { b }).collect())
+        Cow::Owned(
+            input
+                .iter()
+                .map(|&b| if b == b'\\' { b'/' } else { b })
+                .collect(),
+        )
     } else {
         Cow::Borrowed(input)
     };
@@ -606,7 +667,8 @@ fn hex_decode(input: &[u8]) -> Vec<u8> {
 
 /// `0x414243` → `ABC` (MySQL hex literals).
 fn sql_hex_decode(input: &[u8]) -> Cow<'_, [u8]> {
-    if memchr::memmem::find(input, b"0x").is_none() && memchr::memmem::find(input, b"0X").is_none() {
+    if memchr::memmem::find(input, b"0x").is_none() && memchr::memmem::find(input, b"0X").is_none()
+    {
         return Cow::Borrowed(input);
     }
     let mut out = Vec::with_capacity(input.len());
@@ -617,7 +679,10 @@ fn sql_hex_decode(input: &[u8]) -> Cow<'_, [u8]> {
             && input.get(i + 3).is_some_and(|c| c.is_ascii_hexdigit())
         {
             let mut j = i + 2;
-            while j + 1 < input.len() && input[j].is_ascii_hexdigit() && input[j + 1].is_ascii_hexdigit() {
+            while j + 1 < input.len()
+                && input[j].is_ascii_hexdigit()
+                && input[j + 1].is_ascii_hexdigit()
+            {
                 out.push(hexval(input[j]).unwrap_or(0) << 4 | hexval(input[j + 1]).unwrap_or(0));
                 j += 2;
             }
@@ -683,7 +748,10 @@ mod tests {
     #[test]
     fn decodings_follow_modsecurity() {
         assert_eq!(t("urlDecodeUni", "a%20b+c%u0027%uff1c%zz"), "a b c'<%zz");
-        assert_eq!(t("htmlEntityDecode", "&lt;script&gt;&#x41;&#66;&quot&amp;x"), "<script>AB\"&x");
+        assert_eq!(
+            t("htmlEntityDecode", "&lt;script&gt;&#x41;&#66;&quot&amp;x"),
+            "<script>AB\"&x"
+        );
         assert_eq!(t("jsDecode", "\\x41\\u0042\\101\\n"), "ABA\n");
         assert_eq!(t("cssDecode", "\\3c script\\>"), "<script>");
         assert_eq!(t("base64Decode", "aGVsbG8="), "hello");
@@ -693,13 +761,22 @@ mod tests {
 
     #[test]
     fn evasion_normalisations() {
-        assert_eq!(t("cmdLine", "C:\\WiNd\"ows\\sys^tem32 ,  /c"), "c:windowssystem32/c");
+        assert_eq!(
+            t("cmdLine", "C:\\WiNd\"ows\\sys^tem32 ,  /c"),
+            "c:windowssystem32/c"
+        );
         assert_eq!(t("compressWhitespace", "a \t\n b"), "a b");
         assert_eq!(t("removeWhitespace", " a b\t"), "ab");
         assert_eq!(t("replaceComments", "un/**/ion"), "un ion");
         assert_eq!(t("removeComments", "un/**/ion -- x"), "union ");
-        assert_eq!(t("normalizePath", "/a/./b/../../../etc//passwd"), "/etc/passwd");
-        assert_eq!(t("normalizePathWin", "..\\..\\windows\\win.ini"), "../../windows/win.ini");
+        assert_eq!(
+            t("normalizePath", "/a/./b/../../../etc//passwd"),
+            "/etc/passwd"
+        );
+        assert_eq!(
+            t("normalizePathWin", "..\\..\\windows\\win.ini"),
+            "../../windows/win.ini"
+        );
         assert_eq!(t("utf8toUnicode", "aé"), "a%u00e9");
         assert_eq!(t("length", "abcd"), "4");
         assert_eq!(t("trim", "  x  "), "x");

@@ -166,7 +166,8 @@ impl Coll {
             "MULTIPART_NAME" => MultipartName,
             "UNIQUE_ID" => UniqueId,
             "DURATION" => Duration,
-            "TIME" | "TIME_DAY" | "TIME_EPOCH" | "TIME_HOUR" | "TIME_MIN" | "TIME_MON" | "TIME_SEC" | "TIME_WDAY" | "TIME_YEAR" => Time,
+            "TIME" | "TIME_DAY" | "TIME_EPOCH" | "TIME_HOUR" | "TIME_MIN" | "TIME_MON"
+            | "TIME_SEC" | "TIME_WDAY" | "TIME_YEAR" => Time,
             "AUTH_TYPE" => AuthType,
             "PATH_INFO" => PathInfo,
             "FULL_REQUEST" => FullRequest,
@@ -324,7 +325,11 @@ pub fn parse_targets(spec: &str) -> Result<(Vec<Target>, Vec<Target>), String> {
         let selector = match sel {
             None | Some("") => Selector::All,
             // XPath: attribute values (`//@*`) or text (`/*`), the two forms CRS uses.
-            Some(s) if coll == Coll::Xml => Selector::Name(if s.contains('@') { "@".into() } else { "/*".into() }),
+            Some(s) if coll == Coll::Xml => Selector::Name(if s.contains('@') {
+                "@".into()
+            } else {
+                "/*".into()
+            }),
             Some(s) if s.len() >= 2 && s.starts_with('/') && s.ends_with('/') => Selector::Regex(
                 regex::bytes::RegexBuilder::new(&s[1..s.len() - 1])
                     .case_insensitive(true)
@@ -356,7 +361,12 @@ fn split_targets(spec: &str) -> Vec<&str> {
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'/' if i > 0 && b[i - 1] == b':' && !spec[..i - 1].to_ascii_uppercase().ends_with("XML") => in_re = true,
+            b'/' if i > 0
+                && b[i - 1] == b':'
+                && !spec[..i - 1].to_ascii_uppercase().ends_with("XML") =>
+            {
+                in_re = true
+            }
             b'\\' if in_re => i += 1,
             b'/' if in_re => in_re = false,
             b'|' if !in_re => {
@@ -377,7 +387,9 @@ mod tests {
 
     #[test]
     fn target_lists_with_exclusions_counts_and_regexes() {
-        let (t, x) = parse_targets("ARGS|!ARGS:foo|&TX:x|REQUEST_HEADERS:/^x-a|b/|REQUEST_COOKIES:/__utm/").unwrap();
+        let (t, x) =
+            parse_targets("ARGS|!ARGS:foo|&TX:x|REQUEST_HEADERS:/^x-a|b/|REQUEST_COOKIES:/__utm/")
+                .unwrap();
         assert_eq!(t.len(), 4);
         assert_eq!(x.len(), 1);
         assert!(t[1].count);
