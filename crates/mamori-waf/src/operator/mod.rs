@@ -50,7 +50,11 @@ impl Operator {
             Kind::Unconditional => true,
         };
         hit.then(|| OpMatch {
-            captures: if capture { vec![input.to_vec()] } else { Vec::new() },
+            captures: if capture {
+                vec![input.to_vec()]
+            } else {
+                Vec::new()
+            },
         })
     }
 }
