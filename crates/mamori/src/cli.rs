@@ -78,6 +78,9 @@ pub enum Command {
     /// The WAF: reverse proxy with the OWASP Core Rule Set and login protection.
     #[command(subcommand)]
     Waf(crate::waf::WafCommand),
+    /// Log analytics: hunt through EVTX and text logs with Sigma rules and built-in analytics.
+    #[command(subcommand)]
+    Logs(crate::logs::LogsCommand),
     /// Send NDJSON events (Mamori events or Suricata EVE lines) from a file or stdin to a console.
     Send {
         /// NDJSON file; `-` or absent reads stdin.

@@ -6,6 +6,9 @@ mod admin;
 mod cli;
 mod demo;
 mod ids;
+mod logs;
+mod logs_engine;
+mod logs_out;
 mod mail;
 mod send;
 mod up;
@@ -63,6 +66,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Mail(cmd) => return mail::run(&g, cmd).await,
         Command::Ids(cmd) => ids::run(&g, cmd).await?,
         Command::Waf(cmd) => return waf::run(&g, cmd).await,
+        Command::Logs(cmd) => return logs::run(&g, cmd).await,
         Command::Send {
             file,
             url,

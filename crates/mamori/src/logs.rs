@@ -1,0 +1,262 @@
+//! `mamori logs …`: investigations over log files (`hunt`) with Sigma rules and the built-in
+//! analytics, and a rule-set check (`rules check`).
+//!
+//! `hunt` reads every file under the given paths on one thread per core, matches each event
+//! against the Sigma rules as it is read (stateless), keeps the events the stateful parts need
+//! (correlations, analytics), sorts those by time and runs them in order, then prints the
+//! timeline and a summary and writes JSON lines or CSV.
+
+use crate::logs_out;
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use mamori_logs::{Detection, Event};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+#[derive(Subcommand, Debug)]
+pub enum LogsCommand {
+    /// Hunt through log files (EVTX and text logs; files or directories, recursively).
+    Hunt {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Sigma rule files or directories (repeatable); without: built-in analytics only.
+        #[arg(long)]
+        rules: Vec<PathBuf>,
+        /// Write one JSON line per detection here (`-` for stdout).
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Write CSV here.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// Also store the detections as alerts of this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Do not print the timeline (summary only).
+        #[arg(long)]
+        quiet: bool,
+    },
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RulesCommand {
+    /// Load Sigma rules and print what loaded, what did not and why.
+    Check {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The coverage as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run(g: &crate::cli::Global, cmd: LogsCommand) -> Result<std::process::ExitCode> {
+    match cmd {
+        LogsCommand::Hunt {
+            paths,
+            rules,
+            json,
+            csv,
+            tenant,
+            quiet,
+        } => {
+            let detections = tokio::task::spawn_blocking(move || -> Result<Vec<Detection>> {
+                let out = hunt(&paths, &rules, quiet)?;
+                if let Some(p) = json {
+                    write_lines(&p, None, out.iter().map(logs_out::json_line))?;
+                }
+                if let Some(p) = csv {
+                    write_lines(&p, Some(logs_out::CSV_HEADER), out.iter().map(logs_out::csv_line))?;
+                }
+                Ok(out)
+            })
+            .await??;
+            if let Some(t) = tenant {
+                let alerts: Vec<_> = detections.iter().map(|d| logs_out::to_alert(d, &t, "logs")).collect();
+                store_alerts(g, alerts).await?;
+            }
+        }
+        LogsCommand::Rules(RulesCommand::Check { paths, json }) => return rules_check(&paths, json),
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn write_lines(path: &Path, header: Option<&str>, lines: impl Iterator<Item = String>) -> Result<()> {
+    let mut w: Box<dyn Write> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        ))
+    };
+    if let Some(h) = header {
+        w.write_all(h.as_bytes())?;
+    }
+    for mut l in lines {
+        if !l.ends_with('\n') {
+            l.push('\n');
+        }
+        w.write_all(l.as_bytes())?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+async fn store_alerts(g: &crate::cli::Global, alerts: Vec<mamori_core::Alert>) -> Result<()> {
+    let (config, _) = crate::load_config(g)?;
+    let store = crate::open_store(&g.data, &config).await?;
+    let window = time::Duration::minutes(config.incidents.window_minutes as i64);
+    let mut stored = 0;
+    for chunk in alerts.chunks(5000) {
+        stored += store.ingest(chunk, window).await?.stored;
+    }
+    eprintln!("stored {stored} alerts");
+    Ok(())
+}
+
+/// Every file under `paths` (directories recursively), sorted.
+pub fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    fn walk(p: &Path, out: &mut Vec<PathBuf>, depth: usize) -> std::io::Result<()> {
+        let meta = std::fs::metadata(p)?;
+        if meta.is_dir() {
+            if depth > 32 {
+                return Ok(());
+            }
+            let mut entries: Vec<_> = std::fs::read_dir(p)?.flatten().map(|e| e.path()).collect();
+            entries.sort();
+            for e in entries {
+                walk(&e, out, depth + 1)?;
+            }
+        } else if meta.is_file() {
+            out.push(p.to_path_buf());
+        }
+        Ok(())
+    }
+    for p in paths {
+        walk(p, &mut out, 0).with_context(|| format!("reading {}", p.display()))?;
+    }
+    Ok(out)
+}
+
+/// Reads one file of any supported format into `sink`.
+fn read_any(path: &Path, sink: &mut mamori_logs::reader::Sink<'_>) -> Result<u64, mamori_logs::reader::ReadError> {
+    read_file(path, sink)
+}
+
+/// The built-in and Sigma detection for a hunt.
+struct Detectors {
+    sigma: crate::logs_engine::Sigma,
+    analytics: crate::logs_engine::Analytics,
+}
+
+fn hunt(paths: &[PathBuf], rules: &[PathBuf], quiet: bool) -> Result<Vec<Detection>> {
+    let started = std::time::Instant::now();
+    let files = files(paths)?;
+    if files.is_empty() {
+        bail!("no files under {paths:?}");
+    }
+    let sigma = crate::logs_engine::Sigma::load(rules)?;
+    let det = Detectors {
+        sigma,
+        analytics: crate::logs_engine::Analytics::new(),
+    };
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let events = AtomicU64::new(0);
+    let errors = AtomicU64::new(0);
+    let detections: Mutex<Vec<Detection>> = Mutex::new(Vec::new());
+    let kept: Mutex<Vec<Event>> = Mutex::new(Vec::new());
+    let progress = Mutex::new(logs_out::Progress::new());
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(files.len());
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(path) = files.get(i) else { break };
+                let mut local = Vec::new();
+                let mut keep = Vec::new();
+                let mut n = 0u64;
+                let mut errs = 0u64;
+                let result = read_any(path, &mut |r| match r {
+                    Ok(ev) => {
+                        n += 1;
+                        det.sigma.matches(&ev, &mut local);
+                        if det.analytics.wants(&ev) || det.sigma.correlates(&ev) {
+                            keep.push(ev);
+                        }
+                    }
+                    Err(e) => {
+                        errs += 1;
+                        if errs <= 5 {
+                            tracing::warn!(error = %e, "record skipped");
+                        }
+                    }
+                });
+                if let Err(e) = result {
+                    errs += 1;
+                    tracing::warn!(error = %e, "file skipped");
+                }
+                events.fetch_add(n, Ordering::Relaxed);
+                errors.fetch_add(errs, Ordering::Relaxed);
+                detections.lock().unwrap_or_else(|e| e.into_inner()).extend(local);
+                kept.lock().unwrap_or_else(|e| e.into_inner()).extend(keep);
+                let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+                let count = detections.lock().map(|v| v.len()).unwrap_or(0);
+                progress
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .update(d, files.len(), events.load(Ordering::Relaxed), count);
+            });
+        }
+    });
+    progress.lock().unwrap_or_else(|e| e.into_inner()).finish();
+    let mut detections = detections.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut kept = kept.into_inner().unwrap_or_else(|e| e.into_inner());
+    // The stateful parts see the events in time order, whatever file they came from.
+    kept.sort_by_key(|e| e.timestamp.unwrap_or(i64::MIN));
+    let mut analytics = det.analytics;
+    let mut correlator = det.sigma.correlator();
+    for ev in &kept {
+        analytics.process(ev, &mut detections);
+        correlator.feed(ev, &mut detections);
+    }
+    analytics.finish(&mut detections);
+    correlator.finish(&mut detections);
+    detections.sort_by(|a, b| a.timestamp.cmp(&b.timestamp).then(a.rule_id.cmp(&b.rule_id)));
+    if !quiet {
+        let mut out = std::io::stdout().lock();
+        for d in &detections {
+            let _ = out.write_all(logs_out::timeline_line(d).as_bytes());
+        }
+    }
+    eprint!(
+        "{}",
+        logs_out::summary(
+            &detections,
+            events.load(Ordering::Relaxed),
+            errors.load(Ordering::Relaxed),
+            files.len(),
+            started.elapsed().as_secs_f64()
+        )
+    );
+    Ok(detections)
+}
+
+fn rules_check(paths: &[PathBuf], json: bool) -> Result<std::process::ExitCode> {
+    let report = crate::logs_engine::Sigma::check(paths)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", report.text());
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Dispatches a file to its reader by name and content.
+fn read_file(path: &Path, sink: &mut mamori_logs::reader::Sink<'_>) -> Result<u64, mamori_logs::reader::ReadError> {
+    crate::logs_engine::read_file(path, sink)
+}

@@ -1,0 +1,78 @@
+//! The hunt's connection to the log engine: file readers, Sigma rules, built-in analytics.
+
+use anyhow::{bail, Result};
+use mamori_logs::reader::{ReadError, Sink};
+use mamori_logs::{Detection, Event};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Reads a file with the reader its name says.
+pub fn read_file(path: &Path, sink: &mut Sink<'_>) -> Result<u64, ReadError> {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("evtx") => mamori_logs::reader::evtx::read(path, sink),
+        _ => Err(ReadError {
+            file: Some(path.to_path_buf()),
+            offset: 0,
+            reason: "not a log format this build reads (EVTX)".into(),
+        }),
+    }
+}
+
+/// Sigma rules of a hunt.
+pub struct Sigma {}
+
+#[derive(Serialize)]
+pub struct Coverage {
+    pub loaded: usize,
+    pub failed: Vec<String>,
+}
+
+impl Coverage {
+    pub fn text(&self) -> String {
+        format!("{} rules loaded, {} failed", self.loaded, self.failed.len())
+    }
+}
+
+impl Sigma {
+    pub fn load(paths: &[PathBuf]) -> Result<Sigma> {
+        if !paths.is_empty() {
+            bail!("Sigma rules are not supported by this build yet");
+        }
+        Ok(Sigma {})
+    }
+
+    pub fn check(_paths: &[PathBuf]) -> Result<Coverage> {
+        bail!("Sigma rules are not supported by this build yet")
+    }
+
+    pub fn matches(&self, _ev: &Event, _out: &mut Vec<Detection>) {}
+
+    pub fn correlates(&self, _ev: &Event) -> bool {
+        false
+    }
+
+    pub fn correlator(&self) -> Correlator {
+        Correlator {}
+    }
+}
+
+pub struct Correlator {}
+
+impl Correlator {
+    pub fn feed(&mut self, _ev: &Event, _out: &mut Vec<Detection>) {}
+    pub fn finish(&mut self, _out: &mut Vec<Detection>) {}
+}
+
+/// The built-in analytics.
+pub struct Analytics {}
+
+impl Analytics {
+    pub fn new() -> Analytics {
+        Analytics {}
+    }
+    pub fn wants(&self, _ev: &Event) -> bool {
+        false
+    }
+    pub fn process(&mut self, _ev: &Event, _out: &mut Vec<Detection>) {}
+    pub fn finish(&mut self, _out: &mut Vec<Detection>) {}
+}
