@@ -394,3 +394,54 @@ async fn hostile_headers_are_refused_with_431_and_unknown_hosts_with_421() {
     .await;
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
 }
+
+#[tokio::test]
+async fn the_consoles_exclusions_and_mode_switch_reach_the_running_proxy() {
+    let up = upstream("a").await;
+    let dir = temp_dir("excl");
+    let rules = dir.join("rules.conf");
+    std::fs::write(
+        &rules,
+        "SecRuleEngine On\nSecRule ARGS \"@contains attack\" \"id:10,phase:2,deny,status:403,log,msg:'test attack'\"\n",
+    )
+    .unwrap();
+    let exclusions = dir.join("waf-exclusions.conf");
+    let mut config = ProxyConfig {
+        rules: rules.display().to_string(),
+        exclusions: exclusions.display().to_string(),
+        ..ProxyConfig::default()
+    };
+    config.sites = vec![SiteConfig {
+        hosts: vec!["shop.example".into()],
+        ..site(up)
+    }];
+    let (addr, proxy) = start(config).await;
+    let get = |path: &'static str| async move {
+        raw(
+            addr,
+            format!("GET {path} HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+    };
+    assert!(get("/search?q=attack").await.starts_with("HTTP/1.1 403"));
+
+    // The console's false-positive button: rule 10 excluded under /search.
+    std::fs::write(
+        &exclusions,
+        "SecRule REQUEST_FILENAME \"@beginsWith /search\" \"id:1900000,phase:1,pass,nolog,ctl:ruleRemoveById=10\"\n",
+    )
+    .unwrap();
+    proxy.reload_if_changed();
+    assert!(get("/search?q=attack").await.starts_with("HTTP/1.1 200"));
+    assert!(get("/other?q=attack").await.starts_with("HTTP/1.1 403"));
+
+    // The console's DetectionOnly switch for the site.
+    std::fs::write(
+        dir.join("waf-modes.json"),
+        r#"{"shop.example":"DetectionOnly"}"#,
+    )
+    .unwrap();
+    proxy.reload_if_changed();
+    assert!(get("/other?q=attack").await.starts_with("HTTP/1.1 200"));
+}
