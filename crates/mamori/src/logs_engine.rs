@@ -6,16 +6,10 @@ use mamori_logs::{Detection, Event};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
-/// Reads a file with the reader its name says.
+/// Reads a file with the reader its name and first lines say (EVTX, Windows XML/JSON,
+/// syslog and the programs in it, web access logs, Squid, JSON lines; `.gz` too).
 pub fn read_file(path: &Path, sink: &mut Sink<'_>) -> Result<u64, ReadError> {
-    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
-        Some("evtx") => mamori_logs::reader::evtx::read(path, sink),
-        _ => Err(ReadError {
-            file: Some(path.to_path_buf()),
-            offset: 0,
-            reason: "not a log format this build reads (EVTX)".into(),
-        }),
-    }
+    mamori_logs::reader::read_file(path, None, sink)
 }
 
 /// Sigma rules of a hunt.

@@ -22,6 +22,9 @@ use mamori_core::config::Config;
 use std::path::{Path, PathBuf};
 
 fn main() -> std::process::ExitCode {
+    // The local UTC offset can only be read while the process has one thread (for
+    // year-less syslog timestamps).
+    let _ = mamori_logs::reader::local_offset();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
