@@ -37,6 +37,29 @@ pub enum LogsCommand {
         #[arg(long)]
         quiet: bool,
     },
+    /// Follow log files like `tail -F` (and receive syslog) and report detections as they
+    /// happen, until Ctrl-C. Positions are remembered across restarts.
+    Watch {
+        paths: Vec<PathBuf>,
+        /// Sigma rule files or directories (repeatable).
+        #[arg(long)]
+        rules: Vec<PathBuf>,
+        /// Where positions are kept (default: logs-follow.json in the data directory).
+        #[arg(long)]
+        state: Option<PathBuf>,
+        /// Read files seen for the first time from their start (default: only new lines).
+        #[arg(long)]
+        from_start: bool,
+        /// Receive syslog over UDP on this address (e.g. 0.0.0.0:514).
+        #[arg(long)]
+        syslog_udp: Option<std::net::SocketAddr>,
+        /// Receive syslog over TCP on this address.
+        #[arg(long)]
+        syslog_tcp: Option<std::net::SocketAddr>,
+        /// Store the detections as alerts of this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
     #[command(subcommand)]
     Rules(RulesCommand),
 }
@@ -69,22 +92,50 @@ pub async fn run(g: &crate::cli::Global, cmd: LogsCommand) -> Result<std::proces
                     write_lines(&p, None, out.iter().map(logs_out::json_line))?;
                 }
                 if let Some(p) = csv {
-                    write_lines(&p, Some(logs_out::CSV_HEADER), out.iter().map(logs_out::csv_line))?;
+                    write_lines(
+                        &p,
+                        Some(logs_out::CSV_HEADER),
+                        out.iter().map(logs_out::csv_line),
+                    )?;
                 }
                 Ok(out)
             })
             .await??;
             if let Some(t) = tenant {
-                let alerts: Vec<_> = detections.iter().map(|d| logs_out::to_alert(d, &t, "logs")).collect();
+                let alerts: Vec<_> = detections
+                    .iter()
+                    .map(|d| logs_out::to_alert(d, &t, "logs"))
+                    .collect();
                 store_alerts(g, alerts).await?;
             }
         }
-        LogsCommand::Rules(RulesCommand::Check { paths, json }) => return rules_check(&paths, json),
+        LogsCommand::Watch {
+            paths,
+            rules,
+            state,
+            from_start,
+            syslog_udp,
+            syslog_tcp,
+            tenant,
+        } => {
+            let state = state.unwrap_or_else(|| g.data.join("logs-follow.json"));
+            watch(
+                g, paths, rules, state, from_start, syslog_udp, syslog_tcp, tenant,
+            )
+            .await?
+        }
+        LogsCommand::Rules(RulesCommand::Check { paths, json }) => {
+            return rules_check(&paths, json)
+        }
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
 
-fn write_lines(path: &Path, header: Option<&str>, lines: impl Iterator<Item = String>) -> Result<()> {
+fn write_lines(
+    path: &Path,
+    header: Option<&str>,
+    lines: impl Iterator<Item = String>,
+) -> Result<()> {
     let mut w: Box<dyn Write> = if path.as_os_str() == "-" {
         Box::new(std::io::stdout().lock())
     } else {
@@ -143,7 +194,10 @@ pub fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 /// Reads one file of any supported format into `sink`.
-fn read_any(path: &Path, sink: &mut mamori_logs::reader::Sink<'_>) -> Result<u64, mamori_logs::reader::ReadError> {
+fn read_any(
+    path: &Path,
+    sink: &mut mamori_logs::reader::Sink<'_>,
+) -> Result<u64, mamori_logs::reader::ReadError> {
     read_file(path, sink)
 }
 
@@ -171,7 +225,9 @@ fn hunt(paths: &[PathBuf], rules: &[PathBuf], quiet: bool) -> Result<Vec<Detecti
     let detections: Mutex<Vec<Detection>> = Mutex::new(Vec::new());
     let kept: Mutex<Vec<Event>> = Mutex::new(Vec::new());
     let progress = Mutex::new(logs_out::Progress::new());
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(files.len());
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(files.len());
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
@@ -202,14 +258,19 @@ fn hunt(paths: &[PathBuf], rules: &[PathBuf], quiet: bool) -> Result<Vec<Detecti
                 }
                 events.fetch_add(n, Ordering::Relaxed);
                 errors.fetch_add(errs, Ordering::Relaxed);
-                detections.lock().unwrap_or_else(|e| e.into_inner()).extend(local);
+                detections
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend(local);
                 kept.lock().unwrap_or_else(|e| e.into_inner()).extend(keep);
                 let d = done.fetch_add(1, Ordering::Relaxed) + 1;
                 let count = detections.lock().map(|v| v.len()).unwrap_or(0);
-                progress
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .update(d, files.len(), events.load(Ordering::Relaxed), count);
+                progress.lock().unwrap_or_else(|e| e.into_inner()).update(
+                    d,
+                    files.len(),
+                    events.load(Ordering::Relaxed),
+                    count,
+                );
             });
         }
     });
@@ -226,7 +287,11 @@ fn hunt(paths: &[PathBuf], rules: &[PathBuf], quiet: bool) -> Result<Vec<Detecti
     }
     analytics.finish(&mut detections);
     correlator.finish(&mut detections);
-    detections.sort_by(|a, b| a.timestamp.cmp(&b.timestamp).then(a.rule_id.cmp(&b.rule_id)));
+    detections.sort_by(|a, b| {
+        a.timestamp
+            .cmp(&b.timestamp)
+            .then(a.rule_id.cmp(&b.rule_id))
+    });
     if !quiet {
         let mut out = std::io::stdout().lock();
         for d in &detections {
@@ -246,6 +311,160 @@ fn hunt(paths: &[PathBuf], rules: &[PathBuf], quiet: bool) -> Result<Vec<Detecti
     Ok(detections)
 }
 
+#[allow(clippy::too_many_arguments)]
+async fn watch(
+    g: &crate::cli::Global,
+    paths: Vec<PathBuf>,
+    rules: Vec<PathBuf>,
+    state: PathBuf,
+    from_start: bool,
+    syslog_udp: Option<std::net::SocketAddr>,
+    syslog_tcp: Option<std::net::SocketAddr>,
+    tenant: Option<String>,
+) -> Result<()> {
+    use mamori_logs::follow::{FollowOptions, Follower, StartAt};
+    if paths.is_empty() && syslog_udp.is_none() && syslog_tcp.is_none() {
+        bail!("nothing to watch: give log files or --syslog-udp/--syslog-tcp");
+    }
+    if let Some(dir) = state.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let sigma = crate::logs_engine::Sigma::load(&rules)?;
+    let (bus, writer) = match &tenant {
+        Some(_) => {
+            let (config, _) = crate::load_config(g)?;
+            let store = crate::open_store(&g.data, &config).await?;
+            let (bus, subscriber) = mamori_core::bus::channel(config.bus.capacity);
+            let writer = tokio::spawn(mamori_store::writer::run(
+                subscriber,
+                store,
+                crate::up::writer_config(&config),
+            ));
+            (Some(bus), Some(writer))
+        }
+        None => (None, None),
+    };
+    let (tx, mut rx) =
+        tokio::sync::mpsc::channel::<Result<Event, mamori_logs::reader::ReadError>>(10_000);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    if !paths.is_empty() {
+        let opts = FollowOptions {
+            start_at: if from_start {
+                StartAt::Beginning
+            } else {
+                StartAt::End
+            },
+            ..FollowOptions::default()
+        };
+        let follower = Follower::with_options(paths.clone(), Some(state), None, opts)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let tx = tx.clone();
+        let mut stop = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            let sink = move |r| {
+                // The channel is large; a full one means the matcher is behind: wait for it.
+                let _ = tx.try_send(r);
+            };
+            if let Err(e) = follower
+                .run(sink, async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+            {
+                tracing::error!(error = %e, "following stopped");
+            }
+        }));
+        eprintln!("following {} file(s)", paths.len());
+    }
+    if syslog_udp.is_some() || syslog_tcp.is_some() {
+        let listener =
+            mamori_logs::listen::SyslogListener::bind(syslog_udp, syslog_tcp, Default::default())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        eprintln!(
+            "syslog on udp {:?} tcp {:?}",
+            listener.udp_addr(),
+            listener.tcp_addr()
+        );
+        let tx = tx.clone();
+        let mut stop = stop_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = listener
+                .run(tx, async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+            {
+                tracing::error!(error = %e, "syslog listener stopped");
+            }
+        }));
+    }
+    drop(tx);
+    let mut analytics = crate::logs_engine::Analytics::new();
+    let mut correlator = sigma.correlator();
+    let shutdown = crate::up::shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let item = tokio::select! {
+            _ = &mut shutdown => break,
+            item = rx.recv() => item,
+        };
+        let Some(item) = item else { break };
+        let ev = match item {
+            Ok(ev) => ev,
+            Err(e) => {
+                tracing::warn!(error = %e, "record skipped");
+                continue;
+            }
+        };
+        let mut found = Vec::new();
+        sigma.matches(&ev, &mut found);
+        analytics.process(&ev, &mut found);
+        correlator.feed(&ev, &mut found);
+        report(&found, bus.as_ref(), tenant.as_deref()).await;
+    }
+    let mut found = Vec::new();
+    analytics.finish(&mut found);
+    correlator.finish(&mut found);
+    report(&found, bus.as_ref(), tenant.as_deref()).await;
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    drop(bus);
+    if let Some(w) = writer {
+        let _ = w.await;
+    }
+    Ok(())
+}
+
+async fn report(
+    found: &[Detection],
+    bus: Option<&mamori_core::bus::Publisher>,
+    tenant: Option<&str>,
+) {
+    if found.is_empty() {
+        return;
+    }
+    {
+        let mut out = std::io::stdout().lock();
+        for d in found {
+            let _ = out.write_all(logs_out::timeline_line(d).as_bytes());
+        }
+        let _ = out.flush();
+    }
+    if let (Some(bus), Some(t)) = (bus, tenant) {
+        let alerts = found
+            .iter()
+            .map(|d| logs_out::to_alert(d, t, "logs"))
+            .collect();
+        if let Err(e) = bus.publish(alerts).await {
+            tracing::warn!(error = %e, "log alerts not published");
+        }
+    }
+}
+
 fn rules_check(paths: &[PathBuf], json: bool) -> Result<std::process::ExitCode> {
     let report = crate::logs_engine::Sigma::check(paths)?;
     if json {
@@ -257,6 +476,9 @@ fn rules_check(paths: &[PathBuf], json: bool) -> Result<std::process::ExitCode> 
 }
 
 /// Dispatches a file to its reader by name and content.
-fn read_file(path: &Path, sink: &mut mamori_logs::reader::Sink<'_>) -> Result<u64, mamori_logs::reader::ReadError> {
+fn read_file(
+    path: &Path,
+    sink: &mut mamori_logs::reader::Sink<'_>,
+) -> Result<u64, mamori_logs::reader::ReadError> {
     crate::logs_engine::read_file(path, sink)
 }

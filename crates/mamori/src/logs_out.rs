@@ -26,7 +26,8 @@ pub fn fmt_ts(ms: Option<i64>) -> String {
 
 fn rfc3339(ms: Option<i64>) -> Option<String> {
     let t = time::OffsetDateTime::from_unix_timestamp_nanos(ms? as i128 * 1_000_000).ok()?;
-    t.format(&time::format_description::well_known::Rfc3339).ok()
+    t.format(&time::format_description::well_known::Rfc3339)
+        .ok()
 }
 
 /// One JSON line per detection (the fields outside checks rely on, then the rest).
@@ -92,8 +93,12 @@ pub fn timeline_line(d: &Detection) -> String {
         d.level.as_str(),
         d.computer.as_deref().unwrap_or("-"),
         d.channel.as_deref().unwrap_or("-"),
-        d.event_id.map(|e| e.to_string()).unwrap_or_else(|| "-".into()),
-        d.record_id.map(|e| e.to_string()).unwrap_or_else(|| "-".into()),
+        d.event_id
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| "-".into()),
+        d.record_id
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| "-".into()),
         d.rule_title,
         details
     )
@@ -135,7 +140,13 @@ impl Progress {
 }
 
 /// The summary printed after a hunt.
-pub fn summary(detections: &[Detection], events: u64, errors: u64, files: usize, secs: f64) -> String {
+pub fn summary(
+    detections: &[Detection],
+    events: u64,
+    errors: u64,
+    files: usize,
+    secs: f64,
+) -> String {
     let mut by_level: HashMap<Level, usize> = HashMap::new();
     let mut rules: HashMap<&str, usize> = HashMap::new();
     let mut hosts: HashMap<&str, usize> = HashMap::new();
@@ -153,8 +164,18 @@ pub fn summary(detections: &[Detection], events: u64, errors: u64, files: usize,
         events as f64 / secs.max(1e-9)
     ));
     out.push_str("detections by level:");
-    for l in [Level::Critical, Level::High, Level::Medium, Level::Low, Level::Info] {
-        out.push_str(&format!(" {} {}", l.as_str(), by_level.get(&l).copied().unwrap_or(0)));
+    for l in [
+        Level::Critical,
+        Level::High,
+        Level::Medium,
+        Level::Low,
+        Level::Info,
+    ] {
+        out.push_str(&format!(
+            " {} {}",
+            l.as_str(),
+            by_level.get(&l).copied().unwrap_or(0)
+        ));
     }
     out.push('\n');
     fn top(m: HashMap<&str, usize>) -> Vec<(&str, usize)> {
@@ -183,7 +204,13 @@ pub fn to_alert(d: &Detection, tenant: &str, sensor: &str) -> Alert {
         Level::High => Severity::High,
         Level::Critical => Severity::Critical,
     };
-    let mut a = Alert::new(Engine::Logs, &d.rule_id, &d.rule_title, severity, &d.details);
+    let mut a = Alert::new(
+        Engine::Logs,
+        &d.rule_id,
+        &d.rule_title,
+        severity,
+        &d.details,
+    );
     if let Some(t) = d
         .timestamp
         .and_then(|ms| time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).ok())
@@ -195,7 +222,10 @@ pub fn to_alert(d: &Detection, tenant: &str, sensor: &str) -> Alert {
     a.category = d
         .tags
         .iter()
-        .find_map(|t| t.strip_prefix("attack.").filter(|s| !s.starts_with('t') && !s.starts_with('g') && !s.starts_with('s')))
+        .find_map(|t| {
+            t.strip_prefix("attack.")
+                .filter(|s| !s.starts_with('t') && !s.starts_with('g') && !s.starts_with('s'))
+        })
         .map(|s| s.replace('_', "-"));
     a.dst = Endpoint {
         host: d.computer.clone(),
@@ -204,7 +234,10 @@ pub fn to_alert(d: &Detection, tenant: &str, sensor: &str) -> Alert {
     a.summary = format!(
         "{}{}",
         d.details.chars().take(2000).collect::<String>(),
-        d.computer.as_ref().map(|c| format!(" (host {c})")).unwrap_or_default()
+        d.computer
+            .as_ref()
+            .map(|c| format!(" (host {c})"))
+            .unwrap_or_default()
     );
     a.evidence = serde_json::json!({
         "channel": d.channel,
@@ -243,7 +276,17 @@ mod tests {
     #[test]
     fn json_lines_carry_the_fields_checks_rely_on() {
         let v: serde_json::Value = serde_json::from_str(&json_line(&detection())).unwrap();
-        for k in ["timestamp", "rule_id", "rule_title", "level", "computer", "channel", "event_id", "record_id", "file"] {
+        for k in [
+            "timestamp",
+            "rule_id",
+            "rule_title",
+            "level",
+            "computer",
+            "channel",
+            "event_id",
+            "record_id",
+            "file",
+        ] {
             assert!(v.get(k).is_some_and(|x| !x.is_null()), "{k}");
         }
         assert_eq!(v["timestamp"], "2023-11-14T22:13:20.123Z");
