@@ -57,16 +57,22 @@ impl Correlator {
     pub fn finish(&mut self, _out: &mut Vec<Detection>) {}
 }
 
-/// The built-in analytics.
-pub struct Analytics {}
+/// The built-in analytics (`mamori_logs::analytics`) with their default settings.
+pub struct Analytics(mamori_logs::analytics::Analytics);
 
 impl Analytics {
     pub fn new() -> Analytics {
-        Analytics {}
+        Analytics(mamori_logs::analytics::Analytics::new(
+            &mamori_logs::analytics::AnalyticsConfig::default(),
+        ))
     }
-    pub fn wants(&self, _ev: &Event) -> bool {
-        false
+    pub fn wants(&self, ev: &Event) -> bool {
+        self.0.wants(ev)
     }
-    pub fn process(&mut self, _ev: &Event, _out: &mut Vec<Detection>) {}
-    pub fn finish(&mut self, _out: &mut Vec<Detection>) {}
+    pub fn process(&mut self, ev: &Event, out: &mut Vec<Detection>) {
+        self.0.process(ev, out)
+    }
+    pub fn finish(&mut self, out: &mut Vec<Detection>) {
+        self.0.finish(out)
+    }
 }

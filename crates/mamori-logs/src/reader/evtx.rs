@@ -22,9 +22,14 @@ pub fn read(path: &Path, sink: &mut Sink<'_>) -> Result<u64, ReadError> {
     for (i, record) in parser.records_json_value().enumerate() {
         match record {
             Ok(r) => {
-                let ts = r.timestamp.as_millisecond();
                 let mut ev = from_json(&r.data, SourceKind::Evtx);
-                ev.timestamp = Some(ts);
+                // The record's own TimeCreated; the crate's per-record timestamp can lag by a
+                // record on some files.
+                ev.timestamp = ev
+                    .get("TimeCreated")
+                    .and_then(|t| time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok())
+                    .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+                    .or_else(|| Some(r.timestamp.as_millisecond()));
                 ev.record_id = Some(r.event_record_id);
                 ev.origin = Origin {
                     file: Some(file.clone()),
