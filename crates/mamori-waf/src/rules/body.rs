@@ -3,7 +3,7 @@
 //! strictness flags CRS checks), JSON and XML. All bounded: at most [`MAX_ARGS`] arguments,
 //! JSON and XML nesting at most [`MAX_DEPTH`].
 
-use super::transform::Transform;
+use crate::transform::Transform;
 
 pub const MAX_ARGS: usize = 1_000;
 pub const MAX_DEPTH: usize = 64;

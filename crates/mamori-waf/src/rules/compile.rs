@@ -2,7 +2,7 @@
 
 use super::operator::Op;
 use super::parse::{self, split_actions, Directive};
-use super::transform::Transform;
+use crate::transform::Transform;
 use super::variable::{parse_targets, Target};
 use super::{EngineMode, RuleError};
 use std::path::{Path, PathBuf};
@@ -663,7 +663,7 @@ impl Builder {
         let link = Link {
             targets: Vec::new(),
             excludes: Vec::new(),
-            op: OpSpec::Static(Op::Unconditional),
+            op: OpSpec::Static(Op::compile("unconditionalMatch", "", Path::new(".")).map_err(|e| d.error("SecAction", e))?),
             negated: false,
             transforms: Vec::new(),
             multi_match: false,

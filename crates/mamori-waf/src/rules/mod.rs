@@ -15,7 +15,6 @@ mod compile;
 pub mod operator;
 pub mod parse;
 mod run;
-pub mod transform;
 pub mod variable;
 
 pub use compile::RuleSet;
