@@ -8,6 +8,12 @@
 //! application/x-www-form-urlencoded` when there is data and no type, `Content-Length`, and
 //! `Connection: close`, unless `autocomplete_headers: false`.
 //!
+//! [`EngineRunner`] runs each stage straight through the rule engine: the stage's raw request
+//! bytes are parsed by [`crate::request::parse_http`] (a request it refuses counts as the web
+//! server's 400), run through every phase with CRS's test settings ([`CRS_TEST_SETTINGS`]),
+//! and judged by [`check`] against the matched rule ids, the ModSecurity-style log lines
+//! ([`crate::engine::Audit::log_text`]) and the status.
+//!
 //! [`Runner`] starts the proxy and a small backend on loopback, configured the way CRS's
 //! regression suite requires (its `SecAction id:900005`: detection only, paranoia level 4,
 //! the limits), sends each stage over TCP and judges it by the rules the audit records name
@@ -153,7 +159,13 @@ fn expect(o: &Yaml) -> Expect {
     e
 }
 
-/// The raw HTTP request a stage sends.
+/// The raw HTTP request a stage sends, built as go-ftw builds it: with
+/// `autocomplete_headers` (default; `stop_magic: true` is the old way to turn it off), a
+/// body gets `Content-Type: application/x-www-form-urlencoded` when it has none and, for
+/// that type, its keys and values URL-encoded unless it already is encoded; then
+/// `Connection: close`, and `Content-Length` when there is a body or the method may carry
+/// one (go-ftw's `^POST|PUT|PATCH|DELETE$`). A `multipart/form-data;` body has its `\n`
+/// turned into `\r\n`. `encoded_request`/`raw_request` are sent as they are.
 pub fn build_request(input: &Yaml) -> Result<Vec<u8>, String> {
     if let Some(enc) = s(&input["encoded_request"]) {
         return base64::engine::general_purpose::STANDARD
@@ -166,18 +178,25 @@ pub fn build_request(input: &Yaml) -> Result<Vec<u8>, String> {
     let method = s(&input["method"]).unwrap_or_else(|| "GET".into());
     let uri = s(&input["uri"]).unwrap_or_else(|| "/".into());
     let version = s(&input["version"]).unwrap_or_else(|| "HTTP/1.1".into());
-    let data: Option<Vec<u8>> = match &input["data"] {
-        Yaml::Array(lines) => Some(
-            lines
-                .iter()
-                .filter_map(s)
-                .collect::<Vec<_>>()
-                .join("\r\n")
-                .into_bytes(),
-        ),
-        other => s(other).map(String::into_bytes),
+    let mut data: Vec<u8> = match &input["data"] {
+        Yaml::Array(lines) => lines
+            .iter()
+            .filter_map(s)
+            .collect::<Vec<_>>()
+            .join("\r\n")
+            .into_bytes(),
+        other => s(other).map(|d| expand_template(&d)).unwrap_or_default(),
     };
-    let autocomplete = !matches!(input["autocomplete_headers"], Yaml::Boolean(false));
+    if let Some(enc) = s(&input["encoded_data"]) {
+        data = base64::engine::general_purpose::STANDARD
+            .decode(enc.split_ascii_whitespace().collect::<String>())
+            .map_err(|e| format!("encoded_data: {e}"))?;
+    }
+    let autocomplete = match (&input["autocomplete_headers"], &input["stop_magic"]) {
+        (Yaml::Boolean(b), _) => *b,
+        (_, Yaml::Boolean(b)) => !*b,
+        _ => true,
+    };
     let mut headers: Vec<(String, String)> = Vec::new();
     if let Yaml::Hash(h) = &input["headers"] {
         for (k, v) in h {
@@ -188,20 +207,44 @@ pub fn build_request(input: &Yaml) -> Result<Vec<u8>, String> {
     }
     let has =
         |h: &[(String, String)], name: &str| h.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
-    if autocomplete {
-        if let Some(d) = &data {
-            if !has(&headers, "content-type") && !d.is_empty() {
-                headers.push((
-                    "Content-Type".into(),
-                    "application/x-www-form-urlencoded".into(),
-                ));
-            }
-            if !has(&headers, "content-length") && !has(&headers, "transfer-encoding") {
-                headers.push(("Content-Length".into(), d.len().to_string()));
-            }
+    if !data.is_empty() && autocomplete {
+        if !has(&headers, "content-type") {
+            headers.push((
+                "Content-Type".into(),
+                "application/x-www-form-urlencoded".into(),
+            ));
         }
+        let urlencoded = headers.iter().any(|(k, v)| {
+            k.eq_ignore_ascii_case("content-type")
+                && v.eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+        if urlencoded && query_unescape(&data).as_deref() == Some(data.as_slice()) {
+            data = encode_form(&data);
+        }
+    }
+    if headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("content-type")
+            && v.to_ascii_lowercase().contains("multipart/form-data;")
+    }) {
+        let mut crlf = Vec::with_capacity(data.len() + 64);
+        for &b in &data {
+            if b == b'\n' {
+                crlf.push(b'\r');
+            }
+            crlf.push(b);
+        }
+        data = crlf;
+    }
+    if autocomplete {
         if !has(&headers, "connection") {
             headers.push(("Connection".into(), "close".into()));
+        }
+        let body_method = method.starts_with("POST")
+            || method.contains("PUT")
+            || method.contains("PATCH")
+            || method.ends_with("DELETE");
+        if !has(&headers, "content-length") && (!data.is_empty() || body_method) {
+            headers.push(("Content-Length".into(), data.len().to_string()));
         }
     }
     let mut req = if version.is_empty() {
@@ -214,10 +257,89 @@ pub fn build_request(input: &Yaml) -> Result<Vec<u8>, String> {
         req.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
     }
     req.extend_from_slice(b"\r\n");
-    if let Some(d) = data {
-        req.extend_from_slice(&d);
-    }
+    req.extend_from_slice(&data);
     Ok(req)
+}
+
+/// The Go templates CRS's tests use in `data`: `{{ "x" | repeat N }}`.
+fn expand_template(d: &str) -> Vec<u8> {
+    let mut out = String::new();
+    let mut rest = d;
+    while let Some(start) = rest.find("{{") {
+        let Some(end) = rest[start..].find("}}") else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        let expr = rest[start + 2..start + end].trim();
+        let mut parts = expr.split('|').map(str::trim);
+        let lit = parts.next().unwrap_or("").trim_matches('"').to_string();
+        let mut val = lit;
+        for f in parts {
+            if let Some(n) = f
+                .strip_prefix("repeat")
+                .and_then(|n| n.trim().parse::<usize>().ok())
+            {
+                val = val.repeat(n.min(16 << 20));
+            }
+        }
+        out.push_str(&val);
+        rest = &rest[start + end + 2..];
+    }
+    out.push_str(rest);
+    out.into_bytes()
+}
+
+/// Go's `url.QueryUnescape`: `None` on an invalid `%` sequence.
+fn query_unescape(s: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'%' => {
+                let h = s.get(i + 1..i + 3)?;
+                let v = u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()?;
+                out.push(v);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Go's `url.QueryEscape` of each key and value of `k=v&k2=v2`.
+fn encode_form(data: &[u8]) -> Vec<u8> {
+    fn esc(s: &[u8], out: &mut Vec<u8>) {
+        for &b in s {
+            match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b),
+                b' ' => out.push(b'+'),
+                _ => out.extend_from_slice(format!("%{b:02X}").as_bytes()),
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(data.len() * 2);
+    for (i, token) in data.split(|&b| b == b'&').enumerate() {
+        if i > 0 {
+            out.push(b'&');
+        }
+        match token.iter().position(|&b| b == b'=') {
+            Some(eq) => {
+                esc(&token[..eq], &mut out);
+                out.push(b'=');
+                esc(&token[eq + 1..], &mut out);
+            }
+            None => esc(token, &mut out),
+        }
+    }
+    out
 }
 
 /// The ModSecurity-like log line of an audit record's rules (what `match_regex` reads).
@@ -295,6 +417,107 @@ pub struct Outcome {
     pub rule_id: u32,
     pub passed: bool,
     pub reason: String,
+}
+
+/// What one stage did in the engine.
+#[derive(Debug, Clone, Default)]
+pub struct StageResult {
+    /// Ids of the rules that matched and log.
+    pub fired: Vec<u32>,
+    /// ModSecurity-style log lines.
+    pub log: String,
+    /// The status the client would get: the intervention's, 400 when the request does not
+    /// parse, else 200.
+    pub status: u16,
+    /// The request could not be parsed (the web server would answer 400 before the rules).
+    pub refused: Option<String>,
+}
+
+/// Runs go-ftw stages through the rule engine (no network).
+pub struct EngineRunner {
+    rules: crate::engine::RuleSet,
+}
+
+impl EngineRunner {
+    /// `rules`: a CRS directory or `.conf`; loaded with [`CRS_TEST_SETTINGS`] before it.
+    pub fn load(rules: &Path) -> Result<EngineRunner, crate::Error> {
+        Ok(EngineRunner {
+            rules: crate::engine::RuleSet::load_with(rules, CRS_TEST_SETTINGS, "")?,
+        })
+    }
+
+    /// Runs with an already loaded rule set.
+    pub fn new(rules: crate::engine::RuleSet) -> EngineRunner {
+        EngineRunner { rules }
+    }
+
+    pub fn rules(&self) -> &crate::engine::RuleSet {
+        &self.rules
+    }
+
+    pub fn rule_count(&self) -> usize {
+        self.rules.rule_count()
+    }
+
+    /// One raw request through every phase.
+    pub fn run_request(&self, raw: &[u8]) -> StageResult {
+        let parsed = match crate::request::parse_http(raw) {
+            Ok(p) => p,
+            Err(e) => {
+                return StageResult {
+                    status: 400,
+                    refused: Some(e),
+                    ..StageResult::default()
+                }
+            }
+        };
+        let mut tx = self.rules.transaction(parsed.head);
+        let mut stop = tx.process_request_headers();
+        if stop.is_none() {
+            tx.append_request_body(&parsed.body);
+            stop = tx.process_request_body();
+        }
+        if stop.is_none() {
+            let headers = vec![
+                ("Content-Type".to_string(), b"text/html".to_vec()),
+                ("Content-Length".to_string(), b"2".to_vec()),
+            ];
+            stop = tx.process_response_headers(200, &headers);
+            if stop.is_none() && tx.wants_response_body() {
+                tx.append_response_body(b"ok");
+                stop = tx.process_response_body();
+            }
+        }
+        let audit = tx.finish();
+        StageResult {
+            fired: audit.ids(),
+            log: audit.log_text(),
+            status: stop.map_or(200, |i| i.status),
+            refused: None,
+        }
+    }
+
+    /// Runs one test (all its stages).
+    pub fn run(&self, t: &FtwTest) -> Outcome {
+        let mut reason = String::new();
+        for (i, stage) in t.stages.iter().enumerate() {
+            let r = self.run_request(&stage.request);
+            if let Err(e) = check(&stage.expect, &r.fired, &r.log, Some(r.status), "") {
+                let why = match &r.refused {
+                    Some(p) => format!(" (the HTTP parser refused the request: {p})"),
+                    None => String::new(),
+                };
+                reason = format!("stage {}: {e}{why}", i + 1);
+                break;
+            }
+        }
+        Outcome {
+            test_id: t.name(),
+            rule_id: t.rule_id,
+            passed: reason.is_empty(),
+            reason,
+        }
+    }
 }
 
 /// The proxy and a backend on loopback, configured for CRS's regression suite.
@@ -483,8 +706,18 @@ mod tests {
         let req = String::from_utf8(build_request(y).unwrap()).unwrap();
         assert_eq!(
             req,
-            "POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\nConnection: close\r\n\r\na=1"
+            "POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nConnection: close\r\nContent-Length: 3\r\n\r\na=1"
         );
+        let y = &YamlLoader::load_from_str("method: POST\ndata: a=<b c>&d\n").unwrap()[0];
+        let req = String::from_utf8(build_request(y).unwrap()).unwrap();
+        assert!(
+            req.ends_with("Content-Length: 13\r\n\r\na=%3Cb+c%3E&d"),
+            "{req}"
+        );
+        let y = &YamlLoader::load_from_str("method: POST\n").unwrap()[0];
+        assert!(String::from_utf8(build_request(y).unwrap())
+            .unwrap()
+            .contains("Content-Length: 0\r\n"));
         let raw =
             &YamlLoader::load_from_str("encoded_request: R0VUIC8gSFRUUC8xLjENCg0K\n").unwrap()[0];
         assert_eq!(build_request(raw).unwrap(), b"GET / HTTP/1.1\r\n\r\n");

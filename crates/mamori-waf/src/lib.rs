@@ -18,11 +18,13 @@ pub mod audit;
 pub mod body;
 pub mod detect;
 pub mod engine;
+pub mod error;
 pub mod ftw;
 pub mod login;
 pub mod operator;
 pub mod proxy;
 pub mod request;
-pub mod rules;
 pub mod seclang;
 pub mod transform;
+
+pub use error::Error;

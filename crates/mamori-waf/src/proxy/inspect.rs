@@ -2,8 +2,9 @@
 //! request and response parts.
 
 use crate::audit::RuleHit;
+use crate::engine::{RuleSet, Transaction};
 use crate::proxy::config::Mode;
-use crate::rules::{EngineMode, RuleSet, Transaction};
+use crate::request::RequestHead;
 use std::net::SocketAddr;
 
 /// The rules asked to stop the request.
@@ -67,29 +68,30 @@ fn pairs(headers: &hyper::HeaderMap) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-fn stop(i: Option<crate::rules::Intervention>) -> Option<Stop> {
+fn stop(i: Option<crate::engine::Intervention>) -> Option<Stop> {
     i.map(|i| Stop {
         status: i.status,
-        rule_id: Some(i.rule_id),
+        rule_id: i.rule_id,
         redirect: i.redirect,
     })
 }
 
 impl<'r> Inspection<'r> {
     pub fn start(rules: Option<&'r Rules>, mode: Mode, head: &Head<'_>) -> Inspection<'r> {
+        if mode == Mode::Off {
+            return Inspection { tx: None };
+        }
         let tx = rules.map(|r| {
-            let mut tx = r.0.transaction(
-                head.method,
-                head.target,
-                head.protocol,
-                pairs(head.headers),
-                head.client,
-                head.server,
-            );
-            match mode {
-                Mode::DetectionOnly => tx.mode = EngineMode::DetectionOnly,
-                Mode::Off => tx.mode = EngineMode::Off,
-                Mode::On => {}
+            let mut tx = r.0.transaction(RequestHead {
+                method: head.method.to_string(),
+                target: head.target.to_string(),
+                protocol: head.protocol.to_string(),
+                headers: pairs(head.headers),
+                remote: head.client,
+                server: head.server,
+            });
+            if mode == Mode::DetectionOnly {
+                tx.force_detection_only();
             }
             tx
         });
@@ -110,53 +112,43 @@ impl<'r> Inspection<'r> {
         stop(
             self.tx
                 .as_mut()?
-                .process_response_headers(status, pairs(headers)),
+                .process_response_headers(status, &pairs(headers)),
         )
     }
 
     /// Whether the rules read response bodies of this content type.
-    pub fn wants_response_body(&self, content_type: &str) -> bool {
-        self.tx
-            .as_ref()
-            .is_some_and(|t| t.wants_response_body(content_type))
+    pub fn wants_response_body(&self, _content_type: &str) -> bool {
+        self.tx.as_ref().is_some_and(|t| t.wants_response_body())
     }
 
     pub fn response_body(&mut self, prefix: &[u8]) -> Option<Stop> {
-        stop(self.tx.as_mut()?.process_response_body(prefix))
+        let tx = self.tx.as_mut()?;
+        tx.append_response_body(prefix);
+        stop(tx.process_response_body())
     }
 
     pub fn finish(self) -> Findings {
         let Some(tx) = self.tx else {
             return Findings::default();
         };
-        let (hits, intervention, vars) = tx.finish();
-        let score = |names: &[&str]| {
-            names
-                .iter()
-                .find_map(|n| vars.get(*n))
-                .map(|v| crate::rules::operator::to_int(v))
-                .unwrap_or(0)
-        };
+        let audit = tx.finish();
         Findings {
-            hits: hits
-                .into_iter()
-                .map(|h| RuleHit {
-                    id: h.id,
-                    msg: h.msg,
-                    data: h.data,
-                    severity: h.severity,
-                    tags: h.tags,
-                    matched_var: h.matched_var,
-                    matched_value: h.matched_value,
+            hits: audit
+                .matched
+                .iter()
+                .map(|m| RuleHit {
+                    id: m.id,
+                    msg: m.msg.clone(),
+                    data: m.logdata.clone(),
+                    severity: m.severity_name().to_string(),
+                    tags: m.tags.clone(),
+                    matched_var: m.matched_var.clone(),
+                    matched_value: m.matched_value.clone(),
                 })
                 .collect(),
-            inbound_score: score(&[
-                "blocking_inbound_anomaly_score",
-                "inbound_anomaly_score",
-                "anomaly_score",
-            ]),
-            outbound_score: score(&["blocking_outbound_anomaly_score", "outbound_anomaly_score"]),
-            would_block: intervention.is_some(),
+            inbound_score: audit.inbound_score,
+            outbound_score: audit.outbound_score,
+            would_block: audit.intervention.is_some(),
         }
     }
 }

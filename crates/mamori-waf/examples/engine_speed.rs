@@ -1,0 +1,131 @@
+//! Engine time per request with CRS at PL1 (the default of `crs-setup.conf.example`):
+//! a browser-like GET with a two-argument query and a POST form, each through phases 1-5.
+//!
+//! `cargo run --release -p mamori-waf --example engine_speed [CRS_DIR] [ITERATIONS]`
+//! (CRS_DIR defaults to `../shared/testdata/waf/crs-v4`, else Debian's CRS.)
+
+use mamori_waf::engine::RuleSet;
+use mamori_waf::request::RequestHead;
+use std::path::PathBuf;
+use std::time::Instant;
+
+fn head(method: &str, target: &str, extra: &[(&str, &str)]) -> RequestHead {
+    let mut headers: Vec<(String, Vec<u8>)> = [
+        ("Host", "shop.example.com"),
+        (
+            "User-Agent",
+            "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+        ),
+        (
+            "Accept",
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        ),
+        ("Accept-Language", "en-US,en;q=0.5"),
+        ("Accept-Encoding", "gzip, deflate, br"),
+        ("Referer", "https://shop.example.com/catalog/shoes"),
+        (
+            "Cookie",
+            "session=3f1c9a7be2d04c55a1f0e9d2b7c6a581; theme=dark",
+        ),
+        ("Connection", "keep-alive"),
+        ("Upgrade-Insecure-Requests", "1"),
+    ]
+    .iter()
+    .chain(extra)
+    .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+    .collect();
+    headers.shrink_to_fit();
+    RequestHead::new(method, target, "HTTP/1.1", headers)
+}
+
+/// Nanoseconds this thread has run on a CPU (Linux `/proc/thread-self/schedstat`), so the
+/// figure holds on a busy machine; `None` elsewhere.
+fn cpu_ns() -> Option<u64> {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let dir = args.next().map(PathBuf::from).unwrap_or_else(|| {
+        let shared = PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/testdata/waf/crs-v4"
+        ));
+        if shared.is_dir() {
+            shared
+        } else {
+            PathBuf::from("/usr/share/modsecurity-crs")
+        }
+    });
+    let n: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(20_000);
+    let t = Instant::now();
+    let rs = RuleSet::load(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    println!(
+        "{}: {} rules loaded in {:.1?}",
+        dir.display(),
+        rs.rule_count(),
+        t.elapsed()
+    );
+    let body = b"username=alice&password=correct+horse&remember=on&csrf_token=8f14e45fceea167a5a36dedd4bea2543";
+    let len = body.len().to_string();
+    let cases: Vec<(&str, RequestHead, &[u8])> = vec![
+        (
+            "GET",
+            head("GET", "/catalog/search?q=running+shoes&page=2", &[]),
+            b"",
+        ),
+        (
+            "POST form",
+            head(
+                "POST",
+                "/account/login",
+                &[
+                    ("Content-Type", "application/x-www-form-urlencoded"),
+                    ("Content-Length", &len),
+                ],
+            ),
+            body,
+        ),
+    ];
+    for (name, h, body) in &cases {
+        let once = |h: &RequestHead| {
+            let mut tx = rs.transaction(h.clone());
+            let mut stop = tx.process_request_headers();
+            if stop.is_none() {
+                tx.append_request_body(body);
+                stop = tx.process_request_body();
+            }
+            if stop.is_none() {
+                stop = tx.process_response_headers(
+                    200,
+                    &[("Content-Type".into(), b"text/html".to_vec())],
+                );
+            }
+            (stop, tx.finish())
+        };
+        let (stop, audit) = once(h);
+        for _ in 0..n / 10 {
+            std::hint::black_box(once(h));
+        }
+        let t = Instant::now();
+        let c = cpu_ns();
+        for _ in 0..n {
+            std::hint::black_box(once(h));
+        }
+        let per = t.elapsed() / n as u32;
+        let cpu = match (c, cpu_ns()) {
+            (Some(a), Some(b)) => format!("{:.1}µs CPU", (b - a) as f64 / n as f64 / 1000.0),
+            _ => "CPU time unknown".into(),
+        };
+        println!(
+            "{name}: {cpu} per request ({per:.1?} wall, {n} runs); matched {:?}, intervention {:?}",
+            audit.ids(),
+            stop.map(|i| i.status)
+        );
+    }
+}

@@ -1,0 +1,262 @@
+use super::*;
+use crate::request::RequestHead;
+
+fn rules(text: &str) -> RuleSet {
+    RuleSet::parse_str(text, Path::new("/tmp"), "test.conf").unwrap()
+}
+
+fn get(target: &str, headers: &[(&str, &str)]) -> RequestHead {
+    RequestHead::new(
+        "GET",
+        target,
+        "HTTP/1.1",
+        headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+            .collect(),
+    )
+}
+
+fn run(rs: &RuleSet, head: RequestHead, body: &[u8]) -> (Option<Intervention>, Audit) {
+    let mut tx = rs.transaction(head);
+    let mut i = tx.process_request_headers();
+    if i.is_none() {
+        tx.append_request_body(body);
+        i = tx.process_request_body();
+    }
+    (i, tx.finish())
+}
+
+#[test]
+fn deny_on_match_and_anomaly_scoring() {
+    let rs = rules(
+        r#"
+SecRuleEngine On
+SecDefaultAction "phase:2,log,auditlog,pass"
+SecRule ARGS "@streq attack" "id:1,phase:2,block,msg:'bad %{MATCHED_VAR_NAME}',logdata:'%{MATCHED_VAR}',setvar:tx.score=+5,severity:CRITICAL,tag:t1"
+SecRule TX:SCORE "@ge 5" "id:2,phase:2,deny,status:403,msg:'score %{tx.score}'"
+"#,
+    );
+    assert_eq!(rs.rule_count(), 2);
+    let (i, a) = run(&rs, get("/x?a=attack&b=ok", &[("Host", "h")]), b"");
+    let i = i.expect("denied");
+    assert_eq!(i.status, 403);
+    assert_eq!(i.rule_id, Some(2));
+    assert_eq!(i.msg, "score 5");
+    assert_eq!(a.ids(), vec![1, 2]);
+    assert_eq!(a.matched[0].msg, "bad ARGS:a");
+    assert_eq!(a.matched[0].logdata, "attack");
+    assert_eq!(a.matched[0].severity_name(), "CRITICAL");
+    assert!(a.intervened);
+    let (i, a) = run(&rs, get("/x?a=fine", &[]), b"");
+    assert!(i.is_none());
+    assert!(a.matched.is_empty());
+}
+
+#[test]
+fn detection_only_records_but_never_intervenes() {
+    let rs = rules(r#"SecRule REQUEST_METHOD "@streq GET" "id:1,phase:1,deny,status:403""#);
+    let mut tx = rs.transaction(get("/", &[]));
+    tx.force_detection_only();
+    assert!(tx.process_request_headers().is_none());
+    let a = tx.finish();
+    assert_eq!(a.ids(), vec![1]);
+    assert_eq!(a.intervention.map(|i| i.status), Some(403));
+    assert!(!a.intervened);
+    assert_eq!(a.mode, EngineMode::DetectionOnly);
+}
+
+#[test]
+fn chains_exclusions_counts_and_skip_after() {
+    let rs = rules(
+        r#"
+SecRule &ARGS "@eq 2" "id:10,phase:1,pass,log,chain"
+    SecRule ARGS:b "@streq two" "setvar:tx.chained=1"
+SecRule ARGS|!ARGS:a "@streq one" "id:11,phase:1,pass,log"
+SecRule REQUEST_HEADERS:X-Skip "@streq yes" "id:12,phase:1,pass,nolog,skipAfter:END"
+SecRule ARGS_NAMES "@streq a" "id:13,phase:1,pass,log"
+SecMarker END
+SecRule TX:chained "@streq 1" "id:14,phase:1,pass,log"
+SecRule ARGS:/^B$/ "@streq two" "id:15,phase:1,pass,log"
+"#,
+    );
+    let (_, a) = run(&rs, get("/?a=one&b=two", &[("X-Skip", "yes")]), b"");
+    assert_eq!(a.ids(), vec![10, 14, 15]);
+    let (_, a) = run(&rs, get("/?a=one&b=one", &[]), b"");
+    assert_eq!(a.ids(), vec![11, 13]);
+}
+
+#[test]
+fn ctl_removes_rules_and_targets_at_run_time() {
+    let rs = rules(
+        r#"
+SecAction "id:1,phase:1,pass,nolog,ctl:ruleRemoveById=3-4,ctl:ruleRemoveTargetById=5;ARGS:a"
+SecRule ARGS "@streq x" "id:3,phase:1,pass,log"
+SecRule ARGS "@streq x" "id:4,phase:1,pass,log"
+SecRule ARGS "@streq x" "id:5,phase:1,pass,log"
+SecRule ARGS "@streq x" "id:6,phase:1,pass,log"
+"#,
+    );
+    let (_, a) = run(&rs, get("/?a=x", &[]), b"");
+    assert_eq!(a.ids(), vec![6]);
+    let (_, a) = run(&rs, get("/?b=x", &[]), b"");
+    assert_eq!(a.ids(), vec![5, 6]);
+}
+
+#[test]
+fn config_time_removals_and_updates() {
+    let rs = rules(
+        r#"
+SecRule ARGS "@streq x" "id:3,phase:1,pass,log,tag:'drop-me'"
+SecRule ARGS "@streq x" "id:4,phase:1,pass,log"
+SecRule ARGS "@streq x" "id:5,phase:1,pass,log"
+SecRuleRemoveByTag drop-me
+SecRuleRemoveById 4
+SecRuleUpdateTargetById 5 "!ARGS:a"
+"#,
+    );
+    assert_eq!(rs.rule_count(), 1);
+    let (_, a) = run(&rs, get("/?a=x", &[]), b"");
+    assert!(a.ids().is_empty());
+    let (_, a) = run(&rs, get("/?b=x", &[]), b"");
+    assert_eq!(a.ids(), vec![5]);
+}
+
+#[test]
+fn bodies_become_args_post() {
+    let rs = rules(
+        r#"
+SecRequestBodyAccess On
+SecRule ARGS_POST:q "@streq hello world" "id:1,phase:2,pass,log"
+SecRule ARGS:json.a.b "@streq x" "id:2,phase:2,pass,log"
+SecRule REQUEST_BODY "@contains hello" "id:3,phase:2,pass,log"
+"#,
+    );
+    let mut head = get(
+        "/",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+    );
+    head.method = "POST".into();
+    let (_, a) = run(&rs, head.clone(), b"q=hello+world");
+    assert_eq!(a.ids(), vec![1, 3]);
+    head.headers = vec![("Content-Type".into(), b"application/json".to_vec())];
+    let (_, a) = run(&rs, head, br#"{"a":{"b":"x"}}"#);
+    assert_eq!(a.ids(), vec![2]);
+}
+
+#[test]
+fn body_limit_rejects_with_413() {
+    let rs = rules("SecRequestBodyLimit 10\nSecRequestBodyLimitAction Reject\n");
+    let mut tx = rs.transaction(get("/", &[]));
+    assert!(tx.process_request_headers().is_none());
+    tx.append_request_body(&[b'a'; 20]);
+    assert_eq!(tx.process_request_body().map(|i| i.status), Some(413));
+}
+
+#[test]
+fn transforms_and_captures() {
+    let rs = rules(
+        r#"
+SecRule REQUEST_HEADERS:User-Agent "@streq curl" "id:1,phase:1,pass,log,t:none,t:lowercase,capture"
+SecRule ARGS "@unconditionalMatch" "id:2,phase:1,pass,nolog,setvar:'tx.seen_%{MATCHED_VAR_NAME}=%{MATCHED_VAR}'"
+SecRule TX:seen_ARGS:k "@streq v" "id:3,phase:1,pass,log"
+"#,
+    );
+    let (_, a) = run(&rs, get("/?k=v", &[("user-agent", "CURL")]), b"");
+    assert_eq!(a.ids(), vec![1, 3]);
+    assert_eq!(a.matched[0].matched_var, "REQUEST_HEADERS:user-agent");
+}
+
+#[test]
+fn errors_name_file_line_and_word() {
+    let e = RuleSet::parse_str(
+        "\n\nSecRule ARGS \"@nope x\" \"id:1\"",
+        Path::new("/r"),
+        "a.conf",
+    )
+    .unwrap_err();
+    assert!(e.to_string().starts_with("/r/a.conf:3: @nope:"), "{e}");
+    let e = RuleSet::parse_str("SecFoo On", Path::new("/r"), "a.conf").unwrap_err();
+    assert!(e.to_string().starts_with("/r/a.conf:1: SecFoo:"), "{e}");
+    let e = RuleSet::parse_str(
+        "SecRule NOPE \"@streq x\" \"id:1\"",
+        Path::new("/r"),
+        "a.conf",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("NOPE"), "{e}");
+    let e = RuleSet::parse_str(
+        "SecRule ARGS \"@streq x\" \"id:1,t:bogus\"",
+        Path::new("/r"),
+        "a.conf",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("t:bogus"), "{e}");
+}
+
+#[test]
+fn modsecurity_recommended_conf_parses() {
+    let text = r#"
+SecRuleEngine DetectionOnly
+SecRequestBodyAccess On
+SecRule REQUEST_HEADERS:Content-Type "^(?:application(?:/soap\+|/)|text/)xml" \
+     "id:'200000',phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=XML"
+SecRule REQUEST_HEADERS:Content-Type "^application/json" \
+     "id:'200001',phase:1,t:none,t:lowercase,pass,nolog,ctl:requestBodyProcessor=JSON"
+SecRequestBodyLimit 13107200
+SecRequestBodyNoFilesLimit 131072
+SecRequestBodyLimitAction Reject
+SecRequestBodyJsonDepthLimit 512
+SecArgumentsLimit 1000
+SecRule &ARGS "@ge 1000" \
+"id:'200007', phase:2,t:none,log,deny,status:400,msg:'Failed to fully parse request body due to large argument count',severity:2"
+SecRule REQBODY_ERROR "!@eq 0" \
+"id:'200002', phase:2,t:none,log,deny,status:400,msg:'Failed to parse request body.',logdata:'%{reqbody_error_msg}',severity:2"
+SecRule MULTIPART_STRICT_ERROR "!@eq 0" \
+"id:'200003',phase:2,t:none,log,deny,status:400, \
+msg:'Multipart request body failed strict validation: \
+PE %{REQBODY_PROCESSOR_ERROR}, \
+BQ %{MULTIPART_BOUNDARY_QUOTED}, \
+BW %{MULTIPART_BOUNDARY_WHITESPACE}, \
+DB %{MULTIPART_DATA_BEFORE}, \
+DA %{MULTIPART_DATA_AFTER}, \
+HF %{MULTIPART_HEADER_FOLDING}, \
+LF %{MULTIPART_LF_LINE}, \
+SM %{MULTIPART_MISSING_SEMICOLON}, \
+IQ %{MULTIPART_INVALID_QUOTING}, \
+IP %{MULTIPART_INVALID_PART}, \
+IH %{MULTIPART_INVALID_HEADER_FOLDING}, \
+FL %{MULTIPART_FILE_LIMIT_EXCEEDED}'"
+SecRule MULTIPART_UNMATCHED_BOUNDARY "@eq 1" \
+    "id:'200004',phase:2,t:none,log,deny,msg:'Multipart parser detected a possible unmatched boundary.'"
+SecPcreMatchLimit 1000
+SecPcreMatchLimitRecursion 1000
+SecRule TX:/^MSC_/ "!@streq 0" \
+        "id:'200005',phase:2,t:none,deny,msg:'ModSecurity internal error flagged: %{MATCHED_VAR_NAME}'"
+SecResponseBodyAccess On
+SecResponseBodyMimeType text/plain text/html text/xml
+SecResponseBodyLimit 524288
+SecResponseBodyLimitAction ProcessPartial
+SecTmpDir /tmp/
+SecDataDir /tmp/
+SecAuditEngine RelevantOnly
+SecAuditLogRelevantStatus "^(?:5|4(?!04))"
+SecAuditLogParts ABIJDEFHZ
+SecAuditLogType Serial
+SecAuditLog /var/log/modsec_audit.log
+SecArgumentSeparator &
+SecCookieFormat 0
+SecUnicodeMapFile unicode.mapping 20127
+SecStatusEngine On
+"#;
+    let rs = RuleSet::parse_str(text, Path::new("/tmp"), "modsecurity.conf").unwrap();
+    assert_eq!(rs.rule_count(), 7);
+    assert_eq!(rs.config().engine, EngineMode::DetectionOnly);
+    assert_eq!(rs.config().response_mime.len(), 3);
+}
+
+#[test]
+fn rule_set_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<RuleSet>();
+}

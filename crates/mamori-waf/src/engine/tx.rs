@@ -1,0 +1,1527 @@
+//! One request through the rules.
+
+use super::compile::{
+    in_ranges, Action, Ctl, Disruptive, Entry, Link, Op, Rule, SetOp, SEVERITIES,
+};
+use super::macros::{Part, Template};
+use super::prefilter::{Cache, ChainId, FxMap};
+use super::vars::{Sel, Target, Var};
+use super::{EngineMode, RuleSet};
+use crate::body::{self, Limits, Xml};
+use crate::operator::Operator;
+use crate::request::{parse_cookies, parse_query, Pair, RequestHead, UriParts};
+use std::borrow::Cow;
+use std::time::Instant;
+
+/// The rules asked to stop the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intervention {
+    pub status: u16,
+    pub rule_id: Option<u32>,
+    pub msg: String,
+    /// For `redirect`: the location (status 302 unless the rule says 301/303/307).
+    pub redirect: Option<String>,
+}
+
+/// A rule that matched (and logs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchedRule {
+    pub id: u32,
+    pub phase: u8,
+    pub file: String,
+    pub line: usize,
+    pub msg: String,
+    /// `logdata`, macro-expanded.
+    pub logdata: String,
+    /// 0 (EMERGENCY) .. 7 (DEBUG).
+    pub severity: Option<u8>,
+    pub tags: Vec<String>,
+    pub ver: Option<String>,
+    /// `ARGS:q`, `REQUEST_HEADERS:User-Agent`...
+    pub matched_var: String,
+    /// The value the operator matched (transformed), at most [`MAX_MATCHED_VALUE`] bytes.
+    pub matched_value: String,
+    /// The rule is disruptive (deny/drop/redirect, or block resolving to one).
+    pub disruptive: bool,
+}
+
+impl MatchedRule {
+    pub fn severity_name(&self) -> &'static str {
+        self.severity.map_or("", |s| SEVERITIES[s as usize & 7])
+    }
+
+    /// A ModSecurity-style error-log line (what go-ftw's `log` checks read); control
+    /// characters escaped as `\xNN`, quotes and backslashes with a backslash.
+    pub fn log_line(&self, uri: &str, unique_id: &str) -> String {
+        let mut s = format!(
+            "ModSecurity: Warning. Matched \"{}\" at {}. [file \"{}\"] [line \"{}\"] [id \"{}\"]",
+            log_escape(&self.matched_value),
+            log_escape(&self.matched_var),
+            self.file,
+            self.line,
+            self.id
+        );
+        if !self.msg.is_empty() {
+            s.push_str(&format!(" [msg \"{}\"]", log_escape(&self.msg)));
+        }
+        if !self.logdata.is_empty() {
+            s.push_str(&format!(" [data \"{}\"]", log_escape(&self.logdata)));
+        }
+        if let Some(sev) = self.severity {
+            s.push_str(&format!(" [severity \"{}\"]", SEVERITIES[sev as usize & 7]));
+        }
+        if let Some(v) = &self.ver {
+            s.push_str(&format!(" [ver \"{v}\"]"));
+        }
+        for t in &self.tags {
+            s.push_str(&format!(" [tag \"{t}\"]"));
+        }
+        s.push_str(&format!(
+            " [uri \"{}\"] [unique_id \"{unique_id}\"]",
+            log_escape(uri)
+        ));
+        s
+    }
+}
+
+/// Escapes a log field as ModSecurity does: control bytes as `\xNN`, `"` and `\` with a
+/// backslash.
+pub fn log_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// What a finished transaction reports.
+#[derive(Debug, Clone)]
+pub struct Audit {
+    pub unique_id: String,
+    /// The engine mode in force at the end (after `ctl:ruleEngine` and the per-site switch).
+    pub mode: EngineMode,
+    pub matched: Vec<MatchedRule>,
+    /// CRS's inbound anomaly score (`tx.blocking_inbound_anomaly_score`, else
+    /// `tx.inbound_anomaly_score`, else `tx.anomaly_score`).
+    pub inbound_score: i64,
+    /// CRS's outbound anomaly score.
+    pub outbound_score: i64,
+    /// The first intervention the rules asked for (also in DetectionOnly).
+    pub intervention: Option<Intervention>,
+    /// Whether that intervention was applied (engine On).
+    pub intervened: bool,
+    /// The request body was longer than the inspection limit.
+    pub request_body_truncated: bool,
+    /// The request target (for log lines).
+    pub uri: String,
+}
+
+impl Audit {
+    /// One ModSecurity-style line per matched rule.
+    pub fn log_text(&self) -> String {
+        let mut out = String::new();
+        for m in &self.matched {
+            out.push_str(&m.log_line(&self.uri, &self.unique_id));
+            out.push('\n');
+        }
+        if let Some(i) = &self.intervention {
+            out.push_str(&format!(
+                "ModSecurity: Access denied with code {} (phase ?). {} [id \"{}\"] [unique_id \"{}\"]\n",
+                i.status,
+                i.msg,
+                i.rule_id.unwrap_or(0),
+                self.unique_id
+            ));
+        }
+        out
+    }
+
+    /// Ids of the matched rules, in order.
+    pub fn ids(&self) -> Vec<u32> {
+        self.matched.iter().map(|m| m.id).collect()
+    }
+}
+
+/// Longest matched value kept in a [`MatchedRule`].
+pub const MAX_MATCHED_VALUE: usize = 256;
+/// Most values kept in `MATCHED_VARS`.
+const MAX_MATCHED_VARS: usize = 256;
+/// Most keys in one `TX`-like collection.
+const MAX_STORE_KEYS: usize = 10_000;
+
+/// A value matched by a link.
+#[derive(Debug)]
+struct Found {
+    var: Var,
+    key: Vec<u8>,
+    count: bool,
+    value: Vec<u8>,
+    captures: Vec<Vec<u8>>,
+}
+
+enum RemovedBy {
+    Ids(Vec<(u32, u32)>),
+    Tag(String),
+}
+
+/// The request's and response's variables.
+struct Data {
+    head: RequestHead,
+    uri: UriParts,
+    request_line: Vec<u8>,
+    headers: Vec<Pair>,
+    cookies: Vec<Pair>,
+    args_get: Vec<Pair>,
+    args_post: Vec<Pair>,
+    files: Vec<(Vec<u8>, Vec<u8>, usize)>,
+    part_headers: Vec<Pair>,
+    multipart_flags: u32,
+    xml: Xml,
+    body: Vec<u8>,
+    body_len: usize,
+    body_truncated: bool,
+    body_processor: Option<String>,
+    body_access: bool,
+    force_body_variable: bool,
+    reqbody_error: Option<String>,
+    urlencoded_error: bool,
+    inbound_data_error: bool,
+    tx: FxMap<Vec<u8>, Vec<u8>>,
+    /// IP, GLOBAL, SESSION, USER, RESOURCE, ENV.
+    stores: [FxMap<Vec<u8>, Vec<u8>>; 6],
+    matched_var: Vec<u8>,
+    matched_var_name: Vec<u8>,
+    matched_vars: Vec<Pair>,
+    response_status: u16,
+    response_protocol: String,
+    response_headers: Vec<Pair>,
+    response_body: Vec<u8>,
+    response_body_len: usize,
+    unique_id: String,
+    started: Instant,
+    highest_severity: u8,
+    server_name: Vec<u8>,
+}
+
+fn store_index(v: Var) -> Option<usize> {
+    Some(match v {
+        Var::Ip => 0,
+        Var::Global => 1,
+        Var::Session => 2,
+        Var::User => 3,
+        Var::Resource => 4,
+        Var::Env => 5,
+        _ => return None,
+    })
+}
+
+/// Cache keys of request values: storage (high bits), index, name-or-value.
+mod keys {
+    pub const GET: u64 = 1;
+    pub const POST: u64 = 2;
+    pub const HEADERS: u64 = 3;
+    pub const COOKIES: u64 = 4;
+    pub const FILES: u64 = 5;
+    pub const PART_HEADERS: u64 = 6;
+    pub const XML_TEXT: u64 = 7;
+    pub const XML_ATTR: u64 = 8;
+    pub const RESPONSE_HEADERS: u64 = 9;
+    pub const URI: u64 = 16;
+    pub const URI_RAW: u64 = 17;
+    pub const FILENAME: u64 = 18;
+    pub const BASENAME: u64 = 19;
+    pub const QUERY: u64 = 20;
+    pub const LINE: u64 = 21;
+    pub const METHOD: u64 = 22;
+    pub const PROTOCOL: u64 = 23;
+    pub const BODY: u64 = 24;
+    pub const RESPONSE_BODY: u64 = 25;
+
+    pub fn of(store: u64, index: usize, name: bool) -> u64 {
+        (store << 32) | ((index as u64 & 0x7fff_ffff) << 1) | u64::from(name)
+    }
+}
+
+/// The code of a collection whose values are all request data that stays put once parsed
+/// (so a union of their literal scans can be cached); `None` for the others.
+fn union_code(v: Var) -> Option<u64> {
+    Some(match v {
+        Var::Args => 1,
+        Var::ArgsNames => 2,
+        Var::ArgsGet => 3,
+        Var::ArgsGetNames => 4,
+        Var::ArgsPost => 5,
+        Var::ArgsPostNames => 6,
+        Var::RequestHeaders => 7,
+        Var::RequestHeadersNames => 8,
+        Var::RequestCookies => 9,
+        Var::RequestCookiesNames => 10,
+        Var::RequestUri => 11,
+        Var::RequestUriRaw => 12,
+        Var::RequestFilename => 13,
+        Var::RequestBasename => 14,
+        Var::QueryString => 15,
+        Var::RequestLine => 16,
+        Var::RequestMethod => 17,
+        Var::RequestProtocol => 18,
+        Var::Files => 19,
+        Var::FilesNames => 20,
+        Var::MultipartPartHeaders => 21,
+        Var::RequestBody => 22,
+        _ => return None,
+    })
+}
+
+/// Whether some value of the target's collection may satisfy `want` (the union of its
+/// values' scans, computed once per collection and chain); `None` when unknown.
+fn collection_may_match(
+    rs: &RuleSet,
+    d: &Data,
+    cache: &mut Cache,
+    t: &Target,
+    chain: ChainId,
+    want: &super::prefilter::Want,
+) -> Option<bool> {
+    let code = union_code(t.var)?;
+    let lits = rs.literals.as_ref()?;
+    if let Some(u) = cache.union(code, chain) {
+        return Some(u.satisfies(want));
+    }
+    let all = Target {
+        var: t.var,
+        sel: Sel::All,
+        count: false,
+    };
+    let mut union = super::prefilter::Scan::default();
+    let mut complete = true;
+    each_value(d, &all, &mut |_, _, value: &[u8], ckey| match ckey {
+        Some(k) => {
+            let data = cache.transformed(&rs.chains, k, value, chain);
+            union.merge(cache.scan_of(lits, k, chain, data, value));
+        }
+        None => complete = false,
+    });
+    if !complete {
+        return None;
+    }
+    let ok = union.satisfies(want);
+    cache.set_union(code, chain, union);
+    Some(ok)
+}
+
+/// One request (and its response) through the rules.
+pub struct Transaction<'r> {
+    rs: &'r RuleSet,
+    mode: EngineMode,
+    forced_detection: bool,
+    d: Data,
+    cache: Cache,
+    found: Vec<Found>,
+    path_buf: Vec<ChainId>,
+    removed_ids: Vec<(u32, u32)>,
+    removed_tags: Vec<String>,
+    removed_targets: Vec<(RemovedBy, Target)>,
+    matched: Vec<MatchedRule>,
+    intervention: Option<Intervention>,
+    intervened: bool,
+    allow: Option<Disruptive>,
+    phases_done: [bool; 5],
+}
+
+impl RuleSet {
+    /// A transaction for one request. Headers and the query string are parsed here; call
+    /// [`Transaction::process_request_headers`] next.
+    pub fn transaction(&self, head: RequestHead) -> Transaction<'_> {
+        let cfg = &self.config;
+        let uri = UriParts::parse(head.target.as_bytes());
+        let mut args_get = Vec::new();
+        let urlencoded_ok = parse_query(
+            &uri.query,
+            cfg.arg_separator,
+            &mut args_get,
+            cfg.arguments_limit,
+        );
+        let mut cookies = Vec::new();
+        let mut headers = Vec::with_capacity(head.headers.len());
+        for (k, v) in &head.headers {
+            if k.eq_ignore_ascii_case("cookie") {
+                parse_cookies(v, &mut cookies, cfg.arguments_limit);
+            }
+            headers.push((k.as_bytes().to_vec(), v.clone()));
+        }
+        let mut request_line =
+            Vec::with_capacity(head.method.len() + head.target.len() + head.protocol.len() + 2);
+        request_line.extend_from_slice(head.method.as_bytes());
+        request_line.push(b' ');
+        request_line.extend_from_slice(head.target.as_bytes());
+        request_line.push(b' ');
+        request_line.extend_from_slice(head.protocol.as_bytes());
+        let server_name = head
+            .header("host")
+            .map(|h| {
+                let h = h.trim_ascii();
+                if h.starts_with(b"[") {
+                    h.iter()
+                        .position(|&c| c == b']')
+                        .map_or(h, |p| &h[..=p])
+                        .to_vec()
+                } else {
+                    match h.iter().rposition(|&c| c == b':') {
+                        Some(p) if h[p + 1..].iter().all(u8::is_ascii_digit) => h[..p].to_vec(),
+                        _ => h.to_vec(),
+                    }
+                }
+            })
+            .unwrap_or_else(|| head.server.ip().to_string().into_bytes());
+        let d = Data {
+            uri,
+            request_line,
+            headers,
+            cookies,
+            args_get,
+            args_post: Vec::new(),
+            files: Vec::new(),
+            part_headers: Vec::new(),
+            multipart_flags: 0,
+            xml: Xml::default(),
+            body: Vec::new(),
+            body_len: 0,
+            body_truncated: false,
+            body_processor: head
+                .header("content-type")
+                .and_then(body::processor_for)
+                .map(str::to_string),
+            body_access: cfg.request_body_access,
+            force_body_variable: false,
+            reqbody_error: None,
+            urlencoded_error: !urlencoded_ok,
+            inbound_data_error: false,
+            tx: FxMap::default(),
+            stores: Default::default(),
+            matched_var: Vec::new(),
+            matched_var_name: Vec::new(),
+            matched_vars: Vec::new(),
+            response_status: 0,
+            response_protocol: head.protocol.clone(),
+            response_headers: Vec::new(),
+            response_body: Vec::new(),
+            response_body_len: 0,
+            unique_id: ulid::Ulid::new().to_string(),
+            started: Instant::now(),
+            highest_severity: 255,
+            server_name,
+            head,
+        };
+        Transaction {
+            rs: self,
+            mode: cfg.engine,
+            forced_detection: false,
+            d,
+            cache: Cache::new(),
+            found: Vec::new(),
+            path_buf: Vec::new(),
+            removed_ids: Vec::new(),
+            removed_tags: Vec::new(),
+            removed_targets: Vec::new(),
+            matched: Vec::new(),
+            intervention: None,
+            intervened: false,
+            allow: None,
+            phases_done: [false; 5],
+        }
+    }
+}
+
+impl<'r> Transaction<'r> {
+    /// Forces DetectionOnly for this transaction (the per-site switch): the rules run and
+    /// are recorded but never intervene, whatever `SecRuleEngine`/`ctl:ruleEngine` say
+    /// (`ctl:ruleEngine=Off` still turns evaluation off).
+    pub fn force_detection_only(&mut self) {
+        self.forced_detection = true;
+        if self.mode == EngineMode::On {
+            self.mode = EngineMode::DetectionOnly;
+        }
+    }
+
+    /// Turns the engine off for this transaction.
+    pub fn disable(&mut self) {
+        self.mode = EngineMode::Off;
+    }
+
+    /// The engine mode in force now.
+    pub fn mode(&self) -> EngineMode {
+        self.mode
+    }
+
+    pub fn unique_id(&self) -> &str {
+        &self.d.unique_id
+    }
+
+    /// A `TX` variable (name case-insensitive).
+    pub fn tx(&self, name: &str) -> Option<&[u8]> {
+        self.d
+            .tx
+            .get(name.to_ascii_lowercase().as_bytes())
+            .map(Vec::as_slice)
+    }
+
+    /// Phase 1.
+    pub fn process_request_headers(&mut self) -> Option<Intervention> {
+        self.run_phase(1)
+    }
+
+    /// Appends request body bytes. At most `SecRequestBodyLimit` bytes are kept for
+    /// inspection; past it, with `SecRequestBodyLimitAction Reject`, phase 2 answers 413,
+    /// with `ProcessPartial` only the kept prefix is inspected.
+    pub fn append_request_body(&mut self, data: &[u8]) {
+        self.d.body_len += data.len();
+        let limit = self.rs.config.request_body_limit;
+        let room = limit.saturating_sub(self.d.body.len());
+        if data.len() > room {
+            self.d.body_truncated = true;
+        }
+        self.d.body.extend_from_slice(&data[..data.len().min(room)]);
+    }
+
+    /// Whether the body went past `SecRequestBodyLimit`.
+    pub fn request_body_over_limit(&self) -> bool {
+        self.d.body_truncated
+    }
+
+    /// Phase 2: parses the body with its processor, then runs the rules. Call it for every
+    /// request, with or without a body.
+    pub fn process_request_body(&mut self) -> Option<Intervention> {
+        if self.mode == EngineMode::Off {
+            return None;
+        }
+        if let Some(i) = self.blocked() {
+            return Some(i);
+        }
+        if self.d.body_truncated && self.rs.config.request_body_reject {
+            let i = Intervention {
+                status: 413,
+                rule_id: None,
+                msg: "Request body is larger than the configured limit".into(),
+                redirect: None,
+            };
+            if let Some(i) = self.intervene(i) {
+                return Some(i);
+            }
+        } else if self.d.body_truncated {
+            self.d.inbound_data_error = true;
+        }
+        if self.d.body_access {
+            self.parse_body();
+        }
+        self.cache.clear_unions();
+        self.run_phase(2)
+    }
+
+    fn parse_body(&mut self) {
+        let cfg = &self.rs.config;
+        let limits = Limits {
+            max_args: cfg.arguments_limit,
+            max_depth: cfg.json_depth_limit,
+        };
+        let d = &mut self.d;
+        if d.body.is_empty() {
+            return;
+        }
+        let processor = d.body_processor.clone();
+        let nofiles = cfg.request_body_nofiles_limit;
+        if matches!(processor.as_deref(), Some("URLENCODED" | "JSON" | "XML"))
+            && d.body.len() > nofiles
+        {
+            d.reqbody_error =
+                Some("Request body excluding files is bigger than the maximum expected.".into());
+            d.inbound_data_error = true;
+            return;
+        }
+        match processor.as_deref() {
+            Some("URLENCODED") => {
+                let mut post = Vec::new();
+                if !body::urlencoded(&d.body, cfg.arg_separator, limits, &mut post) {
+                    d.urlencoded_error = true;
+                }
+                d.args_post = post;
+            }
+            Some("MULTIPART") => {
+                let ct = d.head.header("content-type").unwrap_or_default().to_vec();
+                let m = body::multipart(&d.body, &ct, limits);
+                d.args_post = m.args;
+                d.files = m.files;
+                d.part_headers = m.part_headers;
+                d.multipart_flags = m.flags;
+                if let Some(e) = m.error {
+                    d.reqbody_error = Some(format!("Multipart parsing error: {e}"));
+                }
+            }
+            Some("JSON") => {
+                let mut post = Vec::new();
+                if let Err(e) = body::json(&d.body, limits, &mut post) {
+                    d.reqbody_error = Some(e);
+                }
+                d.args_post = post;
+            }
+            Some("XML") => match body::xml(&d.body, limits) {
+                Ok(x) => d.xml = x,
+                Err(e) => d.reqbody_error = Some(e),
+            },
+            Some(other) => {
+                d.reqbody_error = Some(format!("Unknown request body processor: {other}"))
+            }
+            None => {}
+        }
+    }
+
+    /// Phase 3 with the response status and headers.
+    pub fn process_response_headers(
+        &mut self,
+        status: u16,
+        headers: &[(String, Vec<u8>)],
+    ) -> Option<Intervention> {
+        self.d.response_status = status;
+        self.d.response_headers = headers
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.clone()))
+            .collect();
+        self.cache.clear_unions();
+        self.run_phase(3)
+    }
+
+    /// Whether the rules read this response's body (`SecResponseBodyAccess` and
+    /// `SecResponseBodyMimeType`); meaningful after [`Self::process_response_headers`].
+    pub fn wants_response_body(&self) -> bool {
+        let cfg = &self.rs.config;
+        if !cfg.response_body_access || self.mode == EngineMode::Off {
+            return false;
+        }
+        let ct = self
+            .d
+            .response_headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(b"content-type"))
+            .map(|(_, v)| v.as_slice())
+            .unwrap_or_default();
+        let mime = String::from_utf8_lossy(ct.split(|&b| b == b';').next().unwrap_or_default())
+            .trim()
+            .to_ascii_lowercase();
+        cfg.response_mime.contains(&mime)
+    }
+
+    /// Appends response body bytes (at most `SecResponseBodyLimit` are kept).
+    pub fn append_response_body(&mut self, data: &[u8]) {
+        self.d.response_body_len += data.len();
+        let room = self
+            .rs
+            .config
+            .response_body_limit
+            .saturating_sub(self.d.response_body.len());
+        self.d
+            .response_body
+            .extend_from_slice(&data[..data.len().min(room)]);
+    }
+
+    /// Phase 4.
+    pub fn process_response_body(&mut self) -> Option<Intervention> {
+        self.run_phase(4)
+    }
+
+    /// Phase 5 (logging), then what happened.
+    pub fn finish(mut self) -> Audit {
+        self.run_phase(5);
+        let score = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|n| self.d.tx.get(n.as_bytes()))
+                .map_or(0, |v| atoll(v))
+        };
+        Audit {
+            inbound_score: score(&[
+                "blocking_inbound_anomaly_score",
+                "inbound_anomaly_score",
+                "anomaly_score",
+            ]),
+            outbound_score: score(&["blocking_outbound_anomaly_score", "outbound_anomaly_score"]),
+            unique_id: std::mem::take(&mut self.d.unique_id),
+            mode: self.mode,
+            matched: std::mem::take(&mut self.matched),
+            intervention: self.intervention.take(),
+            intervened: self.intervened,
+            request_body_truncated: self.d.body_truncated,
+            uri: self.d.head.target.clone(),
+        }
+    }
+
+    /// The applied intervention, if the engine already stopped the request.
+    fn blocked(&self) -> Option<Intervention> {
+        if self.intervened {
+            self.intervention.clone()
+        } else {
+            None
+        }
+    }
+
+    /// Records an intervention; returns it when it applies (engine On).
+    fn intervene(&mut self, i: Intervention) -> Option<Intervention> {
+        if self.intervention.is_none() {
+            self.intervention = Some(i.clone());
+        }
+        if self.mode == EngineMode::On {
+            self.intervened = true;
+            if let Some(cur) = &self.intervention {
+                return Some(cur.clone());
+            }
+            return Some(i);
+        }
+        None
+    }
+
+    fn rule_removed(&self, rule: &Rule) -> bool {
+        (!self.removed_ids.is_empty() && in_ranges(rule.id, &self.removed_ids))
+            || (!self.removed_tags.is_empty()
+                && rule
+                    .tags
+                    .iter()
+                    .any(|t| self.removed_tags.iter().any(|r| r == t)))
+    }
+
+    fn run_phase(&mut self, phase: u8) -> Option<Intervention> {
+        let pi = phase as usize - 1;
+        if self.phases_done[pi] {
+            return self.blocked();
+        }
+        self.phases_done[pi] = true;
+        if self.mode == EngineMode::Off {
+            return None;
+        }
+        if phase < 5 {
+            if let Some(i) = self.blocked() {
+                return Some(i);
+            }
+        }
+        match self.allow {
+            Some(Disruptive::Allow) if phase < 5 => return None,
+            Some(Disruptive::AllowRequest) if phase <= 2 => return None,
+            _ => {}
+        }
+        let rs = self.rs;
+        let entries = &rs.phases[pi];
+        let mut i = 0;
+        while i < entries.len() {
+            let Entry::Rule(rule) = &entries[i] else {
+                i += 1;
+                continue;
+            };
+            if self.mode == EngineMode::Off {
+                return None;
+            }
+            if self.rule_removed(rule) || !self.eval_rule(rule) {
+                i += 1;
+                continue;
+            }
+            let def = &rs.defaults[pi];
+            let disruptive = match rule.disruptive {
+                Disruptive::Block => def.disruptive,
+                d => d,
+            };
+            match disruptive {
+                Disruptive::Deny | Disruptive::Drop | Disruptive::Redirect => {
+                    let redirect = if disruptive == Disruptive::Redirect {
+                        rule.redirect.as_ref().map(|t| {
+                            String::from_utf8_lossy(&self.expand(t, Some(rule))).into_owned()
+                        })
+                    } else {
+                        None
+                    };
+                    let status = rule
+                        .status
+                        .or(if rule.disruptive == Disruptive::Block {
+                            def.status
+                        } else {
+                            None
+                        })
+                        .unwrap_or(if disruptive == Disruptive::Redirect {
+                            302
+                        } else {
+                            403
+                        });
+                    let msg = rule
+                        .msg
+                        .as_ref()
+                        .map(|t| String::from_utf8_lossy(&self.expand(t, Some(rule))).into_owned())
+                        .unwrap_or_default();
+                    let iv = Intervention {
+                        status,
+                        rule_id: Some(rule.id),
+                        msg,
+                        redirect,
+                    };
+                    if let Some(applied) = self.intervene(iv) {
+                        return if phase < 5 { Some(applied) } else { None };
+                    }
+                }
+                Disruptive::Allow | Disruptive::AllowRequest => {
+                    if self.mode == EngineMode::On {
+                        self.allow = Some(disruptive);
+                        return None;
+                    }
+                }
+                Disruptive::AllowPhase => {
+                    if self.mode == EngineMode::On {
+                        return None;
+                    }
+                }
+                Disruptive::Pass | Disruptive::Block => {}
+            }
+            if rule.skip_after.is_some() {
+                i = rule.skip_to;
+                continue;
+            }
+            i += 1;
+            if rule.skip > 0 {
+                let mut left = rule.skip;
+                while i < entries.len() && left > 0 {
+                    if matches!(entries[i], Entry::Rule(_)) {
+                        left -= 1;
+                    }
+                    i += 1;
+                }
+            }
+        }
+        None
+    }
+
+    /// Evaluates every link of the rule; on a full match records it (when it logs).
+    fn eval_rule(&mut self, rule: &Rule) -> bool {
+        self.d.matched_vars.clear();
+        for link in &rule.links {
+            if !self.eval_link(rule, link) {
+                self.d.matched_vars.clear();
+                return false;
+            }
+        }
+        if let Some(sev) = rule.severity {
+            self.d.highest_severity = self.d.highest_severity.min(sev);
+        }
+        if rule.log {
+            let msg = rule
+                .msg
+                .as_ref()
+                .map(|t| self.expand(t, Some(rule)))
+                .unwrap_or_default();
+            let logdata = rule
+                .logdata
+                .as_ref()
+                .map(|t| self.expand(t, Some(rule)))
+                .unwrap_or_default();
+            let v = &self.d.matched_var;
+            let value = String::from_utf8_lossy(&v[..v.len().min(MAX_MATCHED_VALUE)]).into_owned();
+            let disruptive = match rule.disruptive {
+                Disruptive::Block => self.rs.defaults[rule.phase as usize - 1].disruptive,
+                d => d,
+            };
+            self.matched.push(MatchedRule {
+                id: rule.id,
+                phase: rule.phase,
+                file: rule.file.display().to_string(),
+                line: rule.line,
+                msg: String::from_utf8_lossy(&msg).into_owned(),
+                logdata: String::from_utf8_lossy(&logdata).into_owned(),
+                severity: rule.severity,
+                tags: rule.tags.clone(),
+                ver: rule.ver.clone(),
+                matched_var: String::from_utf8_lossy(&self.d.matched_var_name).into_owned(),
+                matched_value: value,
+                disruptive: matches!(
+                    disruptive,
+                    Disruptive::Deny | Disruptive::Drop | Disruptive::Redirect
+                ),
+            });
+        }
+        true
+    }
+
+    fn eval_link(&mut self, rule: &Rule, link: &Link) -> bool {
+        if link.unconditional {
+            for a in &link.actions {
+                self.action(rule, a);
+            }
+            return true;
+        }
+        let dynamic;
+        let op: Option<&Operator> = match &link.op {
+            Op::Static(op) => Some(op),
+            Op::Inert => None,
+            Op::Dynamic { name, arg, dir } => {
+                let expanded = self.expand(arg, Some(rule));
+                match Operator::compile(name, &String::from_utf8_lossy(&expanded), dir) {
+                    Ok(op) => {
+                        dynamic = op;
+                        Some(&dynamic)
+                    }
+                    Err(_) => None,
+                }
+            }
+        };
+        // Skip the link when no value of its collections contains a required literal.
+        if let (Some(want), false, false) = (&link.prefilter, link.negated, link.multi_match) {
+            if !link.targets.is_empty() && link.targets.iter().all(|t| !t.count) {
+                let Transaction { rs, d, cache, .. } = self;
+                let mut skip = true;
+                for t in &link.targets {
+                    if collection_may_match(rs, d, cache, t, link.chain, want) != Some(false) {
+                        skip = false;
+                        break;
+                    }
+                }
+                if skip {
+                    return false;
+                }
+            }
+        }
+        let mut found = std::mem::take(&mut self.found);
+        found.clear();
+        let mut path = std::mem::take(&mut self.path_buf);
+        {
+            let Transaction {
+                rs,
+                d,
+                cache,
+                removed_targets,
+                ..
+            } = self;
+            let rs: &RuleSet = rs;
+            let d: &Data = d;
+            for target in &link.targets {
+                let before = found.len();
+                let mut count = 0usize;
+                let mut visit = |var: Var, key: &[u8], value: &[u8], ckey: Option<u64>| {
+                    if !link.excludes.is_empty()
+                        && link.excludes.iter().any(|x| x.excludes(var, key))
+                    {
+                        return;
+                    }
+                    if !removed_targets.is_empty()
+                        && target_removed(removed_targets, rule, var, key)
+                    {
+                        return;
+                    }
+                    if target.count {
+                        count += 1;
+                        return;
+                    }
+                    if found.len() >= 1000 {
+                        return;
+                    }
+                    eval_value(
+                        rs, cache, &mut path, link, op, var, key, value, ckey, &mut found,
+                    );
+                };
+                each_value(d, target, &mut visit);
+                if target.count {
+                    found.truncate(before);
+                    let n = count.to_string().into_bytes();
+                    eval_value(
+                        rs, cache, &mut path, link, op, target.var, b"", &n, None, &mut found,
+                    );
+                    if let Some(f) = found.get_mut(before) {
+                        f.count = true;
+                    }
+                }
+            }
+        }
+        self.path_buf = path;
+        let matched = !found.is_empty();
+        // Actions run once per matched value, with that value's captures (as ModSecurity v3).
+        for f in found.drain(..) {
+            if link.capture && !f.captures.is_empty() {
+                for (i, c) in f.captures.iter().enumerate().take(10) {
+                    self.d.tx.insert(i.to_string().into_bytes(), c.clone());
+                }
+            }
+            let mut name = Vec::with_capacity(f.var.name().len() + 1 + f.key.len());
+            if f.count {
+                name.push(b'&');
+            }
+            name.extend_from_slice(f.var.name().as_bytes());
+            if !f.key.is_empty() && !f.count {
+                name.push(b':');
+                name.extend_from_slice(&f.key);
+            }
+            if self.d.matched_vars.len() < MAX_MATCHED_VARS {
+                self.d.matched_vars.push((name.clone(), f.value.clone()));
+            }
+            self.d.matched_var = f.value;
+            self.d.matched_var_name = name;
+            for a in &link.actions {
+                self.action(rule, a);
+            }
+        }
+        self.found = found;
+        matched
+    }
+
+    fn action(&mut self, rule: &Rule, a: &Action) {
+        match a {
+            Action::SetVar {
+                coll,
+                key,
+                op,
+                value,
+            } => {
+                let key = self.expand(key, Some(rule)).to_ascii_lowercase();
+                let value = if *op == SetOp::Delete {
+                    Vec::new()
+                } else {
+                    self.expand(value, Some(rule))
+                };
+                let map = match store_index(*coll) {
+                    Some(i) => &mut self.d.stores[i],
+                    None => &mut self.d.tx,
+                };
+                match op {
+                    SetOp::Delete => {
+                        map.remove(&key);
+                    }
+                    SetOp::Set => {
+                        if map.len() < MAX_STORE_KEYS || map.contains_key(&key) {
+                            map.insert(key, value);
+                        }
+                    }
+                    SetOp::Add | SetOp::Sub => {
+                        let cur = map.get(&key).map_or(0, |v| atoll(v));
+                        let n = atoll(&value);
+                        let v = if *op == SetOp::Add {
+                            cur.saturating_add(n)
+                        } else {
+                            cur.saturating_sub(n)
+                        };
+                        if map.len() < MAX_STORE_KEYS || map.contains_key(&key) {
+                            map.insert(key, v.to_string().into_bytes());
+                        }
+                    }
+                }
+            }
+            Action::SetEnv { key, value } => {
+                let k = self.expand(key, Some(rule)).to_ascii_lowercase();
+                let v = self.expand(value, Some(rule));
+                if self.d.stores[5].len() < MAX_STORE_KEYS {
+                    self.d.stores[5].insert(k, v);
+                }
+            }
+            Action::Ctl(c) => self.ctl(c),
+        }
+    }
+
+    fn ctl(&mut self, c: &Ctl) {
+        match c {
+            Ctl::RemoveById(ids) => self.removed_ids.extend(ids.iter().copied()),
+            Ctl::RemoveByTag(tag) => self.removed_tags.push(tag.clone()),
+            Ctl::RemoveTargetById(ids, t) => self
+                .removed_targets
+                .push((RemovedBy::Ids(ids.clone()), t.clone())),
+            Ctl::RemoveTargetByTag(tag, t) => self
+                .removed_targets
+                .push((RemovedBy::Tag(tag.clone()), t.clone())),
+            Ctl::RuleEngine(m) => {
+                self.mode = match (*m, self.forced_detection) {
+                    (EngineMode::On, true) => EngineMode::DetectionOnly,
+                    (m, _) => m,
+                }
+            }
+            Ctl::BodyProcessor(p) => self.d.body_processor = Some(p.clone()),
+            Ctl::BodyAccess(on) => self.d.body_access = *on,
+            Ctl::ForceBodyVariable(on) => self.d.force_body_variable = *on,
+            Ctl::NoEffect => {}
+        }
+    }
+
+    /// Expands a template's macros.
+    fn expand(&self, t: &Template, rule: Option<&Rule>) -> Vec<u8> {
+        if let Some(l) = t.literal() {
+            return l.to_vec();
+        }
+        let mut out = Vec::new();
+        for p in &t.parts {
+            match p {
+                Part::Lit(l) => out.extend_from_slice(l),
+                Part::Var(v, key) => self.macro_value(*v, key.as_deref(), &mut out),
+                Part::Rule(field) => {
+                    if let Some(r) = rule {
+                        match field.as_str() {
+                            "id" => out.extend_from_slice(r.id.to_string().as_bytes()),
+                            "msg" => {
+                                if let Some(m) = &r.msg {
+                                    if m.literal().is_some() {
+                                        out.extend_from_slice(&self.expand(m, None));
+                                    }
+                                }
+                            }
+                            "severity" => {
+                                if let Some(s) = r.severity {
+                                    out.extend_from_slice(s.to_string().as_bytes())
+                                }
+                            }
+                            "phase" => out.extend_from_slice(r.phase.to_string().as_bytes()),
+                            "ver" => {
+                                out.extend_from_slice(r.ver.as_deref().unwrap_or("").as_bytes())
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn macro_value(&self, v: Var, key: Option<&[u8]>, out: &mut Vec<u8>) {
+        match (v, key) {
+            (Var::Tx, Some(k)) => {
+                if let Some(x) = self.d.tx.get(k) {
+                    out.extend_from_slice(x);
+                }
+            }
+            (v, Some(k)) if store_index(v).is_some() => {
+                if let Some(x) = store_index(v).and_then(|i| self.d.stores[i].get(k)) {
+                    out.extend_from_slice(x);
+                }
+            }
+            _ => {
+                let target = Target {
+                    var: v,
+                    sel: match key {
+                        Some(k) => Sel::Name(k.to_vec()),
+                        None => Sel::All,
+                    },
+                    count: false,
+                };
+                let mut done = false;
+                each_value(&self.d, &target, &mut |_, _, value: &[u8], _| {
+                    if !done {
+                        out.extend_from_slice(value);
+                        done = true;
+                    }
+                });
+            }
+        }
+    }
+}
+
+fn target_removed(removed: &[(RemovedBy, Target)], rule: &Rule, var: Var, key: &[u8]) -> bool {
+    removed.iter().any(|(by, t)| {
+        let applies = match by {
+            RemovedBy::Ids(ids) => in_ranges(rule.id, ids),
+            RemovedBy::Tag(tag) => rule.tags.iter().any(|x| x == tag),
+        };
+        applies && t.excludes(var, key)
+    })
+}
+
+/// Transforms one value, runs the operator, records a match.
+#[allow(clippy::too_many_arguments)]
+fn eval_value(
+    rs: &RuleSet,
+    cache: &mut Cache,
+    path: &mut Vec<ChainId>,
+    link: &Link,
+    op: Option<&Operator>,
+    var: Var,
+    key: &[u8],
+    value: &[u8],
+    ckey: Option<u64>,
+    found: &mut Vec<Found>,
+) {
+    let capture = link.capture;
+    // Runs the operator (unless the prefilter rules a match out); the captures on a match.
+    let run = |may: bool, bytes: &[u8]| -> Option<Vec<Vec<u8>>> {
+        let m = if may {
+            op.and_then(|o| o.eval(bytes, capture))
+        } else {
+            None
+        };
+        match (m, link.negated) {
+            (Some(m), false) => Some(m.captures),
+            (None, true) => Some(Vec::new()),
+            _ => None,
+        }
+    };
+    let push = |found: &mut Vec<Found>, bytes: &[u8], captures: Vec<Vec<u8>>| {
+        found.push(Found {
+            var,
+            key: key.to_vec(),
+            count: false,
+            value: bytes.to_vec(),
+            captures,
+        });
+    };
+    let uncached_may = |bytes: &[u8]| match (&link.prefilter, &rs.literals) {
+        (Some(want), Some(lits)) => {
+            let mut scan = super::prefilter::Scan::default();
+            lits.scan(bytes, &mut scan);
+            scan.satisfies(want)
+        }
+        _ => true,
+    };
+    match ckey {
+        Some(k) => {
+            let step = |cache: &mut Cache, node: ChainId| -> (u32, bool) {
+                let data = cache.transformed(&rs.chains, k, value, node);
+                let may = match (&link.prefilter, &rs.literals) {
+                    (Some(want), Some(lits)) => cache.has_literal(lits, k, node, data, value, want),
+                    _ => true,
+                };
+                (data, may)
+            };
+            if link.multi_match {
+                rs.chains.path_nodes(link.chain, path);
+                let mut last: Option<u32> = None;
+                for node in std::iter::once(0).chain(path.iter().copied()) {
+                    let (data, may) = step(cache, node);
+                    if last == Some(data) {
+                        continue;
+                    }
+                    last = Some(data);
+                    let bytes = cache.bytes(data, value);
+                    if let Some(c) = run(may, bytes) {
+                        push(found, bytes, c);
+                        return;
+                    }
+                }
+            } else {
+                let (data, may) = step(cache, link.chain);
+                let bytes = cache.bytes(data, value);
+                if let Some(c) = run(may, bytes) {
+                    push(found, bytes, c);
+                }
+            }
+        }
+        None => {
+            let mut cur: Cow<[u8]> = Cow::Borrowed(value);
+            if link.multi_match {
+                if let Some(c) = run(uncached_may(&cur), &cur) {
+                    push(found, &cur, c);
+                    return;
+                }
+            }
+            for t in rs.chains.path(link.chain) {
+                let next = t.apply(&cur).into_owned();
+                cur = Cow::Owned(next);
+                if link.multi_match {
+                    if let Some(c) = run(uncached_may(&cur), &cur) {
+                        push(found, &cur, c);
+                        return;
+                    }
+                }
+            }
+            if !link.multi_match {
+                if let Some(c) = run(uncached_may(&cur), &cur) {
+                    push(found, &cur, c);
+                }
+            }
+        }
+    }
+}
+
+/// What [`each_value`] calls for each value: (variable, key, value, cache key).
+type Visit<'v> = dyn FnMut(Var, &[u8], &[u8], Option<u64>) + 'v;
+
+/// Calls `f(var, key, value, cache key)` for every value a target names.
+fn each_value<'a>(d: &'a Data, t: &Target, f: &mut Visit<'_>) {
+    let var = t.var;
+    let sel = &t.sel;
+    let pairs = |store: u64, p: &'a [Pair], f: &mut Visit<'_>| {
+        for (i, (k, v)) in p.iter().enumerate() {
+            if sel.matches(k) {
+                f(var, k, v, Some(keys::of(store, i, false)));
+            }
+        }
+    };
+    let names = |store: u64, p: &'a [Pair], f: &mut Visit<'_>| {
+        for (i, (k, _)) in p.iter().enumerate() {
+            if sel.matches(k) {
+                f(var, k, k, Some(keys::of(store, i, true)));
+            }
+        }
+    };
+    let scalar =
+        |store: u64, v: &[u8], f: &mut Visit<'_>| f(var, b"", v, Some(keys::of(store, 0, false)));
+    let owned = |v: String, f: &mut Visit<'_>| f(var, b"", v.as_bytes(), None);
+    let map = |m: &'a FxMap<Vec<u8>, Vec<u8>>, f: &mut Visit<'_>| match sel {
+        Sel::Name(n) => {
+            if let Some((k, v)) = m.get_key_value(n) {
+                f(var, k, v, None)
+            }
+        }
+        _ => {
+            for (k, v) in m {
+                if sel.matches(k) {
+                    f(var, k, v, None)
+                }
+            }
+        }
+    };
+    match var {
+        Var::Args => {
+            pairs(keys::GET, &d.args_get, f);
+            pairs(keys::POST, &d.args_post, f);
+        }
+        Var::ArgsNames => {
+            names(keys::GET, &d.args_get, f);
+            names(keys::POST, &d.args_post, f);
+        }
+        Var::ArgsGet => pairs(keys::GET, &d.args_get, f),
+        Var::ArgsGetNames => names(keys::GET, &d.args_get, f),
+        Var::ArgsPost => pairs(keys::POST, &d.args_post, f),
+        Var::ArgsPostNames => names(keys::POST, &d.args_post, f),
+        Var::ArgsCombinedSize => {
+            let n: usize = d
+                .args_get
+                .iter()
+                .chain(&d.args_post)
+                .map(|(k, v)| k.len() + v.len())
+                .sum();
+            owned(n.to_string(), f)
+        }
+        Var::RequestHeaders => pairs(keys::HEADERS, &d.headers, f),
+        Var::RequestHeadersNames => names(keys::HEADERS, &d.headers, f),
+        Var::RequestCookies => pairs(keys::COOKIES, &d.cookies, f),
+        Var::RequestCookiesNames => names(keys::COOKIES, &d.cookies, f),
+        Var::RequestUri => scalar(keys::URI, &d.uri.uri, f),
+        Var::RequestUriRaw => scalar(keys::URI_RAW, d.head.target.as_bytes(), f),
+        Var::RequestFilename | Var::PathInfo => scalar(keys::FILENAME, &d.uri.filename, f),
+        Var::RequestBasename => scalar(keys::BASENAME, &d.uri.basename, f),
+        Var::RequestLine => scalar(keys::LINE, &d.request_line, f),
+        Var::RequestMethod => scalar(keys::METHOD, d.head.method.as_bytes(), f),
+        Var::RequestProtocol => scalar(keys::PROTOCOL, d.head.protocol.as_bytes(), f),
+        Var::QueryString => scalar(keys::QUERY, &d.uri.query, f),
+        Var::RequestBody => {
+            // The raw body for urlencoded and unrecognised bodies, or when forced
+            // (`ctl:forceRequestBodyVariable`), as ModSecurity v2 and Coraza.
+            let visible = d.force_body_variable
+                || matches!(d.body_processor.as_deref(), None | Some("URLENCODED"));
+            if visible && !d.body.is_empty() {
+                scalar(keys::BODY, &d.body, f)
+            }
+        }
+        Var::RequestBodyLength => {
+            if !d.body.is_empty() {
+                owned(d.body.len().to_string(), f)
+            }
+        }
+        Var::FullRequest => {
+            let mut s = d.request_line.clone();
+            s.push(b'\n');
+            for (k, v) in &d.headers {
+                s.extend_from_slice(k);
+                s.extend_from_slice(b": ");
+                s.extend_from_slice(v);
+                s.push(b'\n');
+            }
+            s.push(b'\n');
+            s.extend_from_slice(&d.body);
+            f(var, b"", &s, None)
+        }
+        Var::FullRequestLength => {
+            let n = d.request_line.len()
+                + 2
+                + d.headers
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len() + 3)
+                    .sum::<usize>()
+                + d.body.len();
+            owned(n.to_string(), f)
+        }
+        Var::Files | Var::MultipartFilename => {
+            for (i, (k, name, _)) in d.files.iter().enumerate() {
+                if sel.matches(k) {
+                    f(var, k, name, Some(keys::of(keys::FILES, i, false)))
+                }
+            }
+        }
+        Var::FilesNames | Var::MultipartName => {
+            for (i, (k, _, _)) in d.files.iter().enumerate() {
+                if sel.matches(k) {
+                    f(var, k, k, Some(keys::of(keys::FILES, i, true)))
+                }
+            }
+        }
+        Var::FilesSizes => {
+            for (k, _, n) in &d.files {
+                if sel.matches(k) {
+                    f(var, k, n.to_string().as_bytes(), None)
+                }
+            }
+        }
+        Var::FilesCombinedSize => owned(d.files.iter().map(|x| x.2).sum::<usize>().to_string(), f),
+        Var::FilesTmpNames | Var::FilesTmpContent => {}
+        Var::Xml => {
+            if !matches!(sel, Sel::XmlAttrs) {
+                for (i, v) in d.xml.text.iter().enumerate() {
+                    f(var, b"/*", v, Some(keys::of(keys::XML_TEXT, i, false)))
+                }
+            } else {
+                for (i, v) in d.xml.attrs.iter().enumerate() {
+                    f(var, b"//@*", v, Some(keys::of(keys::XML_ATTR, i, false)))
+                }
+            }
+        }
+        Var::Tx => map(&d.tx, f),
+        Var::Ip | Var::Global | Var::Session | Var::User | Var::Resource | Var::Env => {
+            if let Some(i) = store_index(var) {
+                map(&d.stores[i], f)
+            }
+        }
+        Var::Geo | Var::WebserverErrorLog | Var::Rule | Var::ArgsPath | Var::RemoteUser => {}
+        Var::MatchedVar => f(var, b"", &d.matched_var, None),
+        Var::MatchedVarName => f(var, b"", &d.matched_var_name, None),
+        Var::MatchedVars => {
+            for (k, v) in &d.matched_vars {
+                if sel.matches(k) {
+                    f(var, k, v, None)
+                }
+            }
+        }
+        Var::MatchedVarsNames => {
+            for (k, _) in &d.matched_vars {
+                if sel.matches(k) {
+                    f(var, k, k, None)
+                }
+            }
+        }
+        Var::RemoteAddr | Var::RemoteHost => owned(d.head.remote.ip().to_string(), f),
+        Var::RemotePort => owned(d.head.remote.port().to_string(), f),
+        Var::ServerName => f(var, b"", &d.server_name, None),
+        Var::ServerPort => owned(d.head.server.port().to_string(), f),
+        Var::ServerAddr => owned(d.head.server.ip().to_string(), f),
+        Var::ResponseStatus => {
+            if d.response_status != 0 {
+                owned(d.response_status.to_string(), f)
+            }
+        }
+        Var::StatusLine => {
+            if d.response_status != 0 {
+                owned(format!("{} {}", d.response_protocol, d.response_status), f)
+            }
+        }
+        Var::ResponseHeaders => pairs(keys::RESPONSE_HEADERS, &d.response_headers, f),
+        Var::ResponseHeadersNames => names(keys::RESPONSE_HEADERS, &d.response_headers, f),
+        Var::ResponseBody => {
+            if !d.response_body.is_empty() {
+                scalar(keys::RESPONSE_BODY, &d.response_body, f)
+            }
+        }
+        Var::ResponseContentType => {
+            if let Some((_, v)) = d
+                .response_headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(b"content-type"))
+            {
+                f(var, b"", v, None)
+            }
+        }
+        Var::ResponseContentLength => {
+            if d.response_status != 0 {
+                owned(d.response_body_len.to_string(), f)
+            }
+        }
+        Var::ResponseProtocol => {
+            if d.response_status != 0 {
+                f(var, b"", d.response_protocol.as_bytes(), None)
+            }
+        }
+        Var::ReqbodyError | Var::ReqbodyProcessorError => {
+            owned(u8::from(d.reqbody_error.is_some()).to_string(), f)
+        }
+        Var::ReqbodyErrorMsg | Var::ReqbodyProcessorErrorMsg => {
+            if let Some(e) = &d.reqbody_error {
+                f(var, b"", e.as_bytes(), None)
+            }
+        }
+        Var::ReqbodyProcessor => {
+            if let Some(p) = &d.body_processor {
+                f(var, b"", p.as_bytes(), None)
+            }
+        }
+        Var::UrlencodedError => owned(u8::from(d.urlencoded_error).to_string(), f),
+        Var::InboundDataError => owned(u8::from(d.inbound_data_error).to_string(), f),
+        Var::OutboundDataError => owned(
+            u8::from(d.response_body_len > d.response_body.len()).to_string(),
+            f,
+        ),
+        Var::MultipartFlag(bit) => {
+            owned(u8::from(d.multipart_flags & (1 << bit) != 0).to_string(), f)
+        }
+        Var::MultipartPartHeaders => pairs(keys::PART_HEADERS, &d.part_headers, f),
+        Var::UniqueId => f(var, b"", d.unique_id.as_bytes(), None),
+        Var::Duration => owned(d.started.elapsed().as_micros().to_string(), f),
+        Var::HighestSeverity => owned(
+            if d.highest_severity == 255 {
+                "255".to_string()
+            } else {
+                d.highest_severity.to_string()
+            },
+            f,
+        ),
+        Var::Time
+        | Var::TimeDay
+        | Var::TimeEpoch
+        | Var::TimeHour
+        | Var::TimeMin
+        | Var::TimeMon
+        | Var::TimeSec
+        | Var::TimeWday
+        | Var::TimeYear => {
+            let now = time::OffsetDateTime::now_utc();
+            let s = match var {
+                Var::Time => format!("{:02}:{:02}:{:02}", now.hour(), now.minute(), now.second()),
+                Var::TimeDay => now.day().to_string(),
+                Var::TimeEpoch => now.unix_timestamp().to_string(),
+                Var::TimeHour => now.hour().to_string(),
+                Var::TimeMin => now.minute().to_string(),
+                Var::TimeMon => (u8::from(now.month()) - 1).to_string(),
+                Var::TimeSec => now.second().to_string(),
+                Var::TimeWday => now.weekday().number_days_from_sunday().to_string(),
+                _ => now.year().to_string(),
+            };
+            owned(s, f)
+        }
+        Var::AuthType => {
+            if let Some((_, v)) = d
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(b"authorization"))
+            {
+                let scheme = v.split(|&b| b == b' ').next().unwrap_or_default();
+                f(var, b"", scheme, None)
+            }
+        }
+    }
+}
+
+/// `atoll` as ModSecurity's `setvar` arithmetic uses it: leading blanks, a sign, digits.
+pub(crate) fn atoll(s: &[u8]) -> i64 {
+    let s = s.trim_ascii_start();
+    let (neg, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let mut v: i64 = 0;
+    for &c in digits.iter().take_while(|c| c.is_ascii_digit()) {
+        v = v.saturating_mul(10).saturating_add(i64::from(c - b'0'));
+    }
+    if neg {
+        -v
+    } else {
+        v
+    }
+}
