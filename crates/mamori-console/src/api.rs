@@ -233,6 +233,23 @@ pub async fn alerts(
     .into_response())
 }
 
+/// `GET /api/v1/log-events`: the log search of the events page.
+pub async fn log_events(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(f): Query<crate::pages::events::EventFilters>,
+) -> Result<Response, ApiError> {
+    let page = state
+        .store
+        .events(&scope_for(&caller, &f.tenant), &f.to_query()?)
+        .await?;
+    Ok(Json(Items {
+        items: page.items,
+        next: page.next,
+    })
+    .into_response())
+}
+
 pub async fn alert(
     State(state): State<AppState>,
     Caller(caller): Caller,

@@ -575,3 +575,78 @@ async fn a_signed_link_releases_a_held_mail_once_after_confirmation() {
     assert!(spool.entry(&id).unwrap().hold.is_none());
     assert_eq!(post(sig).await.unwrap().status(), 404, "a link works once");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn log_events_are_searched_by_field_on_the_page_and_the_api() {
+    let (c, token) = console_with_alpha().await;
+    let now = mamori_core::now_ms();
+    let ev = |n: i64, user: &str, ip: &str| mamori_store::LogEvent {
+        id: format!("alpha-{n}"),
+        tenant: "alpha".into(),
+        time_ms: now - n * 1000,
+        host: "DC01".into(),
+        source: "evtx".into(),
+        channel: Some("Security".into()),
+        event_id: Some(4625),
+        record_id: Some(n),
+        file: Some("Security.evtx".into()),
+        fields: vec![
+            ("EventID".into(), "4625".into()),
+            ("TargetUserName".into(), user.into()),
+            ("IpAddress".into(), ip.into()),
+        ],
+        raw: format!("<Event><Data Name='TargetUserName'>{user}</Data></Event>"),
+    };
+    c.store
+        .ingest_events(&[
+            ev(1, "administrator", "203.0.113.5"),
+            ev(2, "yamada<b>", "198.51.100.7"),
+        ])
+        .await
+        .unwrap();
+    let s = c.login("viewer@alpha.example", PASSWORD).await;
+    let page = s
+        .get(&c, "/events?q=TargetUserName%3DADMINISTRATOR")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("203.0.113.5"), "{page}");
+    assert!(!page.contains("198.51.100.7"));
+    // Everything shown is escaped.
+    let page = s
+        .get(&c, "/events?q=IpAddress~198.51")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("yamada&lt;b&gt;") && !page.contains("yamada<b>"));
+    // A malformed search says what is wrong instead of failing the page.
+    let resp = s.get(&c, "/events?q=bad%27name%3D1").await;
+    assert_eq!(resp.status(), 200);
+    let page = resp.text().await.unwrap();
+    assert!(
+        page.contains("class=\"error\"") && page.contains("field name"),
+        "{page}"
+    );
+    // The API answers the same search as JSON, and 400 for a bad one.
+    let resp = c
+        .client
+        .get(c.url("/api/v1/log-events?q=IpAddress%3D198.51.100.7"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["items"].as_array().unwrap().len(), 1);
+    assert_eq!(v["items"][0]["id"], "alpha-2");
+    let resp = c
+        .client
+        .get(c.url("/api/v1/log-events?q=a%3D%22open"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+}

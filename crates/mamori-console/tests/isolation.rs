@@ -39,6 +39,22 @@ async fn tenant_a_gets_nothing_of_tenant_b_on_any_route() {
         .await;
     assert_eq!(s, 200);
 
+    // A log event of bravo's, for the log search.
+    let b_event = mamori_store::LogEvent {
+        id: "bravo-event-1".into(),
+        tenant: "bravo".into(),
+        time_ms: mamori_core::now_ms(),
+        host: "dc-bravo".into(),
+        source: "evtx".into(),
+        channel: Some("Security".into()),
+        event_id: Some(4625),
+        record_id: Some(1),
+        file: None,
+        fields: vec![("TargetUserName".into(), B_MARK.into())],
+        raw: B_MARK.into(),
+    };
+    c.store.ingest_events(&[b_event]).await.unwrap();
+
     let b_alert = c
         .store
         .alerts(

@@ -19,6 +19,7 @@
 //! beyond the scope it is handed; the console does that.
 
 mod correlate;
+pub mod events;
 mod migrations;
 pub mod postgres;
 mod query;
@@ -27,6 +28,7 @@ pub mod sqlite;
 pub mod writer;
 
 use async_trait::async_trait;
+pub use events::{EventQuery, FieldTerm, LogEvent, TermOp};
 use mamori_core::incident::IncidentChange;
 use mamori_core::tenant::Token;
 use mamori_core::{
@@ -240,7 +242,13 @@ pub trait Store: Send + Sync + 'static {
         actor: &str,
     ) -> Result<Incident>;
 
-    /// Deletes alerts older than `cutoff` and closed incidents last seen before it, and
+    /// Stores log events for search; an id already stored is left as it is. Answers how
+    /// many were new. Every event's tenant must exist.
+    async fn ingest_events(&self, events: &[LogEvent]) -> Result<usize>;
+    /// Log events matching the query, newest first.
+    async fn events(&self, scope: &Scope, query: &EventQuery) -> Result<Page<LogEvent>>;
+
+    /// Deletes alerts and log events older than `cutoff` and closed incidents last seen before it, and
     /// expired sessions and old login failures. Answers the number of alerts deleted.
     async fn purge_before(&self, cutoff: OffsetDateTime) -> Result<u64>;
 }
@@ -266,7 +274,9 @@ pub fn decode_cursor(cursor: &str) -> Result<(i64, String)> {
     let ms = ms
         .parse()
         .map_err(|_| Error::Invalid(format!("cursor {cursor:?}")))?;
-    if id.len() != 26 || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    // Alert and incident ids are ULIDs; log event ids are the caller's stable hashes.
+    let id_char = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    if id.is_empty() || id.len() > 128 || !id.bytes().all(id_char) {
         return Err(Error::Invalid(format!("cursor {cursor:?}")));
     }
     Ok((ms, id.to_string()))

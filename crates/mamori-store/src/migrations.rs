@@ -184,6 +184,28 @@ CREATE INDEX incidents_open_tenant_seen ON incidents(tenant, last_seen_ms, id)
     WHERE state IN ('new', 'investigating', 'contained');
 "#,
     ),
+    (
+        4,
+        r#"
+-- Log events kept for search by field (events.rs). `fields` is a JSON object of the record's
+-- named fields; searches walk (tenant, time) backwards and test fields with json_extract.
+CREATE TABLE log_events (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    time_ms INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    source TEXT NOT NULL,
+    channel TEXT,
+    event_id INTEGER,
+    record_id INTEGER,
+    file TEXT,
+    fields TEXT NOT NULL,
+    raw TEXT NOT NULL
+);
+CREATE INDEX log_events_tenant_time ON log_events(tenant, time_ms, id);
+CREATE INDEX log_events_time ON log_events(time_ms, id);
+"#,
+    ),
 ];
 
 /// ULIDs are compared byte-wise (`COLLATE "C"`) so that keyset pagination and `ORDER BY`
@@ -336,6 +358,26 @@ CREATE INDEX incidents_open_seen ON incidents(last_seen_ms, id)
     WHERE state IN ('new', 'investigating', 'contained');
 CREATE INDEX incidents_open_tenant_seen ON incidents(tenant, last_seen_ms, id)
     WHERE state IN ('new', 'investigating', 'contained');
+"#,
+    ),
+    (
+        4,
+        r#"
+CREATE TABLE log_events (
+    id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    time_ms BIGINT NOT NULL,
+    host TEXT NOT NULL,
+    source TEXT NOT NULL,
+    channel TEXT,
+    event_id BIGINT,
+    record_id BIGINT,
+    file TEXT,
+    fields JSON NOT NULL,
+    raw TEXT NOT NULL
+);
+CREATE INDEX log_events_tenant_time ON log_events(tenant, time_ms, id);
+CREATE INDEX log_events_time ON log_events(time_ms, id);
 "#,
     ),
 ];

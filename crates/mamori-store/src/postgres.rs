@@ -18,8 +18,8 @@ use crate::records::{
     USER_COLUMNS,
 };
 use crate::{
-    migrations, AlertCounts, AlertQuery, Error, IncidentQuery, IngestOutcome, NewUser, Page,
-    Result, Session, Store, StoredAlert,
+    migrations, AlertCounts, AlertQuery, Error, EventQuery, IncidentQuery, IngestOutcome, LogEvent,
+    NewUser, Page, Result, Session, Store, StoredAlert,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{
@@ -1081,6 +1081,94 @@ impl Store for PostgresStore {
         Ok(incident)
     }
 
+    async fn ingest_events(&self, events: &[LogEvent]) -> Result<usize> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        for e in events {
+            crate::events::check(e)?;
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let mut tenants: Vec<&str> = events.iter().map(|e| e.tenant.as_str()).collect();
+        tenants.sort_unstable();
+        tenants.dedup();
+        for t in tenants {
+            if !tenant_exists(&tx, t).await? {
+                return Err(Error::Invalid(format!("unknown tenant {t}")));
+            }
+        }
+        let insert = tx
+            .prepare_cached(
+                "INSERT INTO log_events
+                     (id, tenant, time_ms, host, source, channel, event_id, record_id, file,
+                      fields, raw)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text::json, $11)
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .await?;
+        let mut stored = 0;
+        for e in events {
+            let fields = crate::events::fields_json(&e.fields);
+            // PostgreSQL text cannot hold NUL; a log line that has one keeps the rest.
+            let raw = crate::events::bounded_raw(&e.raw).replace('\0', "");
+            stored += tx
+                .execute(
+                    &insert,
+                    &[
+                        &e.id,
+                        &e.tenant,
+                        &e.time_ms,
+                        &e.host,
+                        &e.source,
+                        &e.channel,
+                        &e.event_id,
+                        &e.record_id,
+                        &e.file,
+                        &fields.replace("\\u0000", ""),
+                        &raw,
+                    ],
+                )
+                .await? as usize;
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn events(&self, scope: &Scope, query: &EventQuery) -> Result<Page<LogEvent>> {
+        let Some(tenant) = effective_tenant(scope, query.tenant.as_deref()) else {
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
+        };
+        let limit = crate::page_limit(query.limit);
+        let sql = crate::events::event_page(Dialect::Postgres, tenant, query, limit)?;
+        let params = to_params(sql.params);
+        let client = self.client().await?;
+        let statement = client.prepare_cached(&sql.text).await?;
+        let rows = client.query(&statement, &refs(&params)).await?;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let fields: &str = row.try_get(9)?;
+            let e = LogEvent {
+                id: row.try_get(0)?,
+                tenant: row.try_get(1)?,
+                time_ms: row.try_get(2)?,
+                host: row.try_get(3)?,
+                source: row.try_get(4)?,
+                channel: row.try_get(5)?,
+                event_id: row.try_get(6)?,
+                record_id: row.try_get(7)?,
+                file: row.try_get(8)?,
+                fields: crate::events::fields_from_json(fields)?,
+                raw: row.try_get(10)?,
+            };
+            items.push((e.time_ms, e.id.clone(), e));
+        }
+        Ok(query::into_page(items, limit))
+    }
+
     async fn purge_before(&self, cutoff: OffsetDateTime) -> Result<u64> {
         let cutoff_ms = unix_ms(cutoff);
         let mut client = self.client().await?;
@@ -1094,6 +1182,18 @@ impl Store for PostgresStore {
                 )
                 .await?;
             deleted += n;
+            if n < PURGE_CHUNK as u64 {
+                break;
+            }
+        }
+        loop {
+            let n = client
+                .execute(
+                    "DELETE FROM log_events WHERE id IN
+                         (SELECT id FROM log_events WHERE time_ms < $1 LIMIT $2)",
+                    &[&cutoff_ms, &PURGE_CHUNK],
+                )
+                .await?;
             if n < PURGE_CHUNK as u64 {
                 break;
             }

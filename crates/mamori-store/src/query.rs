@@ -29,14 +29,14 @@ pub(crate) struct Sql {
     pub params: Vec<Param>,
 }
 
-struct Builder {
+pub(crate) struct Builder {
     dialect: Dialect,
     text: String,
     params: Vec<Param>,
 }
 
 impl Builder {
-    fn new(dialect: Dialect, select: &str) -> Builder {
+    pub(crate) fn new(dialect: Dialect, select: &str) -> Builder {
         Builder {
             dialect,
             text: format!("{select} WHERE TRUE"),
@@ -45,7 +45,7 @@ impl Builder {
     }
 
     /// Binds a parameter and answers its placeholder.
-    fn bind(&mut self, param: Param) -> String {
+    pub(crate) fn bind(&mut self, param: Param) -> String {
         self.params.push(param);
         match self.dialect {
             Dialect::Sqlite => format!("?{}", self.params.len()),
@@ -53,17 +53,17 @@ impl Builder {
         }
     }
 
-    fn and(&mut self, term: &str) {
+    pub(crate) fn and(&mut self, term: &str) {
         self.text.push_str(" AND ");
         self.text.push_str(term);
     }
 
-    fn and_eq(&mut self, column: &str, param: Param) {
+    pub(crate) fn and_eq(&mut self, column: &str, param: Param) {
         let p = self.bind(param);
         self.and(&format!("{column} = {p}"));
     }
 
-    fn finish(mut self, order: &str, limit: usize) -> Sql {
+    pub(crate) fn finish(mut self, order: &str, limit: usize) -> Sql {
         self.text
             .push_str(&format!(" ORDER BY {order} LIMIT {}", limit + 1));
         Sql {

@@ -24,8 +24,8 @@ use crate::records::{
     USER_COLUMNS,
 };
 use crate::{
-    migrations, AlertCounts, AlertQuery, Error, IncidentQuery, IngestOutcome, NewUser, Page,
-    Result, Session, Store, StoredAlert,
+    migrations, AlertCounts, AlertQuery, Error, EventQuery, IncidentQuery, IngestOutcome, LogEvent,
+    NewUser, Page, Result, Session, Store, StoredAlert,
 };
 use async_trait::async_trait;
 use mamori_core::incident::IncidentChange;
@@ -1212,6 +1212,96 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn ingest_events(&self, events: &[LogEvent]) -> Result<usize> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        for e in events {
+            crate::events::check(e)?;
+        }
+        // Serialising happens before taking the write lock, as for alerts.
+        let rows: Vec<(LogEvent, String)> = events
+            .iter()
+            .map(|e| (e.clone(), crate::events::fields_json(&e.fields)))
+            .collect();
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let mut tenants: Vec<&str> = rows.iter().map(|(e, _)| e.tenant.as_str()).collect();
+            tenants.sort_unstable();
+            tenants.dedup();
+            for t in tenants {
+                if !tenant_exists(&tx, t)? {
+                    return Err(Error::Invalid(format!("unknown tenant {t}")));
+                }
+            }
+            let mut stored = 0;
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO log_events
+                         (id, tenant, time_ms, host, source, channel, event_id, record_id, file,
+                          fields, raw)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                     ON CONFLICT (id) DO NOTHING",
+                )?;
+                for (e, fields) in &rows {
+                    stored += insert.execute(params![
+                        e.id,
+                        e.tenant,
+                        e.time_ms,
+                        e.host,
+                        e.source,
+                        e.channel,
+                        e.event_id,
+                        e.record_id,
+                        e.file,
+                        fields,
+                        crate::events::bounded_raw(&e.raw),
+                    ])?;
+                }
+            }
+            tx.commit()?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn events(&self, scope: &Scope, query: &EventQuery) -> Result<Page<LogEvent>> {
+        let Some(tenant) = effective_tenant(scope, query.tenant.as_deref()) else {
+            return Ok(empty_page());
+        };
+        let limit = crate::page_limit(query.limit);
+        let sql = crate::events::event_page(Dialect::Sqlite, tenant, query, limit)?;
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&sql.text)?;
+            let rows = st.query_map(rusqlite::params_from_iter(to_values(sql.params)), |r| {
+                Ok((
+                    LogEvent {
+                        id: r.get(0)?,
+                        tenant: r.get(1)?,
+                        time_ms: r.get(2)?,
+                        host: r.get(3)?,
+                        source: r.get(4)?,
+                        channel: r.get(5)?,
+                        event_id: r.get(6)?,
+                        record_id: r.get(7)?,
+                        file: r.get(8)?,
+                        fields: Vec::new(),
+                        raw: r.get(10)?,
+                    },
+                    r.get::<_, String>(9)?,
+                ))
+            })?;
+            let mut items = Vec::new();
+            for row in rows {
+                let (mut e, fields) = row?;
+                e.fields = crate::events::fields_from_json(&fields)?;
+                items.push((e.time_ms, e.id.clone(), e));
+            }
+            Ok(query::into_page(items, limit))
+        })
+        .await
+    }
+
     async fn purge_before(&self, cutoff: OffsetDateTime) -> Result<u64> {
         let cutoff_ms = unix_ms(cutoff);
         let mut deleted = 0u64;
@@ -1226,6 +1316,20 @@ impl Store for SqliteStore {
                 })
                 .await?;
             deleted += n as u64;
+            if n < PURGE_CHUNK {
+                break;
+            }
+        }
+        loop {
+            let n = self
+                .write(move |c| {
+                    Ok(c.prepare_cached(&format!(
+                        "DELETE FROM log_events WHERE rowid IN
+                             (SELECT rowid FROM log_events WHERE time_ms < ?1 LIMIT {PURGE_CHUNK})"
+                    ))?
+                    .execute([cutoff_ms])?)
+                })
+                .await?;
             if n < PURGE_CHUNK {
                 break;
             }

@@ -13,7 +13,9 @@ use mamori_core::{
     from_unix_ms, unix_ms, Alert, Asset, AssetKind, Engine, IncidentState, Role, Scope, Severity,
     TimelineKind,
 };
-use mamori_store::{AlertQuery, DynStore, Error, IncidentQuery, NewUser, Session};
+use mamori_store::{
+    AlertQuery, DynStore, Error, EventQuery, IncidentQuery, LogEvent, NewUser, Session,
+};
 use std::collections::HashSet;
 use std::future::Future;
 use std::path::PathBuf;
@@ -252,6 +254,7 @@ suite!(
     alert_counts_come_from_the_rollup_with_empty_buckets,
     purge_removes_old_alerts_closed_incidents_and_expired_sessions,
     a_corrupt_stored_alert_is_an_error_not_a_panic,
+    log_events_are_searched_by_field_scoped_and_stored_once,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1537,4 +1540,165 @@ async fn a_corrupt_stored_alert_is_an_error_not_a_panic(db: Db) {
     ));
     // The store keeps working for everything else.
     assert_eq!(s.tenants(&Scope::All).await.unwrap().len(), 1);
+}
+
+fn log_event(tenant: &str, n: i64, host: &str, fields: &[(&str, &str)]) -> LogEvent {
+    LogEvent {
+        id: format!("{tenant}-{n}"),
+        tenant: tenant.into(),
+        time_ms: unix_ms(at(n)),
+        host: host.into(),
+        source: "evtx".into(),
+        channel: Some("Security".into()),
+        event_id: fields
+            .iter()
+            .find(|(k, _)| *k == "EventID")
+            .and_then(|(_, v)| v.parse().ok()),
+        record_id: Some(n),
+        file: Some("/logs/Security.evtx".into()),
+        fields: fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        raw: format!("<Event>{n} {fields:?}</Event>"),
+    }
+}
+
+async fn search(s: &DynStore, scope: &Scope, line: &str) -> Vec<String> {
+    let (terms, words) = EventQuery::parse(line).expect("parse");
+    let mut ids = Vec::new();
+    let mut q = EventQuery {
+        terms,
+        words,
+        limit: 2,
+        ..EventQuery::default()
+    };
+    loop {
+        let page = s.events(scope, &q).await.expect("events");
+        ids.extend(page.items.into_iter().map(|e| e.id));
+        match page.next {
+            Some(c) => q.cursor = Some(c),
+            None => break,
+        }
+    }
+    ids
+}
+
+async fn log_events_are_searched_by_field_scoped_and_stored_once(db: Db) {
+    let s = &db.store;
+    setup(s, &["acme", "beta"]).await;
+    let events = vec![
+        log_event(
+            "acme",
+            1,
+            "DC01",
+            &[
+                ("EventID", "4625"),
+                ("TargetUserName", "Administrator"),
+                ("IpAddress", "203.0.113.9"),
+            ],
+        ),
+        log_event(
+            "acme",
+            2,
+            "DC01",
+            &[
+                ("EventID", "4625"),
+                ("TargetUserName", "yamada"),
+                ("IpAddress", "203.0.113.9"),
+            ],
+        ),
+        log_event(
+            "acme",
+            3,
+            "PC07",
+            &[
+                ("EventID", "4624"),
+                ("TargetUserName", "ADMINISTRATOR"),
+                ("LogonType", "10"),
+            ],
+        ),
+        log_event(
+            "acme",
+            4,
+            "PC07",
+            &[
+                ("EventID", "4688"),
+                ("CommandLine", "powershell -enc SQBFAFgA"),
+                ("Name", "first"),
+                ("Name", "second"),
+            ],
+        ),
+        log_event(
+            "beta",
+            5,
+            "DC01",
+            &[("EventID", "4625"), ("TargetUserName", "Administrator")],
+        ),
+    ];
+    assert_eq!(s.ingest_events(&events).await.expect("ingest"), 5);
+    // The same records again (a file read twice) store nothing new.
+    assert_eq!(s.ingest_events(&events).await.expect("again"), 0);
+
+    let all = Scope::All;
+    let acme = Scope::Tenant("acme".into());
+    // Newest first; equality ignores case; pages of two cover everything once.
+    assert_eq!(
+        search(s, &all, "EventID=4625").await,
+        ["beta-5", "acme-2", "acme-1"]
+    );
+    assert_eq!(search(s, &acme, "EventID=4625").await, ["acme-2", "acme-1"]);
+    assert_eq!(
+        search(s, &acme, "TargetUserName=administrator").await,
+        ["acme-3", "acme-1"]
+    );
+    assert_eq!(
+        search(s, &acme, "TargetUserName~ADMIN host=dc01").await,
+        ["acme-1"]
+    );
+    assert_eq!(
+        search(s, &acme, "EventID=4625 TargetUserName!=yamada").await,
+        ["acme-1"]
+    );
+    assert_eq!(search(s, &acme, "LogonType=*").await, ["acme-3"]);
+    assert_eq!(search(s, &acme, "event_id=4688 SQBFAFgA").await, ["acme-4"]);
+    assert_eq!(search(s, &acme, "CommandLine~\"-enc S\"").await, ["acme-4"]);
+    // A repeated name is searched by its first value.
+    assert_eq!(search(s, &acme, "Name=first").await, ["acme-4"]);
+    assert!(search(s, &acme, "Name=second").await.is_empty());
+    // LIKE wildcards in a value are literal.
+    assert!(search(s, &acme, "TargetUserName~adm%n").await.is_empty());
+    // A tenant scope never sees another tenant's events, even when it asks.
+    let q = EventQuery {
+        tenant: Some("beta".into()),
+        ..EventQuery::default()
+    };
+    assert!(s.events(&acme, &q).await.expect("events").items.is_empty());
+    // The record comes back whole, fields in record order.
+    let page = s
+        .events(
+            &acme,
+            &EventQuery {
+                limit: 10,
+                ..EventQuery::default()
+            },
+        )
+        .await
+        .expect("events");
+    let first = page
+        .items
+        .iter()
+        .find(|e| e.id == "acme-1")
+        .expect("acme-1");
+    assert_eq!(first, &events[0]);
+    // Unknown tenants are refused; old events are purged with old alerts.
+    let stray = log_event("nobody", 9, "X", &[]);
+    assert!(matches!(
+        s.ingest_events(&[stray]).await,
+        Err(Error::Invalid(_))
+    ));
+    s.purge_before(OffsetDateTime::now_utc())
+        .await
+        .expect("purge");
+    assert!(search(s, &all, "").await.is_empty());
 }

@@ -33,6 +33,10 @@ pub enum LogsCommand {
         /// Also store the detections as alerts of this tenant.
         #[arg(long)]
         tenant: Option<String>,
+        /// With --tenant: also keep every event read in the store, for the console's log
+        /// search (Log search page, GET /api/v1/log-events).
+        #[arg(long, requires = "tenant")]
+        events: bool,
         /// Do not print the timeline (summary only).
         #[arg(long)]
         quiet: bool,
@@ -56,9 +60,13 @@ pub enum LogsCommand {
         /// Receive syslog over TCP on this address.
         #[arg(long)]
         syslog_tcp: Option<std::net::SocketAddr>,
-        /// Store the detections as alerts of this tenant.
+        /// Store the detections as alerts of this tenant, and the events read for the
+        /// console's log search.
         #[arg(long)]
         tenant: Option<String>,
+        /// With --tenant: store detections only, not the events.
+        #[arg(long)]
+        no_events: bool,
     },
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -84,10 +92,16 @@ pub async fn run(g: &crate::cli::Global, cmd: LogsCommand) -> Result<std::proces
             json,
             csv,
             tenant,
+            events,
             quiet,
         } => {
+            let keeper = match (&tenant, events) {
+                (Some(t), true) => Some(EventKeeper::start(g, t).await?),
+                _ => None,
+            };
+            let keep = keeper.as_ref().map(|k| (k.tenant.clone(), k.tx.clone()));
             let detections = tokio::task::spawn_blocking(move || -> Result<Vec<Detection>> {
-                let out = hunt(&paths, &rules, quiet)?;
+                let out = hunt(&paths, &rules, quiet, keep)?;
                 if let Some(p) = json {
                     write_lines(&p, None, out.iter().map(logs_out::json_line))?;
                 }
@@ -101,6 +115,9 @@ pub async fn run(g: &crate::cli::Global, cmd: LogsCommand) -> Result<std::proces
                 Ok(out)
             })
             .await??;
+            if let Some(k) = keeper {
+                eprintln!("stored {} new events for search", k.finish().await?);
+            }
             if let Some(t) = tenant {
                 let alerts: Vec<_> = detections
                     .iter()
@@ -117,12 +134,18 @@ pub async fn run(g: &crate::cli::Global, cmd: LogsCommand) -> Result<std::proces
             syslog_udp,
             syslog_tcp,
             tenant,
+            no_events,
         } => {
             let state = state.unwrap_or_else(|| g.data.join("logs-follow.json"));
-            watch(
-                g, paths, rules, state, from_start, syslog_udp, syslog_tcp, tenant,
-            )
-            .await?
+            let opts = WatchOptions {
+                state,
+                from_start,
+                syslog_udp,
+                syslog_tcp,
+                tenant,
+                keep_events: !no_events,
+            };
+            watch(g, paths, rules, opts).await?
         }
         LogsCommand::Rules(RulesCommand::Check { paths, json }) => {
             return rules_check(&paths, json)
@@ -168,6 +191,55 @@ async fn store_alerts(g: &crate::cli::Global, alerts: Vec<mamori_core::Alert>) -
     Ok(())
 }
 
+/// Events read, sent in batches to the store for the console's log search.
+type EventBatches = tokio::sync::mpsc::Sender<Vec<mamori_store::LogEvent>>;
+
+/// Events per batch written to the store.
+const EVENT_BATCH: usize = 2000;
+
+/// Writes batches of log events to the store on its own task; readers wait when it is behind.
+struct EventKeeper {
+    tenant: String,
+    tx: EventBatches,
+    task: tokio::task::JoinHandle<Result<u64>>,
+}
+
+impl EventKeeper {
+    async fn start(g: &crate::cli::Global, tenant: &str) -> Result<EventKeeper> {
+        let (config, _) = crate::load_config(g)?;
+        let store = crate::open_store(&g.data, &config).await?;
+        if store
+            .tenant(&mamori_core::Scope::All, tenant)
+            .await?
+            .is_none()
+        {
+            bail!("unknown tenant {tenant:?} (mamori tenant create)");
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<mamori_store::LogEvent>>(8);
+        let task = tokio::spawn(async move {
+            let mut stored = 0u64;
+            while let Some(batch) = rx.recv().await {
+                stored += store
+                    .ingest_events(&batch)
+                    .await
+                    .context("storing log events")? as u64;
+            }
+            Ok(stored)
+        });
+        Ok(EventKeeper {
+            tenant: tenant.to_string(),
+            tx,
+            task,
+        })
+    }
+
+    /// Waits for every batch sent so far; answers how many events were new.
+    async fn finish(self) -> Result<u64> {
+        drop(self.tx);
+        self.task.await?
+    }
+}
+
 /// Every file under `paths` (directories recursively), sorted.
 pub fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
@@ -207,7 +279,13 @@ struct Detectors {
     analytics: crate::logs_engine::Analytics,
 }
 
-fn hunt(paths: &[PathBuf], rules: &[PathBuf], quiet: bool) -> Result<Vec<Detection>> {
+fn hunt(
+    paths: &[PathBuf],
+    rules: &[PathBuf],
+    quiet: bool,
+    keep_events: Option<(String, EventBatches)>,
+) -> Result<Vec<Detection>> {
+    let now_ms = mamori_core::now_ms();
     let started = std::time::Instant::now();
     let files = files(paths)?;
     if files.is_empty() {
@@ -237,9 +315,17 @@ fn hunt(paths: &[PathBuf], rules: &[PathBuf], quiet: bool) -> Result<Vec<Detecti
                 let mut keep = Vec::new();
                 let mut n = 0u64;
                 let mut errs = 0u64;
+                let mut batch = Vec::new();
                 let result = read_any(path, &mut |r| match r {
                     Ok(ev) => {
                         n += 1;
+                        if let Some((tenant, tx)) = &keep_events {
+                            batch.push(logs_out::to_log_event(&ev, tenant, now_ms));
+                            if batch.len() >= EVENT_BATCH {
+                                // A closed channel means the store failed; finish() reports it.
+                                let _ = tx.blocking_send(std::mem::take(&mut batch));
+                            }
+                        }
                         det.sigma.matches(&ev, &mut local);
                         if det.analytics.wants(&ev) || det.sigma.correlates(&ev) {
                             keep.push(ev);
@@ -255,6 +341,9 @@ fn hunt(paths: &[PathBuf], rules: &[PathBuf], quiet: bool) -> Result<Vec<Detecti
                 if let Err(e) = result {
                     errs += 1;
                     tracing::warn!(error = %e, "file skipped");
+                }
+                if let (Some((_, tx)), false) = (&keep_events, batch.is_empty()) {
+                    let _ = tx.blocking_send(batch);
                 }
                 events.fetch_add(n, Ordering::Relaxed);
                 errors.fetch_add(errs, Ordering::Relaxed);
@@ -311,17 +400,30 @@ fn hunt(paths: &[PathBuf], rules: &[PathBuf], quiet: bool) -> Result<Vec<Detecti
     Ok(detections)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn watch(
-    g: &crate::cli::Global,
-    paths: Vec<PathBuf>,
-    rules: Vec<PathBuf>,
+/// How `logs watch` runs (its flags).
+struct WatchOptions {
     state: PathBuf,
     from_start: bool,
     syslog_udp: Option<std::net::SocketAddr>,
     syslog_tcp: Option<std::net::SocketAddr>,
     tenant: Option<String>,
+    keep_events: bool,
+}
+
+async fn watch(
+    g: &crate::cli::Global,
+    paths: Vec<PathBuf>,
+    rules: Vec<PathBuf>,
+    opts: WatchOptions,
 ) -> Result<()> {
+    let WatchOptions {
+        state,
+        from_start,
+        syslog_udp,
+        syslog_tcp,
+        tenant,
+        keep_events,
+    } = opts;
     use mamori_logs::follow::{FollowOptions, Follower, StartAt};
     if paths.is_empty() && syslog_udp.is_none() && syslog_tcp.is_none() {
         bail!("nothing to watch: give log files or --syslog-udp/--syslog-tcp");
@@ -401,6 +503,12 @@ async fn watch(
         }));
     }
     drop(tx);
+    let keeper = match (&tenant, keep_events) {
+        (Some(t), true) => Some(EventKeeper::start(g, t).await?),
+        _ => None,
+    };
+    let mut pending = Vec::new();
+    let mut flush = tokio::time::interval(std::time::Duration::from_secs(1));
     let mut analytics = crate::logs_engine::Analytics::new();
     let mut correlator = sigma.correlator();
     let shutdown = crate::up::shutdown_signal();
@@ -408,6 +516,10 @@ async fn watch(
     loop {
         let item = tokio::select! {
             _ = &mut shutdown => break,
+            _ = flush.tick() => {
+                keep(&keeper, &mut pending).await;
+                continue;
+            }
             item = rx.recv() => item,
         };
         let Some(item) = item else { break };
@@ -418,6 +530,16 @@ async fn watch(
                 continue;
             }
         };
+        if let Some(k) = &keeper {
+            pending.push(logs_out::to_log_event(
+                &ev,
+                &k.tenant,
+                mamori_core::now_ms(),
+            ));
+            if pending.len() >= EVENT_BATCH {
+                keep(&keeper, &mut pending).await;
+            }
+        }
         let mut found = Vec::new();
         sigma.matches(&ev, &mut found);
         analytics.process(&ev, &mut found);
@@ -432,11 +554,24 @@ async fn watch(
     for t in tasks {
         let _ = t.await;
     }
+    keep(&keeper, &mut pending).await;
+    if let Some(k) = keeper {
+        eprintln!("stored {} new events for search", k.finish().await?);
+    }
     drop(bus);
     if let Some(w) = writer {
         let _ = w.await;
     }
     Ok(())
+}
+
+/// Sends the pending events to the store (waiting when it is behind).
+async fn keep(keeper: &Option<EventKeeper>, pending: &mut Vec<mamori_store::LogEvent>) {
+    if let (Some(k), false) = (keeper, pending.is_empty()) {
+        if k.tx.send(std::mem::take(pending)).await.is_err() {
+            tracing::error!("log events are no longer stored (the store failed; see above)");
+        }
+    }
 }
 
 async fn report(

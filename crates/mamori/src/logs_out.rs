@@ -251,6 +251,46 @@ pub fn to_alert(d: &Detection, tenant: &str, sensor: &str) -> Alert {
     a
 }
 
+/// A log event as the store keeps it for search. The id hashes the tenant, the file, the
+/// record's place in it and its text, so reading the same file again stores nothing new.
+/// `now_ms` stands in for a record without a time.
+pub fn to_log_event(ev: &mamori_logs::Event, tenant: &str, now_ms: i64) -> mamori_store::LogEvent {
+    use sha2::{Digest, Sha256};
+    let file = ev.origin.file.as_ref().map(|f| f.display().to_string());
+    let mut h = Sha256::new();
+    h.update(tenant.as_bytes());
+    h.update([0]);
+    h.update(file.as_deref().unwrap_or("").as_bytes());
+    h.update([0]);
+    h.update(ev.origin.offset.to_le_bytes());
+    h.update(ev.record_id.unwrap_or(0).to_le_bytes());
+    h.update(ev.raw.as_bytes());
+    if file.is_none() {
+        // A listener's records have no place in a file: two equal syslog lines are two events.
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        h.update(now_ms.to_le_bytes());
+        h.update(
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                .to_le_bytes(),
+        );
+    }
+    let digest = h.finalize();
+    let id: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    mamori_store::LogEvent {
+        id,
+        tenant: tenant.to_string(),
+        time_ms: ev.timestamp.unwrap_or(now_ms),
+        host: ev.host.clone().unwrap_or_default(),
+        source: ev.source.as_str().to_string(),
+        channel: ev.channel.clone(),
+        event_id: ev.event_id.map(i64::from),
+        record_id: ev.record_id.and_then(|r| i64::try_from(r).ok()),
+        file,
+        fields: ev.fields.0.clone(),
+        raw: ev.raw.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

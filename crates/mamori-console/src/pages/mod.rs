@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod alerts;
+pub mod events;
 pub mod incidents;
 pub mod login;
 pub mod mail;
@@ -70,6 +71,7 @@ pub enum Nav {
     Overview,
     Incidents,
     Alerts,
+    Events,
     Mail,
     Waf,
     Tenants,
@@ -84,6 +86,11 @@ pub fn layout(ctx: &Ctx, title: &str, active: Nav, body: Markup) -> Response {
         (Nav::Overview, "/", t.overview),
         (Nav::Incidents, "/incidents", t.incidents),
         (Nav::Alerts, "/alerts", t.alerts),
+        (
+            Nav::Events,
+            "/events",
+            tr(ctx.lang, "ログ検索", "Log search"),
+        ),
         (Nav::Mail, "/mail", t.mail),
         (Nav::Waf, "/waf", "WAF"),
     ];
@@ -270,6 +277,15 @@ pub fn pager(t: &Text, first: Option<String>, next: Option<String>) -> Markup {
             @if let Some(f) = first { a href=(f) { (t.first_page) } } @else { span {} }
             @if let Some(n) = next { a href=(n) { (t.next_page) } }
         }
+    }
+}
+
+/// A phrase used by one page only, in the user's language.
+pub fn tr(lang: crate::i18n::Lang, ja: &'static str, en: &'static str) -> &'static str {
+    if lang == crate::i18n::Lang::Ja {
+        ja
+    } else {
+        en
     }
 }
 

@@ -6,9 +6,8 @@
 //! its exclusions or modes. Both are files in the data directory that the running proxy
 //! re-reads within seconds (`waf-exclusions.conf`, `waf-modes.json`).
 
-use super::{empty, fmt_time, layout, Ctx, Nav};
+use super::{empty, fmt_time, layout, tr, Ctx, Nav};
 use crate::auth::{CsrfForm, Posted};
-use crate::i18n::Lang;
 use crate::{AppState, ConsoleError};
 use axum::extract::State;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -22,14 +21,6 @@ use std::path::PathBuf;
 /// First id of the exclusion rules the console writes (CRS leaves 1–99,999 and
 /// 1,000,000–1,999,999 to local rules).
 const FIRST_EXCLUSION_ID: u64 = 1_900_000;
-
-fn tr(lang: Lang, ja: &'static str, en: &'static str) -> &'static str {
-    if lang == Lang::Ja {
-        ja
-    } else {
-        en
-    }
-}
 
 fn waf_tenant(state: &AppState) -> String {
     state
