@@ -250,6 +250,110 @@ pub async fn log_events(
     .into_response())
 }
 
+#[derive(Deserialize, Default)]
+pub struct ActionFilters {
+    #[serde(default)]
+    pub tenant: String,
+    /// `all`: released and expired ones too.
+    #[serde(default)]
+    pub show: String,
+    #[serde(default)]
+    pub incident: String,
+}
+
+/// `GET /api/v1/actions`: response actions in force (or all with `show=all`), newest first.
+pub async fn actions(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(f): Query<ActionFilters>,
+) -> Result<Response, ApiError> {
+    let incident = if f.incident.is_empty() {
+        None
+    } else {
+        Some(Ulid::from_string(&f.incident).map_err(|_| ConsoleError::NotFound)?)
+    };
+    let items = state
+        .store
+        .actions(
+            &scope_for(&caller, &f.tenant),
+            &mamori_store::ActionQuery {
+                active_only: f.show != "all",
+                incident,
+                limit: 500,
+                ..Default::default()
+            },
+        )
+        .await?;
+    Ok(Json(serde_json::json!({ "items": items })).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct ActionBody {
+    #[serde(default)]
+    pub tenant: Option<String>,
+    pub kind: String,
+    pub target: String,
+    /// `90s`, `30m`, `12h`, `7d`; absent: until released.
+    #[serde(default)]
+    pub ttl: Option<String>,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub incident: Option<String>,
+}
+
+/// `POST /api/v1/actions`: take a response action (201 with the action).
+pub async fn take_action(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    caller.check_change(&headers)?;
+    let b: ActionBody = serde_json::from_slice(&body)
+        .map_err(|e| ConsoleError::BadRequest(format!("body: {e}")))?;
+    let incident = match b.incident.as_deref() {
+        None | Some("") => None,
+        Some(i) => Some(Ulid::from_string(i).map_err(|_| ConsoleError::NotFound)?),
+    };
+    let req = crate::respond::Request {
+        tenant: b.tenant,
+        kind: b.kind.parse().map_err(ConsoleError::from)?,
+        target: b.target,
+        ttl: crate::respond::parse_ttl(b.ttl.as_deref().unwrap_or(""))?,
+        reason: b.reason,
+        incident,
+    };
+    let action = crate::respond::take(&state.store, &caller.scope, &caller.actor, req).await?;
+    Ok((StatusCode::CREATED, Json(action)).into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct ReleaseBody {
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// `POST /api/v1/actions/{id}/release`.
+pub async fn release_action(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    caller.check_change(&headers)?;
+    let id = Ulid::from_string(&id).map_err(|_| ConsoleError::NotFound)?;
+    let b: ReleaseBody = if body.is_empty() {
+        ReleaseBody::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ConsoleError::BadRequest(format!("body: {e}")))?
+    };
+    let action =
+        crate::respond::release(&state.store, &caller.scope, &caller.actor, id, &b.reason).await?;
+    Ok(Json(action).into_response())
+}
+
 pub async fn alert(
     State(state): State<AppState>,
     Caller(caller): Caller,

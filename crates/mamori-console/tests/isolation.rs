@@ -68,7 +68,25 @@ async fn tenant_a_gets_nothing_of_tenant_b_on_any_route() {
         .unwrap();
     let b_alert = &b_alert.items[0];
     let b_incident = b_alert.incident.expect("b's alert opened an incident");
-    let b_ids = [b_alert.alert.id.to_string(), b_incident.to_string()];
+    // A response action of bravo's (its target is bravo's marker address).
+    let b_action = c
+        .store
+        .create_action(mamori_store::NewAction {
+            tenant: Some("bravo".into()),
+            kind: mamori_store::ActionKind::Isolate,
+            target: "10.9.9.9".into(),
+            incident: Some(b_incident),
+            actor: "bob@bravo.example".into(),
+            reason: B_MARK.into(),
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    let b_ids = [
+        b_alert.alert.id.to_string(),
+        b_incident.to_string(),
+        b_action.id.to_string(),
+    ];
 
     // A held mail of bravo's in the gateway's spool.
     let spool = mamori_mail::queue::spool::Spool::open(&c.dir.join("mail-spool")).unwrap();
@@ -115,6 +133,7 @@ async fn tenant_a_gets_nothing_of_tenant_b_on_any_route() {
             &match route.path {
                 p if p.contains("alerts") => b_alert.alert.id.to_string(),
                 p if p.starts_with("/mail") => b_mail.clone(),
+                p if p.contains("response") || p.contains("actions") => b_action.id.to_string(),
                 _ => b_incident.to_string(),
             },
         );
@@ -230,6 +249,12 @@ async fn tenant_a_gets_nothing_of_tenant_b_on_any_route() {
                     // The test console's WAF belongs to no tenant of alpha's.
                     "/waf/exclusions" => vec![("rule", "942100"), ("path", "/")],
                     "/waf/mode" => vec![("site", "shop"), ("mode", "Off")],
+                    "/response" | "/api/v1/actions" => vec![
+                        ("tenant", "bravo"),
+                        ("kind", "block_ip"),
+                        ("target", "192.0.2.1"),
+                        ("reason", "x"),
+                    ],
                     other => panic!("no isolation check for POST {other}"),
                 };
                 let mut form = vec![("csrf", user_a.csrf.as_str())];
@@ -310,4 +335,12 @@ async fn tenant_a_gets_nothing_of_tenant_b_on_any_route() {
         .await
         .unwrap();
     assert_eq!(open.items.len(), 1);
+    // bravo's action is still in force, and alpha took none for bravo.
+    let b_actions = c
+        .store
+        .actions(&Scope::Tenant("bravo".into()), &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(b_actions.len(), 1);
+    assert!(b_actions[0].released_at.is_none());
 }

@@ -40,6 +40,36 @@ pub struct Config {
     pub mail_gateway: MailGatewayConfig,
     /// The network sensor `mamori up` runs (`[ids]`).
     pub ids: IdsConfig,
+    /// Response actions applied with nftables (`[respond]`).
+    pub respond: RespondConfig,
+}
+
+/// `[respond]`: how block/isolate actions reach the gateway's firewall.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RespondConfig {
+    /// Apply actions with nftables; off: actions are recorded but not applied.
+    pub enabled: bool,
+    /// The nftables table (family inet) Mamori owns.
+    pub table: String,
+    /// Apply inside this network namespace (`ip netns exec`); empty: the gateway's own.
+    pub netns: String,
+    /// Addresses an isolated host may still reach (the console), as IPs or CIDRs.
+    pub allow: Vec<String>,
+    /// Isolated hosts may still resolve names.
+    pub allow_dns: bool,
+}
+
+impl Default for RespondConfig {
+    fn default() -> Self {
+        RespondConfig {
+            enabled: true,
+            table: "mamori".into(),
+            netns: String::new(),
+            allow: Vec::new(),
+            allow_dns: true,
+        }
+    }
 }
 
 /// `[ids]`: the IDS sensor `mamori up` runs (the same settings as `mamori ids live|inline`).
@@ -178,6 +208,7 @@ impl Default for Config {
             waf: toml::Table::new(),
             mail_gateway: MailGatewayConfig::default(),
             ids: IdsConfig::default(),
+            respond: RespondConfig::default(),
         }
     }
 }
@@ -298,6 +329,19 @@ blocklist_domain = []
 # EVE JSON file to append to (empty: none).
 eve = ""
 sensor = "ids"
+
+[respond]
+# Response actions (block an address or domain, isolate a host) from the console, the API
+# and `mamori respond`, applied with nftables in a table of Mamori's own (needs root or
+# CAP_NET_ADMIN; without it actions are recorded and shown as not applied).
+enabled = true
+table = "mamori"
+# Apply inside this network namespace instead of the gateway's own (empty: the gateway's).
+netns = ""
+# Addresses an isolated PC may still reach: the console, the help desk's remote tool.
+allow = []
+# Isolated PCs may still resolve names.
+allow_dns = true
 
 [waf]
 # The WAF reverse proxy `mamori up` runs alongside the console (also: mamori waf serve).

@@ -18,6 +18,7 @@
 //! This crate does not parse input from the network or decide who is allowed to do what
 //! beyond the scope it is handed; the console does that.
 
+pub mod actions;
 mod correlate;
 pub mod events;
 mod migrations;
@@ -27,6 +28,7 @@ mod records;
 pub mod sqlite;
 pub mod writer;
 
+pub use actions::{ActionKind, ActionQuery, NewAction, ResponseAction};
 use async_trait::async_trait;
 pub use events::{EventQuery, FieldTerm, LogEvent, TermOp};
 use mamori_core::incident::IncidentChange;
@@ -247,6 +249,24 @@ pub trait Store: Send + Sync + 'static {
     async fn ingest_events(&self, events: &[LogEvent]) -> Result<usize>;
     /// Log events matching the query, newest first.
     async fn events(&self, scope: &Scope, query: &EventQuery) -> Result<Page<LogEvent>>;
+
+    /// Records a response action (in force from now). The tenant must exist, and the
+    /// incident, when given, must be the tenant's.
+    async fn create_action(&self, action: NewAction) -> Result<ResponseAction>;
+    /// Actions matching the query, newest first.
+    async fn actions(&self, scope: &Scope, query: &ActionQuery) -> Result<Vec<ResponseAction>>;
+    async fn action(&self, scope: &Scope, id: Ulid) -> Result<Option<ResponseAction>>;
+    /// Ends an action: `Error::NotFound` outside the scope, `Error::Invalid` when it was
+    /// already released.
+    async fn release_action(
+        &self,
+        scope: &Scope,
+        id: Ulid,
+        actor: &str,
+        reason: &str,
+    ) -> Result<ResponseAction>;
+    /// The applier's report on an action (`applied`, `error: …`).
+    async fn set_action_status(&self, id: Ulid, status: &str) -> Result<()>;
 
     /// Deletes alerts and log events older than `cutoff` and closed incidents last seen before it, and
     /// expired sessions and old login failures. Answers the number of alerts deleted.

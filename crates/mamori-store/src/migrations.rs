@@ -206,6 +206,31 @@ CREATE INDEX log_events_tenant_time ON log_events(tenant, time_ms, id);
 CREATE INDEX log_events_time ON log_events(time_ms, id);
 "#,
     ),
+    (
+        5,
+        r#"
+-- Response actions (actions.rs): the audit trail of blocks and isolations; the applier keeps
+-- nftables equal to the rows in force.
+CREATE TABLE response_actions (
+    id TEXT PRIMARY KEY,
+    tenant TEXT,
+    kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    incident_id TEXT,
+    created_at_ms BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    expires_at_ms BIGINT,
+    released_at_ms BIGINT,
+    released_by TEXT,
+    release_reason TEXT,
+    status TEXT NOT NULL
+);
+CREATE INDEX response_actions_tenant ON response_actions(tenant, created_at_ms);
+CREATE INDEX response_actions_incident ON response_actions(incident_id) WHERE incident_id IS NOT NULL;
+CREATE INDEX response_actions_active ON response_actions(created_at_ms) WHERE released_at_ms IS NULL;
+"#,
+    ),
 ];
 
 /// ULIDs are compared byte-wise (`COLLATE "C"`) so that keyset pagination and `ORDER BY`
@@ -378,6 +403,31 @@ CREATE TABLE log_events (
 );
 CREATE INDEX log_events_tenant_time ON log_events(tenant, time_ms, id);
 CREATE INDEX log_events_time ON log_events(time_ms, id);
+"#,
+    ),
+    (
+        5,
+        r#"
+-- Response actions (actions.rs): the audit trail of blocks and isolations; the applier keeps
+-- nftables equal to the rows in force.
+CREATE TABLE response_actions (
+    id TEXT PRIMARY KEY,
+    tenant TEXT,
+    kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    incident_id TEXT,
+    created_at_ms BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    expires_at_ms BIGINT,
+    released_at_ms BIGINT,
+    released_by TEXT,
+    release_reason TEXT,
+    status TEXT NOT NULL
+);
+CREATE INDEX response_actions_tenant ON response_actions(tenant, created_at_ms);
+CREATE INDEX response_actions_incident ON response_actions(incident_id) WHERE incident_id IS NOT NULL;
+CREATE INDEX response_actions_active ON response_actions(created_at_ms) WHERE released_at_ms IS NULL;
 "#,
     ),
 ];

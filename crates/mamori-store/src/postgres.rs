@@ -18,8 +18,9 @@ use crate::records::{
     USER_COLUMNS,
 };
 use crate::{
-    migrations, AlertCounts, AlertQuery, Error, EventQuery, IncidentQuery, IngestOutcome, LogEvent,
-    NewUser, Page, Result, Session, Store, StoredAlert,
+    migrations, ActionQuery, AlertCounts, AlertQuery, Error, EventQuery, IncidentQuery,
+    IngestOutcome, LogEvent, NewAction, NewUser, Page, ResponseAction, Result, Session, Store,
+    StoredAlert,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{
@@ -139,6 +140,38 @@ async fn tenant_exists(c: &impl GenericClient, name: &str) -> Result<bool> {
             .await?
             .is_some(),
     )
+}
+
+fn action_from_pg(r: &tokio_postgres::Row) -> Result<ResponseAction> {
+    crate::actions::from_row(
+        r.try_get(0)?,
+        r.try_get(1)?,
+        r.try_get(2)?,
+        r.try_get(3)?,
+        r.try_get(4)?,
+        r.try_get(5)?,
+        r.try_get(6)?,
+        r.try_get(7)?,
+        r.try_get(8)?,
+        r.try_get(9)?,
+        r.try_get(10)?,
+        r.try_get(11)?,
+        r.try_get(12)?,
+    )
+}
+
+async fn action_by_id(c: &impl GenericClient, id: Ulid) -> Result<Option<ResponseAction>> {
+    c.query_opt(
+        &format!(
+            "SELECT {} FROM response_actions WHERE id = $1",
+            crate::actions::ACTION_COLUMNS
+        ),
+        &[&id.to_string()],
+    )
+    .await?
+    .as_ref()
+    .map(action_from_pg)
+    .transpose()
 }
 
 /// `AND tenant = $n` when the scope names one tenant, with its parameter.
@@ -1167,6 +1200,119 @@ impl Store for PostgresStore {
             items.push((e.time_ms, e.id.clone(), e));
         }
         Ok(query::into_page(items, limit))
+    }
+
+    async fn create_action(&self, action: NewAction) -> Result<ResponseAction> {
+        crate::actions::check_new(&action)?;
+        let id = Ulid::new();
+        let client = self.client().await?;
+        if let Some(t) = &action.tenant {
+            if !tenant_exists(&client, t).await? {
+                return Err(Error::Invalid(format!("unknown tenant {t}")));
+            }
+        }
+        if let Some(i) = action.incident {
+            let owner: Option<String> = client
+                .query_opt(
+                    "SELECT tenant FROM incidents WHERE id = $1",
+                    &[&i.to_string()],
+                )
+                .await?
+                .map(|r| r.try_get(0))
+                .transpose()?;
+            if owner.is_none() || (action.tenant.is_some() && owner != action.tenant) {
+                return Err(Error::NotFound(format!("incident {i}")));
+            }
+        }
+        client
+            .execute(
+                "INSERT INTO response_actions
+                     (id, tenant, kind, target, incident_id, created_at_ms, created_by, reason,
+                      expires_at_ms, status)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending')",
+                &[
+                    &id.to_string(),
+                    &action.tenant,
+                    &action.kind.as_str(),
+                    &action.target,
+                    &action.incident.map(|i| i.to_string()),
+                    &now_ms(),
+                    &action.actor,
+                    &action.reason,
+                    &action.expires_at.map(unix_ms),
+                ],
+            )
+            .await?;
+        action_by_id(&client, id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("action {id}")))
+    }
+
+    async fn actions(&self, scope: &Scope, query: &ActionQuery) -> Result<Vec<ResponseAction>> {
+        let Some(tenant) = effective_tenant(scope, query.tenant.as_deref()) else {
+            return Ok(Vec::new());
+        };
+        let sql = crate::actions::action_list(Dialect::Postgres, tenant, query, now_ms());
+        let params = to_params(sql.params);
+        let client = self.client().await?;
+        let statement = client.prepare_cached(&sql.text).await?;
+        let rows = client.query(&statement, &refs(&params)).await?;
+        rows.iter()
+            .take(crate::page_limit(query.limit))
+            .map(action_from_pg)
+            .collect()
+    }
+
+    async fn action(&self, scope: &Scope, id: Ulid) -> Result<Option<ResponseAction>> {
+        let client = self.client().await?;
+        Ok(action_by_id(&client, id)
+            .await?
+            .filter(|a| crate::sqlite::action_in_scope(scope, a)))
+    }
+
+    async fn release_action(
+        &self,
+        scope: &Scope,
+        id: Ulid,
+        actor: &str,
+        reason: &str,
+    ) -> Result<ResponseAction> {
+        if reason.chars().count() > crate::actions::MAX_REASON {
+            return Err(Error::Invalid("the reason is too long".into()));
+        }
+        let client = self.client().await?;
+        let found = action_by_id(&client, id)
+            .await?
+            .filter(|a| crate::sqlite::action_in_scope(scope, a));
+        let Some(_) = found else {
+            return Err(Error::NotFound(format!("action {id}")));
+        };
+        let n = client
+            .execute(
+                "UPDATE response_actions
+                 SET released_at_ms = $2, released_by = $3, release_reason = $4
+                 WHERE id = $1 AND released_at_ms IS NULL",
+                &[&id.to_string(), &now_ms(), &actor, &reason],
+            )
+            .await?;
+        if n == 0 {
+            return Err(Error::Invalid(format!("action {id} was already released")));
+        }
+        action_by_id(&client, id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("action {id}")))
+    }
+
+    async fn set_action_status(&self, id: Ulid, status: &str) -> Result<()> {
+        let status: String = status.chars().take(500).collect();
+        self.client()
+            .await?
+            .execute(
+                "UPDATE response_actions SET status = $2 WHERE id = $1",
+                &[&id.to_string(), &status],
+            )
+            .await?;
+        Ok(())
     }
 
     async fn purge_before(&self, cutoff: OffsetDateTime) -> Result<u64> {

@@ -24,8 +24,9 @@ use crate::records::{
     USER_COLUMNS,
 };
 use crate::{
-    migrations, AlertCounts, AlertQuery, Error, EventQuery, IncidentQuery, IngestOutcome, LogEvent,
-    NewUser, Page, Result, Session, Store, StoredAlert,
+    migrations, ActionQuery, AlertCounts, AlertQuery, Error, EventQuery, IncidentQuery,
+    IngestOutcome, LogEvent, NewAction, NewUser, Page, ResponseAction, Result, Session, Store,
+    StoredAlert,
 };
 use async_trait::async_trait;
 use mamori_core::incident::IncidentChange;
@@ -567,6 +568,43 @@ fn alert_rows(c: &Connection, sql: query::Sql) -> Result<Vec<(i64, String, Store
         items.push((time_ms, id, records::stored_alert(tenant, incident, &body)?));
     }
     Ok(items)
+}
+
+fn action_row(r: &Row) -> rusqlite::Result<Result<ResponseAction>> {
+    Ok(crate::actions::from_row(
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
+        r.get(11)?,
+        r.get(12)?,
+    ))
+}
+
+fn action_by_id(c: &Connection, id: Ulid) -> Result<Option<ResponseAction>> {
+    c.prepare_cached(&format!(
+        "SELECT {} FROM response_actions WHERE id = ?1",
+        crate::actions::ACTION_COLUMNS
+    ))?
+    .query_row([id.to_string()], action_row)
+    .optional()?
+    .transpose()
+}
+
+/// A tenant's user sees its own actions; only the provider sees the gateway's own.
+pub(crate) fn action_in_scope(scope: &Scope, a: &ResponseAction) -> bool {
+    match (&a.tenant, scope) {
+        (_, Scope::All) => true,
+        (Some(t), s) => s.allows(t),
+        (None, _) => false,
+    }
 }
 
 /// The oldest or newest alert time, of one tenant or all.
@@ -1298,6 +1336,113 @@ impl Store for SqliteStore {
                 items.push((e.time_ms, e.id.clone(), e));
             }
             Ok(query::into_page(items, limit))
+        })
+        .await
+    }
+
+    async fn create_action(&self, action: NewAction) -> Result<ResponseAction> {
+        crate::actions::check_new(&action)?;
+        let id = Ulid::new();
+        self.write(move |c| {
+            if let Some(t) = &action.tenant {
+                if !tenant_exists(c, t)? {
+                    return Err(Error::Invalid(format!("unknown tenant {t}")));
+                }
+            }
+            if let Some(i) = action.incident {
+                let owner: Option<String> = c
+                    .prepare_cached("SELECT tenant FROM incidents WHERE id = ?1")?
+                    .query_row([i.to_string()], |r| r.get(0))
+                    .optional()?;
+                if owner.is_none() || (action.tenant.is_some() && owner != action.tenant) {
+                    return Err(Error::NotFound(format!("incident {i}")));
+                }
+            }
+            c.prepare_cached(
+                "INSERT INTO response_actions
+                     (id, tenant, kind, target, incident_id, created_at_ms, created_by, reason,
+                      expires_at_ms, status)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending')",
+            )?
+            .execute(params![
+                id.to_string(),
+                action.tenant,
+                action.kind.as_str(),
+                action.target,
+                action.incident.map(|i| i.to_string()),
+                now_ms(),
+                action.actor,
+                action.reason,
+                action.expires_at.map(unix_ms),
+            ])?;
+            action_by_id(c, id)?.ok_or_else(|| Error::NotFound(format!("action {id}")))
+        })
+        .await
+    }
+
+    async fn actions(&self, scope: &Scope, query: &ActionQuery) -> Result<Vec<ResponseAction>> {
+        let Some(tenant) = effective_tenant(scope, query.tenant.as_deref()) else {
+            return Ok(Vec::new());
+        };
+        let sql = crate::actions::action_list(Dialect::Sqlite, tenant, query, now_ms());
+        let limit = crate::page_limit(query.limit);
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&sql.text)?;
+            let rows = st.query_map(
+                rusqlite::params_from_iter(to_values(sql.params)),
+                action_row,
+            )?;
+            let mut out = Vec::new();
+            for row in rows.take(limit) {
+                out.push(row??);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn action(&self, scope: &Scope, id: Ulid) -> Result<Option<ResponseAction>> {
+        let scope = scope.clone();
+        self.read(move |c| Ok(action_by_id(c, id)?.filter(|a| action_in_scope(&scope, a))))
+            .await
+    }
+
+    async fn release_action(
+        &self,
+        scope: &Scope,
+        id: Ulid,
+        actor: &str,
+        reason: &str,
+    ) -> Result<ResponseAction> {
+        let (scope, actor, reason) = (scope.clone(), actor.to_string(), reason.to_string());
+        if reason.chars().count() > crate::actions::MAX_REASON {
+            return Err(Error::Invalid("the reason is too long".into()));
+        }
+        self.write(move |c| {
+            let found = action_by_id(c, id)?.filter(|a| action_in_scope(&scope, a));
+            let Some(found) = found else {
+                return Err(Error::NotFound(format!("action {id}")));
+            };
+            if found.released_at.is_some() {
+                return Err(Error::Invalid(format!("action {id} was already released")));
+            }
+            c.prepare_cached(
+                "UPDATE response_actions
+                 SET released_at_ms = ?2, released_by = ?3, release_reason = ?4
+                 WHERE id = ?1",
+            )?
+            .execute(params![id.to_string(), now_ms(), actor, reason])?;
+            action_by_id(c, id)?.ok_or_else(|| Error::NotFound(format!("action {id}")))
+        })
+        .await
+    }
+
+    async fn set_action_status(&self, id: Ulid, status: &str) -> Result<()> {
+        let status: String = status.chars().take(500).collect();
+        self.write(move |c| {
+            c.prepare_cached("UPDATE response_actions SET status = ?2 WHERE id = ?1")?
+                .execute(params![id.to_string(), status])?;
+            Ok(())
         })
         .await
     }

@@ -14,7 +14,8 @@ use mamori_core::{
     TimelineKind,
 };
 use mamori_store::{
-    AlertQuery, DynStore, Error, EventQuery, IncidentQuery, LogEvent, NewUser, Session,
+    ActionKind, ActionQuery, AlertQuery, DynStore, Error, EventQuery, IncidentQuery, LogEvent,
+    NewAction, NewUser, Session,
 };
 use std::collections::HashSet;
 use std::future::Future;
@@ -255,6 +256,7 @@ suite!(
     purge_removes_old_alerts_closed_incidents_and_expired_sessions,
     a_corrupt_stored_alert_is_an_error_not_a_panic,
     log_events_are_searched_by_field_scoped_and_stored_once,
+    response_actions_are_audited_scoped_and_released_once,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1701,4 +1703,115 @@ async fn log_events_are_searched_by_field_scoped_and_stored_once(db: Db) {
         .await
         .expect("purge");
     assert!(search(s, &all, "").await.is_empty());
+}
+
+fn new_action(tenant: Option<&str>, kind: ActionKind, target: &str) -> NewAction {
+    NewAction {
+        tenant: tenant.map(str::to_string),
+        kind,
+        target: target.into(),
+        incident: None,
+        actor: "analyst@provider.example".into(),
+        reason: "C2 beacon".into(),
+        expires_at: None,
+    }
+}
+
+async fn response_actions_are_audited_scoped_and_released_once(db: Db) {
+    let s = &db.store;
+    setup(s, &["acme", "beta"]).await;
+    ingest(s, &[alert("acme", "10.0.0.7", Severity::High, at(1))]).await;
+    let incident = s
+        .incidents(&Scope::All, &IncidentQuery::default())
+        .await
+        .unwrap()
+        .items[0]
+        .id;
+    let mut block = new_action(Some("acme"), ActionKind::BlockIp, "203.0.113.9/32");
+    block.incident = Some(incident);
+    let block = s.create_action(block).await.expect("block");
+    assert_eq!(block.status, "pending");
+    assert_eq!(block.created_by, "analyst@provider.example");
+    let mut expired = new_action(Some("acme"), ActionKind::BlockDomain, "c2.example");
+    expired.expires_at = Some(OffsetDateTime::now_utc() - Duration::minutes(1));
+    s.create_action(expired).await.unwrap();
+    let gateway = s
+        .create_action(new_action(None, ActionKind::Isolate, "192.168.1.23"))
+        .await
+        .unwrap();
+    s.create_action(new_action(
+        Some("beta"),
+        ActionKind::BlockIp,
+        "198.51.100.0/24",
+    ))
+    .await
+    .unwrap();
+
+    // An incident of another tenant, an unknown tenant and an empty actor are refused.
+    let mut wrong = new_action(Some("beta"), ActionKind::BlockIp, "192.0.2.1");
+    wrong.incident = Some(incident);
+    assert!(matches!(
+        s.create_action(wrong).await,
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        s.create_action(new_action(Some("nobody"), ActionKind::BlockIp, "192.0.2.1"))
+            .await,
+        Err(Error::Invalid(_))
+    ));
+    let mut anonymous = new_action(Some("acme"), ActionKind::BlockIp, "192.0.2.1");
+    anonymous.actor.clear();
+    assert!(s.create_action(anonymous).await.is_err());
+
+    let acme = Scope::Tenant("acme".into());
+    let active = ActionQuery {
+        active_only: true,
+        ..ActionQuery::default()
+    };
+    // Newest first; two made in the same millisecond may come in either order.
+    let kinds = |v: Vec<mamori_store::ResponseAction>| {
+        let mut t: Vec<String> = v.into_iter().map(|a| a.target).collect();
+        t.sort();
+        t
+    };
+    assert_eq!(
+        kinds(s.actions(&acme, &ActionQuery::default()).await.unwrap()),
+        ["203.0.113.9/32", "c2.example"]
+    );
+    assert_eq!(
+        kinds(s.actions(&acme, &active).await.unwrap()),
+        ["203.0.113.9/32"]
+    );
+    // The provider sees every tenant's and the gateway's own; a tenant never the gateway's.
+    assert_eq!(s.actions(&Scope::All, &active).await.unwrap().len(), 3);
+    assert!(s.action(&acme, gateway.id).await.unwrap().is_none());
+    let by_incident = ActionQuery {
+        incident: Some(incident),
+        ..ActionQuery::default()
+    };
+    assert_eq!(
+        kinds(s.actions(&Scope::All, &by_incident).await.unwrap()),
+        ["203.0.113.9/32"]
+    );
+
+    s.set_action_status(block.id, "applied").await.unwrap();
+    // Releasing is scoped, recorded, and happens once.
+    let beta = Scope::Tenant("beta".into());
+    assert!(matches!(
+        s.release_action(&beta, block.id, "x", "").await,
+        Err(Error::NotFound(_))
+    ));
+    let released = s
+        .release_action(&acme, block.id, "admin@acme.example", "cleaned")
+        .await
+        .unwrap();
+    assert_eq!(released.released_by.as_deref(), Some("admin@acme.example"));
+    assert_eq!(released.release_reason.as_deref(), Some("cleaned"));
+    assert_eq!(released.status, "applied");
+    assert!(released.released_at.is_some() && !released.is_active(OffsetDateTime::now_utc()));
+    assert!(matches!(
+        s.release_action(&acme, block.id, "x", "").await,
+        Err(Error::Invalid(_))
+    ));
+    assert!(s.actions(&acme, &active).await.unwrap().is_empty());
 }

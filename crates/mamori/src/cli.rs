@@ -81,6 +81,9 @@ pub enum Command {
     /// Log analytics: hunt through EVTX and text logs with Sigma rules and built-in analytics.
     #[command(subcommand)]
     Logs(crate::logs::LogsCommand),
+    /// Response actions: block an address or domain, isolate a PC, list and release them.
+    #[command(subcommand)]
+    Respond(crate::respond::RespondCommand),
     /// Send NDJSON events (Mamori events or Suricata EVE lines) from a file or stdin to a console.
     Send {
         /// NDJSON file; `-` or absent reads stdin.

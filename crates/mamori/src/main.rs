@@ -10,6 +10,7 @@ mod logs;
 mod logs_engine;
 mod logs_out;
 mod mail;
+mod respond;
 mod send;
 mod up;
 mod waf;
@@ -70,6 +71,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Ids(cmd) => ids::run(&g, cmd).await?,
         Command::Waf(cmd) => return waf::run(&g, cmd).await,
         Command::Logs(cmd) => return logs::run(&g, cmd).await,
+        Command::Respond(cmd) => return respond::run(&g, cmd).await,
         Command::Send {
             file,
             url,

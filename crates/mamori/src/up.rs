@@ -48,6 +48,12 @@ pub async fn up(
         writer_config(&config),
     ));
     let retention = tokio::spawn(retention(store.clone(), config.retention_days));
+    let applier = config.respond.enabled.then(|| {
+        tokio::spawn(crate::respond::run_applier(
+            store.clone(),
+            config.respond.clone(),
+        ))
+    });
 
     if demo {
         crate::demo::load(&store, &bus)
@@ -122,6 +128,9 @@ pub async fn up(
 
     tracing::info!("stopping: storing queued events");
     retention.abort();
+    if let Some(a) = applier {
+        a.abort();
+    }
     if let Some(g) = gateway {
         let _ = g.await;
     }

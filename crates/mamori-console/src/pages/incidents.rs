@@ -189,6 +189,7 @@ pub async fn detail(
         )
         .await?;
     let csrf = &ctx.user.csrf;
+    let response = super::response::incident_card(&state, &ctx, &inc, &alerts.items).await?;
     let body = html! {
         p.muted { a href="/incidents" { "← " (t.incidents) } }
         h1 { (severity_badge(lang, inc.severity)) " " (inc.title) }
@@ -254,6 +255,7 @@ pub async fn detail(
                 p { a href={ "/alerts?incident=" (inc.id) } { (t.view_all_alerts) " (" (inc.alert_count) ")" } }
             }
         }
+        (response)
     };
     Ok(layout(&ctx, &inc.title, Nav::Incidents, body))
 }

@@ -11,6 +11,7 @@ pub mod incidents;
 pub mod login;
 pub mod mail;
 pub mod overview;
+pub mod response;
 pub mod waf;
 
 use crate::auth::{SessionUser, LANG_COOKIE};
@@ -73,6 +74,7 @@ pub enum Nav {
     Alerts,
     Events,
     Mail,
+    Response,
     Waf,
     Tenants,
     Users,
@@ -93,6 +95,7 @@ pub fn layout(ctx: &Ctx, title: &str, active: Nav, body: Markup) -> Response {
         ),
         (Nav::Mail, "/mail", t.mail),
         (Nav::Waf, "/waf", "WAF"),
+        (Nav::Response, "/response", tr(ctx.lang, "対応", "Response")),
     ];
     if ctx.user.is_provider() {
         items.push((Nav::Tenants, "/tenants", t.tenants));
