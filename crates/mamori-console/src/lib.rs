@@ -19,6 +19,7 @@ pub mod chart;
 pub mod i18n;
 pub mod openapi;
 pub mod pages;
+pub mod report;
 pub mod respond;
 pub mod routes;
 pub mod tls;

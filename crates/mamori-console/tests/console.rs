@@ -650,3 +650,32 @@ async fn log_events_are_searched_by_field_on_the_page_and_the_api() {
         .unwrap();
     assert_eq!(resp.status(), 400);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_monthly_report_opens_from_the_console_for_the_users_tenant_only() {
+    let (c, token) = console_with_alpha().await;
+    c.ingest(
+        &token,
+        event(
+            "01J00000000000000000000031",
+            "blocked: GET /x",
+            "203.0.113.3",
+        ),
+    )
+    .await;
+    let month = time::OffsetDateTime::now_utc().to_offset(time::macros::offset!(+9));
+    let month = format!("{:04}-{:02}", month.year(), month.month() as u8);
+    let s = c.login("viewer@alpha.example", PASSWORD).await;
+    let page = s.get(&c, "/reports").await.text().await.unwrap();
+    assert!(page.contains("/reports/view?tenant=alpha"), "{page}");
+    let resp = s.get(&c, &format!("/reports/view?month={month}")).await;
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("<svg") && html.contains("月次"), "{html}");
+    let resp = s
+        .get(&c, &format!("/reports/view?tenant=bravo&month={month}"))
+        .await;
+    assert_eq!(resp.status(), 404);
+    let resp = s.get(&c, "/reports/view?month=2026-13").await;
+    assert_eq!(resp.status(), 400);
+}

@@ -81,6 +81,20 @@ pub enum Command {
     /// Log analytics: hunt through EVTX and text logs with Sigma rules and built-in analytics.
     #[command(subcommand)]
     Logs(crate::logs::LogsCommand),
+    /// A tenant's monthly report: report.html, and report.pdf when Chromium is installed.
+    Report {
+        #[arg(long)]
+        tenant: String,
+        /// YYYY-MM (months run in Japan time).
+        #[arg(long)]
+        month: String,
+        /// Directory to write into (created if needed).
+        #[arg(long)]
+        out: PathBuf,
+        /// ja (default) or en.
+        #[arg(long, default_value = "ja")]
+        lang: String,
+    },
     /// Response actions: block an address or domain, isolate a PC, list and release them.
     #[command(subcommand)]
     Respond(crate::respond::RespondCommand),

@@ -152,7 +152,8 @@ fn month_of_alerts(tenant: &str, domain: &str, net: &str, seed: u64) -> Vec<Aler
             a.src.mail = Some("yamada.taro@freemail-example.com".into());
             a.dst.mail = Some(format!("sato@{domain}"));
             a.asset = Some(Asset::new(AssetKind::MailAccount, format!("sato@{domain}")));
-            a.evidence = json!({"headers": {"From": "\"山田 太郎\" <yamada.taro@freemail-example.com>", "Subject": "RE: 見積書の件", "X-Mailer": "unknown"},
+            a.evidence = json!({"verdict": "quarantine", "direction": "inbound",
+                "headers": {"From": "\"山田 太郎\" <yamada.taro@freemail-example.com>", "Subject": "RE: 見積書の件", "X-Mailer": "unknown"},
                 "attachment": {"name": "見積書_1012.zip", "encrypted": true, "password_in_body": true}});
         });
     for i in 0..96 {

@@ -10,6 +10,7 @@ mod logs;
 mod logs_engine;
 mod logs_out;
 mod mail;
+mod report;
 mod respond;
 mod send;
 mod up;
@@ -72,6 +73,12 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Waf(cmd) => return waf::run(&g, cmd).await,
         Command::Logs(cmd) => return logs::run(&g, cmd).await,
         Command::Respond(cmd) => return respond::run(&g, cmd).await,
+        Command::Report {
+            tenant,
+            month,
+            out,
+            lang,
+        } => return report::run(&g, &tenant, &month, &out, &lang).await,
         Command::Send {
             file,
             url,

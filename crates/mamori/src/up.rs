@@ -48,6 +48,16 @@ pub async fn up(
         writer_config(&config),
     ));
     let retention = tokio::spawn(retention(store.clone(), config.retention_days));
+    let report_lang = if config.console.language == "en" {
+        mamori_report::Lang::En
+    } else {
+        mamori_report::Lang::Ja
+    };
+    let reports = tokio::spawn(crate::report::monthly(
+        store.clone(),
+        data.to_path_buf(),
+        report_lang,
+    ));
     let applier = config.respond.enabled.then(|| {
         tokio::spawn(crate::respond::run_applier(
             store.clone(),
@@ -128,6 +138,7 @@ pub async fn up(
 
     tracing::info!("stopping: storing queued events");
     retention.abort();
+    reports.abort();
     if let Some(a) = applier {
         a.abort();
     }

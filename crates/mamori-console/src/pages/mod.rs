@@ -11,6 +11,7 @@ pub mod incidents;
 pub mod login;
 pub mod mail;
 pub mod overview;
+pub mod reports;
 pub mod response;
 pub mod waf;
 
@@ -75,6 +76,7 @@ pub enum Nav {
     Events,
     Mail,
     Response,
+    Reports,
     Waf,
     Tenants,
     Users,
@@ -96,6 +98,11 @@ pub fn layout(ctx: &Ctx, title: &str, active: Nav, body: Markup) -> Response {
         (Nav::Mail, "/mail", t.mail),
         (Nav::Waf, "/waf", "WAF"),
         (Nav::Response, "/response", tr(ctx.lang, "対応", "Response")),
+        (
+            Nav::Reports,
+            "/reports",
+            tr(ctx.lang, "レポート", "Reports"),
+        ),
     ];
     if ctx.user.is_provider() {
         items.push((Nav::Tenants, "/tenants", t.tenants));
