@@ -155,6 +155,7 @@ pub fn parse_ndjson(body: &[u8], tenant: &str) -> (Vec<mamori_core::Alert>, Inge
 pub async fn ingest(
     State(state): State<AppState>,
     Caller(caller): Caller,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -194,6 +195,28 @@ pub async fn ingest(
             .map_err(|e| ConsoleError::Internal(e.to_string()))?;
         answer.stored = receipt.stored;
         answer.duplicates = receipt.duplicates;
+    }
+    if let Some(name) = headers.get("x-mamori-sensor").and_then(|v| v.to_str().ok()) {
+        let number = |h: &str| {
+            headers
+                .get(h)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<i64>().ok())
+        };
+        let contact = mamori_store::SensorContact {
+            tenant: tenant.clone(),
+            name: name
+                .chars()
+                .take(mamori_store::sensors::MAX_SENSOR_NAME)
+                .collect(),
+            last_contact: time::OffsetDateTime::now_utc(),
+            backlog: number("x-mamori-backlog").unwrap_or(0).max(0),
+            oldest_unsent: number("x-mamori-oldest-ms").map(mamori_core::from_unix_ms),
+            address: peer.map(|p| p.0 .0.ip().to_string()).unwrap_or_default(),
+        };
+        if let Err(e) = state.store.sensor_contact(&contact).await {
+            tracing::warn!(error = %e, sensor = %contact.name, "sensor contact not recorded");
+        }
     }
     let nothing_valid = answer.stored == 0 && answer.duplicates == 0 && answer.skipped == 0;
     let status = if !answer.errors.is_empty() && nothing_valid {
@@ -248,6 +271,33 @@ pub async fn log_events(
         next: page.next,
     })
     .into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct TenantFilter {
+    #[serde(default)]
+    pub tenant: String,
+}
+
+/// `GET /api/v1/sensors`: each sensor's last contact, backlog and lag.
+pub async fn sensors(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Query(f): Query<TenantFilter>,
+) -> Result<Response, ApiError> {
+    let items: Vec<serde_json::Value> = state
+        .store
+        .sensors(&scope_for(&caller, &f.tenant))
+        .await?
+        .into_iter()
+        .map(|s| {
+            let lag = s.lag().whole_seconds();
+            let mut v = serde_json::to_value(s).unwrap_or_default();
+            v["lag_seconds"] = lag.into();
+            v
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "items": items })).into_response())
 }
 
 #[derive(Deserialize, Default)]

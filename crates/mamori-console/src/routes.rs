@@ -87,6 +87,7 @@ pub const ROUTES: &[Route] = &[
     route!(get "/api/v1/alerts" ScopedList => api::alerts),
     route!(get "/api/v1/log-events" ScopedList => api::log_events),
     route!(get "/api/v1/actions" ScopedList => api::actions),
+    route!(get "/api/v1/sensors" ScopedList => api::sensors),
     route!(post "/api/v1/actions" Admin => api::take_action),
     route!(post "/api/v1/actions/{id}/release" ScopedChange => api::release_action),
     route!(get "/api/v1/alerts/{id}" ScopedObject => api::alert),

@@ -25,6 +25,7 @@ mod migrations;
 pub mod postgres;
 mod query;
 mod records;
+pub mod sensors;
 pub mod sqlite;
 pub mod writer;
 
@@ -36,6 +37,7 @@ use mamori_core::tenant::Token;
 use mamori_core::{
     Alert, Engine, Incident, IncidentState, Role, Scope, Severity, Tenant, TimelineEntry, User,
 };
+pub use sensors::SensorContact;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -267,6 +269,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<ResponseAction>;
     /// The applier's report on an action (`applied`, `error: …`).
     async fn set_action_status(&self, id: Ulid, status: &str) -> Result<()>;
+
+    /// Records a sensor's contact (one row per tenant and sensor name, replaced).
+    async fn sensor_contact(&self, contact: &SensorContact) -> Result<()>;
+    /// The sensors of the scope's tenants, by tenant and name.
+    async fn sensors(&self, scope: &Scope) -> Result<Vec<SensorContact>>;
 
     /// Deletes alerts and log events older than `cutoff` and closed incidents last seen before it, and
     /// expired sessions and old login failures. Answers the number of alerts deleted.

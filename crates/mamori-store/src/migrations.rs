@@ -231,6 +231,21 @@ CREATE INDEX response_actions_incident ON response_actions(incident_id) WHERE in
 CREATE INDEX response_actions_active ON response_actions(created_at_ms) WHERE released_at_ms IS NULL;
 "#,
     ),
+    (
+        6,
+        r#"
+-- Sensors' last contact (sensors.rs), written by the ingest API.
+CREATE TABLE sensors (
+    tenant TEXT NOT NULL,
+    name TEXT NOT NULL,
+    last_contact_ms BIGINT NOT NULL,
+    backlog BIGINT NOT NULL,
+    oldest_unsent_ms BIGINT,
+    address TEXT NOT NULL,
+    PRIMARY KEY (tenant, name)
+);
+"#,
+    ),
 ];
 
 /// ULIDs are compared byte-wise (`COLLATE "C"`) so that keyset pagination and `ORDER BY`
@@ -428,6 +443,21 @@ CREATE TABLE response_actions (
 CREATE INDEX response_actions_tenant ON response_actions(tenant, created_at_ms);
 CREATE INDEX response_actions_incident ON response_actions(incident_id) WHERE incident_id IS NOT NULL;
 CREATE INDEX response_actions_active ON response_actions(created_at_ms) WHERE released_at_ms IS NULL;
+"#,
+    ),
+    (
+        6,
+        r#"
+-- Sensors' last contact (sensors.rs), written by the ingest API.
+CREATE TABLE sensors (
+    tenant TEXT NOT NULL,
+    name TEXT NOT NULL,
+    last_contact_ms BIGINT NOT NULL,
+    backlog BIGINT NOT NULL,
+    oldest_unsent_ms BIGINT,
+    address TEXT NOT NULL,
+    PRIMARY KEY (tenant, name)
+);
 "#,
     ),
 ];

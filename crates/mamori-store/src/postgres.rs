@@ -17,6 +17,7 @@ use crate::records::{
     self, effective_tenant, now_ms, open_delta, IncidentRow, INCIDENT_COLUMNS, TOKEN_COLUMNS,
     USER_COLUMNS,
 };
+use crate::SensorContact;
 use crate::{
     migrations, ActionQuery, AlertCounts, AlertQuery, Error, EventQuery, IncidentQuery,
     IngestOutcome, LogEvent, NewAction, NewUser, Page, ResponseAction, Result, Session, Store,
@@ -1313,6 +1314,53 @@ impl Store for PostgresStore {
             )
             .await?;
         Ok(())
+    }
+
+    async fn sensor_contact(&self, contact: &SensorContact) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "INSERT INTO sensors (tenant, name, last_contact_ms, backlog, oldest_unsent_ms, address)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (tenant, name) DO UPDATE SET last_contact_ms = excluded.last_contact_ms,
+                     backlog = excluded.backlog, oldest_unsent_ms = excluded.oldest_unsent_ms,
+                     address = excluded.address",
+                &[
+                    &contact.tenant,
+                    &contact.name,
+                    &unix_ms(contact.last_contact),
+                    &contact.backlog,
+                    &contact.oldest_unsent.map(unix_ms),
+                    &contact.address,
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn sensors(&self, scope: &Scope) -> Result<Vec<SensorContact>> {
+        let only = scope.tenant().map(str::to_string);
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT tenant, name, last_contact_ms, backlog, oldest_unsent_ms, address FROM sensors
+                 WHERE $1::text IS NULL OR tenant = $1 ORDER BY tenant, name LIMIT 10000",
+                &[&only],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SensorContact {
+                    tenant: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    last_contact: from_unix_ms(r.try_get(2)?),
+                    backlog: r.try_get(3)?,
+                    oldest_unsent: r.try_get::<_, Option<i64>>(4)?.map(from_unix_ms),
+                    address: r.try_get(5)?,
+                })
+            })
+            .collect()
     }
 
     async fn purge_before(&self, cutoff: OffsetDateTime) -> Result<u64> {

@@ -23,6 +23,7 @@ use crate::records::{
     self, effective_tenant, now_ms, open_delta, IncidentRow, INCIDENT_COLUMNS, TOKEN_COLUMNS,
     USER_COLUMNS,
 };
+use crate::SensorContact;
 use crate::{
     migrations, ActionQuery, AlertCounts, AlertQuery, Error, EventQuery, IncidentQuery,
     IngestOutcome, LogEvent, NewAction, NewUser, Page, ResponseAction, Result, Session, Store,
@@ -1443,6 +1444,51 @@ impl Store for SqliteStore {
             c.prepare_cached("UPDATE response_actions SET status = ?2 WHERE id = ?1")?
                 .execute(params![id.to_string(), status])?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn sensor_contact(&self, contact: &SensorContact) -> Result<()> {
+        let c2 = contact.clone();
+        self.write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO sensors (tenant, name, last_contact_ms, backlog, oldest_unsent_ms, address)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (tenant, name) DO UPDATE SET last_contact_ms = excluded.last_contact_ms,
+                     backlog = excluded.backlog, oldest_unsent_ms = excluded.oldest_unsent_ms,
+                     address = excluded.address",
+            )?
+            .execute(params![
+                c2.tenant,
+                c2.name,
+                unix_ms(c2.last_contact),
+                c2.backlog,
+                c2.oldest_unsent.map(unix_ms),
+                c2.address
+            ])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn sensors(&self, scope: &Scope) -> Result<Vec<SensorContact>> {
+        let only = scope.tenant().map(str::to_string);
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT tenant, name, last_contact_ms, backlog, oldest_unsent_ms, address FROM sensors
+                 WHERE ?1 IS NULL OR tenant = ?1 ORDER BY tenant, name LIMIT 10000",
+            )?;
+            let rows = st.query_map([only], |r| {
+                Ok(SensorContact {
+                    tenant: r.get(0)?,
+                    name: r.get(1)?,
+                    last_contact: from_unix_ms(r.get(2)?),
+                    backlog: r.get(3)?,
+                    oldest_unsent: r.get::<_, Option<i64>>(4)?.map(from_unix_ms),
+                    address: r.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
         .await
     }

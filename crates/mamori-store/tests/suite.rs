@@ -257,6 +257,7 @@ suite!(
     a_corrupt_stored_alert_is_an_error_not_a_panic,
     log_events_are_searched_by_field_scoped_and_stored_once,
     response_actions_are_audited_scoped_and_released_once,
+    sensor_contacts_are_replaced_per_sensor_and_scoped,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1814,4 +1815,29 @@ async fn response_actions_are_audited_scoped_and_released_once(db: Db) {
         Err(Error::Invalid(_))
     ));
     assert!(s.actions(&acme, &active).await.unwrap().is_empty());
+}
+
+async fn sensor_contacts_are_replaced_per_sensor_and_scoped(db: Db) {
+    let s = &db.store;
+    setup(s, &["acme", "beta"]).await;
+    let now = from_unix_ms(unix_ms(OffsetDateTime::now_utc()));
+    let contact = |tenant: &str, name: &str, backlog: i64| mamori_store::SensorContact {
+        tenant: tenant.into(),
+        name: name.into(),
+        last_contact: now,
+        backlog,
+        oldest_unsent: Some(now - Duration::seconds(90)),
+        address: "192.0.2.10".into(),
+    };
+    s.sensor_contact(&contact("acme", "gw1", 500))
+        .await
+        .unwrap();
+    s.sensor_contact(&contact("acme", "gw1", 0)).await.unwrap();
+    s.sensor_contact(&contact("beta", "gw1", 7)).await.unwrap();
+    let acme = s.sensors(&Scope::Tenant("acme".into())).await.unwrap();
+    assert_eq!(acme, vec![contact("acme", "gw1", 0)]);
+    assert_eq!(acme[0].lag(), Duration::ZERO, "nothing waiting: no lag");
+    let all = s.sensors(&Scope::All).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[1].lag(), Duration::seconds(90));
 }

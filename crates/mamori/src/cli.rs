@@ -59,6 +59,27 @@ pub enum Command {
         /// Also create two demo tenants with a month of realistic alerts and incidents.
         #[arg(long)]
         demo: bool,
+        /// `console` (default): the console, the store and the engines. `sensor`: the engines
+        /// only, forwarding what they find to --console through a durable spool.
+        #[arg(long, default_value = "console", value_parser = ["console", "sensor"])]
+        role: String,
+        /// The provider's console a sensor forwards to, e.g. https://console.example.jp.
+        #[arg(long, required_if_eq("role", "sensor"))]
+        console: Option<String>,
+        /// The tenant's token (mamori token create on the console).
+        #[arg(
+            long,
+            env = "MAMORI_TOKEN",
+            hide_env_values = true,
+            required_if_eq("role", "sensor")
+        )]
+        token: Option<String>,
+        /// PEM certificate(s) to trust for the console (a private CA or a self-signed one).
+        #[arg(long)]
+        ca: Option<PathBuf>,
+        /// This sensor's name on the console (default: the host name).
+        #[arg(long)]
+        sensor_name: Option<String>,
     },
     /// Manage tenants (the companies a provider serves).
     #[command(subcommand)]

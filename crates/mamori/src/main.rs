@@ -13,6 +13,7 @@ mod mail;
 mod report;
 mod respond;
 mod send;
+mod sensor;
 mod up;
 mod waf;
 mod waf_test;
@@ -61,9 +62,27 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             let path = out.unwrap_or_else(|| g.data.join("mamori.toml"));
             admin::init(&path, force)?;
         }
-        Command::Up { listen, demo } => {
+        Command::Up {
+            listen,
+            demo,
+            role,
+            console,
+            token,
+            ca,
+            sensor_name,
+        } => {
             let (config, config_path) = load_config(&g)?;
-            up::up(&g.data, config, config_path, listen, demo).await?;
+            if role == "sensor" {
+                let opts = sensor::SensorOptions {
+                    console: console.unwrap_or_default(),
+                    token: token.unwrap_or_default(),
+                    ca,
+                    name: sensor_name.unwrap_or_else(host_name),
+                };
+                sensor::run(&g.data, config, listen, opts).await?;
+            } else {
+                up::up(&g.data, config, config_path, listen, demo).await?;
+            }
         }
         Command::Tenant(cmd) => admin::tenant(&g, cmd).await?,
         Command::User(cmd) => admin::user(&g, cmd).await?,
@@ -90,6 +109,15 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         }
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// This machine's name, for a sensor that was not given one.
+fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "sensor".into())
 }
 
 /// The configuration in effect and the file it came from (None for built-in defaults).

@@ -71,53 +71,7 @@ pub async fn up(
             .context("creating the demo data")?;
     }
 
-    let gateway = if config.mail_gateway.enabled {
-        let policy = crate::mail::configured_policy(&config)?;
-        let (settings, store, bus, data) = (
-            config.mail_gateway.clone(),
-            store.clone(),
-            bus.clone(),
-            data.to_path_buf(),
-        );
-        Some(tokio::spawn(async move {
-            if let Err(e) =
-                crate::mail::run_gateway(&data, &settings, policy, store, bus, shutdown_signal())
-                    .await
-            {
-                tracing::error!(error = %format!("{e:#}"), "mail gateway stopped");
-            }
-        }))
-    } else {
-        None
-    };
-
-    let ids_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sensor = if config.ids.enabled {
-        let (settings, bus, stop) = (config.ids.clone(), bus.clone(), ids_stop.clone());
-        Some(tokio::spawn(async move {
-            if let Err(e) = crate::ids::run_configured(&settings, bus, stop).await {
-                tracing::error!(error = %format!("{e:#}"), "IDS sensor stopped");
-            }
-        }))
-    } else {
-        None
-    };
-
-    let (waf_stop, waf_stopped) = tokio::sync::oneshot::channel::<()>();
-    let waf = if config.waf.get("enabled").and_then(|v| v.as_bool()) == Some(true) {
-        let settings = crate::waf::configured(&config, data)?;
-        let bus = bus.clone();
-        Some(tokio::spawn(async move {
-            let stop = async move {
-                let _ = waf_stopped.await;
-            };
-            if let Err(e) = crate::waf::run_proxy(settings, Some(bus), stop).await {
-                tracing::error!(error = %format!("{e:#}"), "WAF stopped");
-            }
-        }))
-    } else {
-        None
-    };
+    let engines = Engines::start(data, &config, &store, &bus)?;
 
     let listener = tokio::net::TcpListener::bind(&config.console.listen)
         .await
@@ -142,23 +96,108 @@ pub async fn up(
     if let Some(a) = applier {
         a.abort();
     }
-    if let Some(g) = gateway {
-        let _ = g.await;
-    }
-    // The console returns on the shutdown signal: the sensor stops with it.
-    ids_stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    if let Some(s) = sensor {
-        let _ = s.await;
-    }
-    let _ = waf_stop.send(());
-    if let Some(w) = waf {
-        let _ = w.await;
-    }
+    engines.stop().await;
     // The state (and with it the last publisher) is gone once serve returns, so the
     // writer drains the queue and ends.
     writer.await.context("event writer")?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The engines `mamori up` runs beside the console (or, on a sensor, beside the forwarder).
+pub struct Engines {
+    gateway: Option<tokio::task::JoinHandle<()>>,
+    sensor: Option<tokio::task::JoinHandle<()>>,
+    ids_stop: Arc<std::sync::atomic::AtomicBool>,
+    waf: Option<tokio::task::JoinHandle<()>>,
+    waf_stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Engines {
+    /// Starts every engine the configuration enables, publishing on `bus`.
+    pub fn start(
+        data: &Path,
+        config: &Config,
+        store: &mamori_store::DynStore,
+        bus: &mamori_core::bus::Publisher,
+    ) -> Result<Engines> {
+        let gateway = if config.mail_gateway.enabled {
+            let policy = crate::mail::configured_policy(config)?;
+            let (settings, store, bus, data) = (
+                config.mail_gateway.clone(),
+                store.clone(),
+                bus.clone(),
+                data.to_path_buf(),
+            );
+            Some(tokio::spawn(async move {
+                if let Err(e) = crate::mail::run_gateway(
+                    &data,
+                    &settings,
+                    policy,
+                    store,
+                    bus,
+                    shutdown_signal(),
+                )
+                .await
+                {
+                    tracing::error!(error = %format!("{e:#}"), "mail gateway stopped");
+                }
+            }))
+        } else {
+            None
+        };
+
+        let ids_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sensor = if config.ids.enabled {
+            let (settings, bus, stop) = (config.ids.clone(), bus.clone(), ids_stop.clone());
+            Some(tokio::spawn(async move {
+                if let Err(e) = crate::ids::run_configured(&settings, bus, stop).await {
+                    tracing::error!(error = %format!("{e:#}"), "IDS sensor stopped");
+                }
+            }))
+        } else {
+            None
+        };
+
+        let (waf_stop, waf_stopped) = tokio::sync::oneshot::channel::<()>();
+        let waf = if config.waf.get("enabled").and_then(|v| v.as_bool()) == Some(true) {
+            let settings = crate::waf::configured(config, data)?;
+            let bus = bus.clone();
+            Some(tokio::spawn(async move {
+                let stop = async move {
+                    let _ = waf_stopped.await;
+                };
+                if let Err(e) = crate::waf::run_proxy(settings, Some(bus), stop).await {
+                    tracing::error!(error = %format!("{e:#}"), "WAF stopped");
+                }
+            }))
+        } else {
+            None
+        };
+        Ok(Engines {
+            gateway,
+            sensor,
+            ids_stop,
+            waf,
+            waf_stop,
+        })
+    }
+
+    /// Stops them after the shutdown signal (the mail gateway and the WAF watch it too).
+    pub async fn stop(self) {
+        if let Some(g) = self.gateway {
+            let _ = g.await;
+        }
+        self.ids_stop
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(s) = self.sensor {
+            let _ = s.await;
+        }
+        let _ = self.waf_stop.send(());
+        if let Some(w) = self.waf {
+            let _ = w.await;
+        }
+    }
 }
 
 /// The bus writer's settings from the configuration.

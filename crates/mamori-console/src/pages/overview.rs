@@ -55,6 +55,7 @@ pub async fn page(
         )
     };
     let counts = state.store.alert_counts(&scope, since, bucket).await?;
+    let sensors = state.store.sensors(&scope).await?;
     let open = state
         .store
         .incidents(
@@ -170,6 +171,50 @@ pub async fn page(
                 } }
             }
         }
+        @if !sensors.is_empty() { (sensor_card(&ctx, &sensors, now)) }
     };
     Ok(layout(&ctx, t.overview, Nav::Overview, body))
+}
+
+/// A sensor counts as online when it was heard from within this long (the forwarder sends at
+/// least every few seconds while it has events, and retries within 30 s when it has trouble).
+const ONLINE: time::Duration = time::Duration::minutes(5);
+
+/// Sensors (`mamori up --role sensor`) with their last contact and lag.
+fn sensor_card(
+    ctx: &Ctx,
+    sensors: &[mamori_store::SensorContact],
+    now: OffsetDateTime,
+) -> maud::Markup {
+    use super::tr;
+    let lang = ctx.lang;
+    let t = ctx.t();
+    html! {
+        div.card {
+            h2 { (tr(lang, "センサー", "Sensors")) }
+            div.table-wrap { table {
+                thead { tr {
+                    th { (tr(lang, "センサー", "Sensor")) }
+                    @if ctx.user.is_provider() { th.opt { (t.tenant) } }
+                    th { (tr(lang, "状態", "Status")) } th { (tr(lang, "最終通信", "Last contact")) }
+                    th { (tr(lang, "未送信", "Waiting")) } th { (tr(lang, "遅れ", "Lag")) } th.opt { (tr(lang, "送信元", "Address")) }
+                } }
+                tbody { @for s in sensors {
+                    tr {
+                        td { (s.name) }
+                        @if ctx.user.is_provider() { td.opt { (s.tenant) } }
+                        td { @if now - s.last_contact <= ONLINE {
+                            span class="state state-resolved" { (tr(lang, "オンライン", "online")) }
+                        } @else {
+                            span class="state state-new" { (tr(lang, "応答なし", "silent")) }
+                        } }
+                        td.nowrap { (fmt_time(s.last_contact)) }
+                        td { (s.backlog) }
+                        td { (s.lag().whole_seconds()) (tr(lang, " 秒", " s")) }
+                        td.opt { (s.address) }
+                    }
+                } }
+            } }
+        }
+    }
 }

@@ -60,6 +60,10 @@ pub struct ForwardConfig {
     pub retry_max: Duration,
     /// After shutdown is asked, how long to keep sending what is left (5 s).
     pub flush_deadline: Duration,
+    /// While there is nothing to send, an empty request this often (30 s) tells the console
+    /// the sensor is alive; one also goes out as soon as the spool is drained, so the console
+    /// sees the backlog reach zero.
+    pub heartbeat: Duration,
 }
 
 impl ForwardConfig {
@@ -79,6 +83,7 @@ impl ForwardConfig {
             retry_min: Duration::from_millis(250),
             retry_max: Duration::from_secs(30),
             flush_deadline: Duration::from_secs(5),
+            heartbeat: Duration::from_secs(30),
         }
     }
 }
@@ -185,6 +190,9 @@ impl Forwarder {
         let mut unacked: Option<(Position, u64)> = None;
         let mut deadline: Option<Instant> = None;
         let mut read_failed = false;
+        // Whether the console has heard how things stand since the last delivery.
+        let mut told = true;
+        let mut idle_since = Instant::now();
         tokio::pin!(shutdown);
         tracing::info!(url = %ctx.url, sensor = %ctx.config.sensor, "forwarding events to the console");
 
@@ -204,6 +212,7 @@ impl Forwarder {
                         );
                         let ctx = ctx.clone();
                         let seq = next_seq;
+                        told = false;
                         tasks.spawn(async move {
                             deliver::deliver(ctx, batch).await;
                             seq
@@ -225,6 +234,15 @@ impl Forwarder {
                 tracing::info!("spool flushed to the console; forwarder stopped");
                 return;
             }
+            let idle = drained && tasks.is_empty() && unacked.is_none() && deadline.is_none();
+            if !idle {
+                idle_since = Instant::now();
+            } else if !told || idle_since.elapsed() >= ctx.config.heartbeat {
+                deliver::heartbeat(ctx).await;
+                told = true;
+                idle_since = Instant::now();
+            }
+            let heartbeat_at = idle.then(|| idle_since + ctx.config.heartbeat);
             tokio::select! {
                 joined = tasks.join_next(), if !tasks.is_empty() => {
                     match joined {
@@ -267,6 +285,7 @@ impl Forwarder {
                     return;
                 }
                 _ = ctx.spool.wait_for_data(cursor), if tasks.len() < depth && !read_failed => {}
+                _ = sleep_until(heartbeat_at), if heartbeat_at.is_some() => {}
                 _ = tokio::time::sleep(Duration::from_secs(1)), if read_failed || unacked.is_some() => {
                     read_failed = false;
                     acknowledge(ctx, &mut unacked).await;

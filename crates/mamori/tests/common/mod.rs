@@ -71,8 +71,14 @@ impl Drop for Server {
 
 /// Starts `mamori up` and waits until it answers.
 pub fn up(data: &Path, extra: &[&str]) -> Server {
-    let port = free_port();
-    let listen = format!("127.0.0.1:{port}");
+    up_at(data, &format!("127.0.0.1:{}", free_port()), extra)
+}
+
+/// Starts `mamori up` on `listen` (e.g. to restart a console where its sensors expect it).
+pub fn up_at(data: &Path, listen: &str, extra: &[&str]) -> Server {
+    let listen = listen.to_string();
+    // The first admin's password is printed on the first start only.
+    let first_start = !data.join("mamori.db").exists();
     let mut child = Command::new(bin())
         .arg("--data")
         .arg(data)
@@ -92,9 +98,12 @@ pub fn up(data: &Path, extra: &[&str]) -> Server {
             }
         }
     });
-    let password = rx
-        .recv_timeout(Duration::from_secs(120))
-        .unwrap_or_default();
+    let password = if first_start {
+        rx.recv_timeout(Duration::from_secs(120))
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
     let base = format!("http://{listen}");
     let deadline = Instant::now() + Duration::from_secs(300);
     while std::net::TcpStream::connect(&listen).is_err() {
