@@ -69,6 +69,7 @@ pub const ROUTES: &[Route] = &[
     route!(get "/events" ScopedList => pages::events::list),
     route!(get "/response" ScopedList => pages::response::list),
     route!(get "/reports" ScopedList => pages::reports::page),
+    route!(get "/notifications" ScopedList => pages::notifications::page),
     route!(get "/reports/view" ScopedList => pages::reports::view),
     route!(post "/response" Admin => pages::response::create),
     route!(post "/response/{id}/release" ScopedChange => pages::response::release),

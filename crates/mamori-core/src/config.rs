@@ -42,6 +42,9 @@ pub struct Config {
     pub ids: IdsConfig,
     /// Response actions applied with nftables (`[respond]`).
     pub respond: RespondConfig,
+    /// Notifications (`[notify]` with `[[notify.rules]]`); read by the notifier, which owns
+    /// its keys.
+    pub notify: toml::Table,
 }
 
 /// `[respond]`: how block/isolate actions reach the gateway's firewall.
@@ -209,6 +212,7 @@ impl Default for Config {
             mail_gateway: MailGatewayConfig::default(),
             ids: IdsConfig::default(),
             respond: RespondConfig::default(),
+            notify: toml::Table::new(),
         }
     }
 }
@@ -342,6 +346,25 @@ netns = ""
 allow = []
 # Isolated PCs may still resolve names.
 allow_dns = true
+
+[notify]
+# Who is told about incidents, by mail and webhook (Slack, Teams or generic JSON). One
+# message per incident when it opens, again when it becomes more severe or is resolved;
+# further alerts on it are summed up at most once per throttle_minutes. Below the override
+# severity, incidents in quiet hours are held and sent as one digest when they end.
+# language = "ja"
+# console_url = "https://mamori.example.jp"
+# smtp = { host = "smtp.example.jp", port = 587, starttls = true, from = "mamori@example.jp", user = "", password = "" }
+# quiet = { start = "22:00", end = "07:00", override_severity = "critical" }
+# [[notify.rules]]
+# name = "acme-admins"
+# tenant = "acme"              # absent: every tenant
+# min_severity = "medium"
+# engines = []                 # empty: all
+# mail = ["admin@acme.example.jp"]
+# webhook = { url = "https://hooks.slack.com/services/…", format = "slack" }
+# throttle_minutes = 60
+# max_per_hour = 20
 
 [waf]
 # The WAF reverse proxy `mamori up` runs alongside the console (also: mamori waf serve).

@@ -327,7 +327,10 @@ async fn https_works_with_a_self_signed_certificate_the_sensor_trusts() {
         .expect("backlog header");
     assert!(backlog <= 1_001);
     // The last request may be the heartbeat sent once the spool drained: backlog 0, no lag.
-    match seen.header("x-mamori-oldest-ms").and_then(|v| v.parse::<i64>().ok()) {
+    match seen
+        .header("x-mamori-oldest-ms")
+        .and_then(|v| v.parse::<i64>().ok())
+    {
         Some(oldest) => assert!(oldest >= first_ms, "the lag is measured from unsent alerts"),
         None => assert_eq!(backlog, 0, "only an empty spool has no oldest alert"),
     }

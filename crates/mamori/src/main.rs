@@ -10,6 +10,7 @@ mod logs;
 mod logs_engine;
 mod logs_out;
 mod mail;
+mod notify;
 mod report;
 mod respond;
 mod send;

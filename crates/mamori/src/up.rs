@@ -58,6 +58,17 @@ pub async fn up(
         data.to_path_buf(),
         report_lang,
     ));
+    let notifier = match crate::notify::configured(&config)? {
+        Some(cfg) => {
+            let (store, data) = (store.clone(), data.to_path_buf());
+            Some(tokio::spawn(async move {
+                if let Err(e) = crate::notify::run(store, cfg, &data).await {
+                    tracing::error!(error = %format!("{e:#}"), "notifications stopped");
+                }
+            }))
+        }
+        None => None,
+    };
     let applier = config.respond.enabled.then(|| {
         tokio::spawn(crate::respond::run_applier(
             store.clone(),
@@ -97,6 +108,9 @@ pub async fn up(
         a.abort();
     }
     engines.stop().await;
+    if let Some(n) = notifier {
+        let _ = n.await;
+    }
     // The state (and with it the last publisher) is gone once serve returns, so the
     // writer drains the queue and ends.
     writer.await.context("event writer")?;

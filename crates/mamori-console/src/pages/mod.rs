@@ -10,6 +10,7 @@ pub mod events;
 pub mod incidents;
 pub mod login;
 pub mod mail;
+pub mod notifications;
 pub mod overview;
 pub mod reports;
 pub mod response;
@@ -77,6 +78,7 @@ pub enum Nav {
     Mail,
     Response,
     Reports,
+    Notifications,
     Waf,
     Tenants,
     Users,
