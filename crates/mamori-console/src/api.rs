@@ -256,6 +256,19 @@ pub async fn alerts(
     .into_response())
 }
 
+/// `GET /api/v1/incidents/{id}/evidence`: the evidence archive (as the incident page's button).
+pub async fn incident_evidence(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = Ulid::from_string(&id).map_err(|_| ConsoleError::NotFound)?;
+    Ok(
+        crate::pages::incidents::evidence_download(&state, &caller.scope, id, &caller.actor)
+            .await?,
+    )
+}
+
 /// `GET /api/v1/log-events`: the log search of the events page.
 pub async fn log_events(
     State(state): State<AppState>,

@@ -16,6 +16,7 @@
 pub mod api;
 pub mod auth;
 pub mod chart;
+pub mod evidence;
 pub mod i18n;
 pub mod openapi;
 pub mod pages;
@@ -23,6 +24,7 @@ pub mod report;
 pub mod respond;
 pub mod routes;
 pub mod tls;
+pub mod zip;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};

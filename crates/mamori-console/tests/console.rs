@@ -679,3 +679,110 @@ async fn the_monthly_report_opens_from_the_console_for_the_users_tenant_only() {
     let resp = s.get(&c, "/reports/view?month=2026-13").await;
     assert_eq!(resp.status(), 400);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_provider_onboards_a_customer_triages_and_exports_evidence() {
+    let (c, token) = console_with_alpha().await;
+    c.add_user("ops@provider.example", Role::ProviderAdmin, None)
+        .await;
+    let p = c.login("ops@provider.example", PASSWORD).await;
+
+    // Onboarding: tenant, admin and sensor token in one form, the secrets shown once.
+    let resp = p
+        .post_form(
+            &c,
+            "/tenants",
+            &[
+                ("csrf", &p.csrf),
+                ("name", "bravo"),
+                ("display_name", "株式会社ブラボー"),
+                ("admin_email", "it@bravo.example"),
+                ("sensor_token", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 200);
+    let page = resp.text().await.unwrap();
+    assert!(
+        page.contains("it@bravo.example") && page.contains("mamori up --role sensor"),
+        "{page}"
+    );
+    let admin = c
+        .store
+        .user_by_email("it@bravo.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(admin.tenant.as_deref(), Some("bravo"));
+    assert_eq!(
+        c.store
+            .tokens(&Scope::Tenant("bravo".into()))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // A taken name is refused with the reason, nothing else created.
+    let resp = p
+        .post_form(
+            &c,
+            "/tenants",
+            &[
+                ("csrf", &p.csrf),
+                ("name", "bravo"),
+                ("admin_email", "x@bravo.example"),
+            ],
+        )
+        .await;
+    assert_eq!(resp.status(), 400);
+    assert!(c
+        .store
+        .user_by_email("x@bravo.example")
+        .await
+        .unwrap()
+        .is_none());
+
+    // The queue puts the critical incident first, with its SLA clocks running.
+    c.ingest(
+        &token,
+        event("01J00000000000000000000041", "low one", "192.168.1.41"),
+    )
+    .await;
+    let critical = serde_json::json!({"id": "01J00000000000000000000042", "engine": "ids", "rule_id": "x", "rule_name": "C2", "severity": "critical", "summary": "critical one", "src": {"ip": "192.168.1.42"}}).to_string();
+    c.ingest(&token, critical).await;
+    let queue = p.get(&c, "/queue").await.text().await.unwrap();
+    let (first, second) = (queue.find("critical one"), queue.find("192.168.1.41"));
+    assert!(
+        first.is_some() && second.is_some() && first < second,
+        "{queue}"
+    );
+    assert!(queue.contains("⚠") || queue.contains("経過"), "{queue}");
+
+    // Evidence: a ZIP with its digest, noted in the timeline.
+    let id = c
+        .store
+        .incidents(&Scope::All, &Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find(|i| i.title.contains("critical one"))
+        .unwrap()
+        .id;
+    let resp = p.get(&c, &format!("/incidents/{id}/evidence.zip")).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/zip");
+    let sha = resp.headers()["x-content-sha256"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let bytes = resp.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"PK"));
+    let timeline = c.store.timeline(&Scope::All, id).await.unwrap();
+    assert!(timeline
+        .iter()
+        .any(|e| format!("{:?}", e.kind).contains(&sha)));
+    // The first person to act started the first-response clock.
+    let inc = c.store.incident(&Scope::All, id).await.unwrap().unwrap();
+    assert!(inc.first_response.is_some());
+}

@@ -99,6 +99,12 @@ pub struct Incident {
     pub last_seen: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
+    /// When a person first acted on it (state, assignment, note): the SLA's first response.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub first_response: Option<OffsetDateTime>,
+    /// When it was first contained (or resolved): the SLA's time to contain.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub contained: Option<OffsetDateTime>,
 }
 
 /// What changed, in a timeline entry.

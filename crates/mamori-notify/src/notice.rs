@@ -84,6 +84,8 @@ pub(crate) mod tests {
             first_seen: t,
             last_seen: t,
             updated_at: t,
+            first_response: None,
+            contained: None,
         }
     }
 

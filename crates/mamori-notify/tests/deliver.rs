@@ -173,6 +173,8 @@ fn incident(severity: Severity) -> Incident {
         first_seen: t,
         last_seen: t,
         updated_at: t,
+        first_response: None,
+        contained: None,
     }
 }
 

@@ -37,7 +37,7 @@ use mamori_core::tenant::Token;
 use mamori_core::{
     Alert, Engine, Incident, IncidentState, Role, Scope, Severity, Tenant, TimelineEntry, User,
 };
-pub use sensors::SensorContact;
+pub use sensors::{SensorContact, TenantHealth};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -102,6 +102,9 @@ pub struct IncidentQuery {
     pub open_only: bool,
     pub min_severity: Option<Severity>,
     pub asset: Option<String>,
+    /// The provider's triage order: open incidents only, most severe first, oldest first
+    /// within a severity (instead of the most recently active first).
+    pub triage: bool,
     pub cursor: Option<String>,
     pub limit: usize,
 }
@@ -274,6 +277,13 @@ pub trait Store: Send + Sync + 'static {
     async fn sensor_contact(&self, contact: &SensorContact) -> Result<()>;
     /// The sensors of the scope's tenants, by tenant and name.
     async fn sensors(&self, scope: &Scope) -> Result<Vec<SensorContact>>;
+    /// Each tenant of the scope at a glance: last event, open incidents, sensors (online:
+    /// heard from since `online_since`).
+    async fn tenant_health(
+        &self,
+        scope: &Scope,
+        online_since: OffsetDateTime,
+    ) -> Result<Vec<TenantHealth>>;
 
     /// Deletes alerts and log events older than `cutoff` and closed incidents last seen before it, and
     /// expired sessions and old login failures. Answers the number of alerts deleted.

@@ -246,6 +246,19 @@ CREATE TABLE sensors (
 );
 "#,
     ),
+    (
+        7,
+        r#"
+-- The provider's triage queue (query::TRIAGE_KEY): open incidents, most severe and oldest
+-- first, over all tenants or one; and the SLA times the queue shows (records::sla_marks).
+ALTER TABLE incidents ADD COLUMN first_response_ms BIGINT;
+ALTER TABLE incidents ADD COLUMN contained_ms BIGINT;
+CREATE INDEX incidents_triage ON incidents(((4 - severity) * 10000000000000 + first_seen_ms), id)
+    WHERE state IN ('new', 'investigating', 'contained');
+CREATE INDEX incidents_triage_tenant ON incidents(tenant, ((4 - severity) * 10000000000000 + first_seen_ms), id)
+    WHERE state IN ('new', 'investigating', 'contained');
+"#,
+    ),
 ];
 
 /// ULIDs are compared byte-wise (`COLLATE "C"`) so that keyset pagination and `ORDER BY`
@@ -458,6 +471,19 @@ CREATE TABLE sensors (
     address TEXT NOT NULL,
     PRIMARY KEY (tenant, name)
 );
+"#,
+    ),
+    (
+        7,
+        r#"
+-- The provider's triage queue (query::TRIAGE_KEY): open incidents, most severe and oldest
+-- first, over all tenants or one; and the SLA times the queue shows (records::sla_marks).
+ALTER TABLE incidents ADD COLUMN first_response_ms BIGINT;
+ALTER TABLE incidents ADD COLUMN contained_ms BIGINT;
+CREATE INDEX incidents_triage ON incidents(((4 - severity) * 10000000000000 + first_seen_ms), id)
+    WHERE state IN ('new', 'investigating', 'contained');
+CREATE INDEX incidents_triage_tenant ON incidents(tenant, ((4 - severity) * 10000000000000 + first_seen_ms), id)
+    WHERE state IN ('new', 'investigating', 'contained');
 "#,
     ),
 ];

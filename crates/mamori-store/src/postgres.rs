@@ -17,12 +17,12 @@ use crate::records::{
     self, effective_tenant, now_ms, open_delta, IncidentRow, INCIDENT_COLUMNS, TOKEN_COLUMNS,
     USER_COLUMNS,
 };
-use crate::SensorContact;
 use crate::{
     migrations, ActionQuery, AlertCounts, AlertQuery, Error, EventQuery, IncidentQuery,
     IngestOutcome, LogEvent, NewAction, NewUser, Page, ResponseAction, Result, Session, Store,
     StoredAlert,
 };
+use crate::{SensorContact, TenantHealth};
 use async_trait::async_trait;
 use deadpool_postgres::{
     GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime,
@@ -114,6 +114,8 @@ fn incident_row(row: &Row) -> Result<IncidentRow> {
         first_seen_ms: row.try_get(8)?,
         last_seen_ms: row.try_get(9)?,
         updated_at_ms: row.try_get(10)?,
+        first_response_ms: row.try_get(11)?,
+        contained_ms: row.try_get(12)?,
     })
 }
 
@@ -1002,7 +1004,12 @@ impl Store for PostgresStore {
         let mut items = Vec::with_capacity(rows.len());
         for row in &rows {
             let row = incident_row(row)?;
-            let (ms, id) = (row.last_seen_ms, row.id.clone());
+            let ms = if query.triage {
+                query::triage_key(row.severity, row.first_seen_ms)
+            } else {
+                row.last_seen_ms
+            };
+            let id = row.id.clone();
             items.push((ms, id, row.decode()?));
         }
         Ok(query::into_page(items, limit))
@@ -1090,16 +1097,24 @@ impl Store for PostgresStore {
             )
             .await?;
         }
+        let (response, contained) = records::sla_marks(actor, incident.state, unix_ms(now));
         tx.execute(
-            "UPDATE incidents SET state = $2, assignee = $3, updated_at_ms = $4 WHERE id = $1",
+            "UPDATE incidents SET state = $2, assignee = $3, updated_at_ms = $4,
+                 first_response_ms = COALESCE(first_response_ms, $5),
+                 contained_ms = COALESCE(contained_ms, $6)
+             WHERE id = $1",
             &[
                 &id_text,
                 &incident.state.as_str(),
                 &incident.assignee,
                 &unix_ms(now),
+                &response,
+                &contained,
             ],
         )
         .await?;
+        incident.first_response = incident.first_response.or(response.map(from_unix_ms));
+        incident.contained = incident.contained.or(contained.map(from_unix_ms));
         tx.execute(
             "INSERT INTO incident_timeline (incident_id, time_ms, actor, body)
              VALUES ($1, $2, $3, $4)",
@@ -1358,6 +1373,33 @@ impl Store for PostgresStore {
                     backlog: r.try_get(3)?,
                     oldest_unsent: r.try_get::<_, Option<i64>>(4)?.map(from_unix_ms),
                     address: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn tenant_health(
+        &self,
+        scope: &Scope,
+        online_since: OffsetDateTime,
+    ) -> Result<Vec<TenantHealth>> {
+        let only = scope.tenant().map(str::to_string);
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(&crate::sensors::health_sql("$1", "$2::text"))
+            .await?;
+        let rows = client
+            .query(&statement, &[&unix_ms(online_since), &only])
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TenantHealth {
+                    tenant: r.try_get(0)?,
+                    display_name: r.try_get(1)?,
+                    last_event: r.try_get::<_, Option<i64>>(2)?.map(from_unix_ms),
+                    open_incidents: r.try_get(3)?,
+                    sensors: r.try_get(4)?,
+                    sensors_online: r.try_get(5)?,
                 })
             })
             .collect()

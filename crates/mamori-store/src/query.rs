@@ -167,6 +167,18 @@ pub(crate) fn incident_page(
     if let Some(a) = &q.asset {
         b.and_eq("asset", Param::Text(a.clone()));
     }
+    if q.triage {
+        if !q.open_only {
+            b.and(&open_states());
+        }
+        if let Some(cursor) = &q.cursor {
+            let (key, id) = decode_cursor(cursor)?;
+            let pk = b.bind(Param::Int(key));
+            let pi = b.bind(Param::Text(id));
+            b.and(&format!("({TRIAGE_KEY}, id) > ({pk}, {pi})"));
+        }
+        return Ok(b.finish(&format!("{TRIAGE_KEY} ASC, id ASC"), limit));
+    }
     if let Some(cursor) = &q.cursor {
         let (ms, id) = decode_cursor(cursor)?;
         let pm = b.bind(Param::Int(ms));
@@ -174,6 +186,16 @@ pub(crate) fn incident_page(
         b.and(&format!("(last_seen_ms, id) < ({pm}, {pi})"));
     }
     Ok(b.finish("last_seen_ms DESC, id DESC", limit))
+}
+
+/// The triage order as one number, so one index answers it and one cursor continues it:
+/// most severe first, then oldest first. The expression must be written exactly so for the
+/// `incidents_triage` indexes to serve it.
+pub(crate) const TRIAGE_KEY: &str = "((4 - severity) * 10000000000000 + first_seen_ms)";
+
+/// [`TRIAGE_KEY`] of an incident row.
+pub(crate) fn triage_key(severity: i64, first_seen_ms: i64) -> i64 {
+    (4 - severity) * 10_000_000_000_000 + first_seen_ms
 }
 
 /// Turns up to `limit + 1` rows, each with its sort key `(ms, id)`, into a page whose

@@ -75,11 +75,29 @@ pub(crate) struct IncidentRow {
     pub first_seen_ms: i64,
     pub last_seen_ms: i64,
     pub updated_at_ms: i64,
+    pub first_response_ms: Option<i64>,
+    pub contained_ms: Option<i64>,
 }
 
 /// The column list matching [`IncidentRow`]'s field order.
 pub(crate) const INCIDENT_COLUMNS: &str = "id, tenant, asset, title, severity, state, assignee, \
-     alert_count, first_seen_ms, last_seen_ms, updated_at_ms";
+     alert_count, first_seen_ms, last_seen_ms, updated_at_ms, first_response_ms, contained_ms";
+
+/// The SLA times an incident change records (`first_response_ms`, `contained_ms`): a
+/// person's first change is the first response; the first move to contained, resolved or
+/// false positive is containment. Each is kept once.
+pub(crate) fn sla_marks(
+    actor: &str,
+    state: IncidentState,
+    now_ms: i64,
+) -> (Option<i64>, Option<i64>) {
+    let person = actor != "mamori";
+    let contained = matches!(
+        state,
+        IncidentState::Contained | IncidentState::Resolved | IncidentState::FalsePositive
+    );
+    (person.then_some(now_ms), contained.then_some(now_ms))
+}
 
 impl IncidentRow {
     pub fn decode(self) -> Result<Incident> {
@@ -95,6 +113,8 @@ impl IncidentRow {
             first_seen: from_unix_ms(self.first_seen_ms),
             last_seen: from_unix_ms(self.last_seen_ms),
             updated_at: from_unix_ms(self.updated_at_ms),
+            first_response: self.first_response_ms.map(from_unix_ms),
+            contained: self.contained_ms.map(from_unix_ms),
         })
     }
 

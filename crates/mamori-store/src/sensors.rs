@@ -33,3 +33,30 @@ impl SensorContact {
 
 /// Longest sensor name kept.
 pub const MAX_SENSOR_NAME: usize = 128;
+
+/// One tenant at a glance, for the provider's tenant list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TenantHealth {
+    pub tenant: String,
+    pub display_name: String,
+    /// Time of the newest alert stored for the tenant.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_event: Option<OffsetDateTime>,
+    pub open_incidents: i64,
+    pub sensors: i64,
+    /// Sensors heard from since the `online_since` the caller gave.
+    pub sensors_online: i64,
+}
+
+/// The health query, the same text on both backends (`$1`/`?1` is `online_since`, `$2`/`?2`
+/// the one tenant or NULL).
+pub(crate) fn health_sql(p1: &str, p2: &str) -> String {
+    format!(
+        "SELECT t.name, t.display_name,
+            (SELECT a.time_ms FROM alerts a WHERE a.tenant = t.name ORDER BY a.time_ms DESC LIMIT 1),
+            COALESCE((SELECT o.count FROM open_incidents o WHERE o.tenant = t.name), 0),
+            (SELECT COUNT(*) FROM sensors s WHERE s.tenant = t.name),
+            (SELECT COUNT(*) FROM sensors s WHERE s.tenant = t.name AND s.last_contact_ms >= {p1})
+         FROM tenants t WHERE ({p2} IS NULL OR t.name = {p2}) ORDER BY t.name LIMIT 10000"
+    )
+}

@@ -23,12 +23,12 @@ use crate::records::{
     self, effective_tenant, now_ms, open_delta, IncidentRow, INCIDENT_COLUMNS, TOKEN_COLUMNS,
     USER_COLUMNS,
 };
-use crate::SensorContact;
 use crate::{
     migrations, ActionQuery, AlertCounts, AlertQuery, Error, EventQuery, IncidentQuery,
     IngestOutcome, LogEvent, NewAction, NewUser, Page, ResponseAction, Result, Session, Store,
     StoredAlert,
 };
+use crate::{SensorContact, TenantHealth};
 use async_trait::async_trait;
 use mamori_core::incident::IncidentChange;
 use mamori_core::tenant::Token;
@@ -251,6 +251,8 @@ fn incident_row(r: &Row) -> rusqlite::Result<IncidentRow> {
         first_seen_ms: r.get(8)?,
         last_seen_ms: r.get(9)?,
         updated_at_ms: r.get(10)?,
+        first_response_ms: r.get(11)?,
+        contained_ms: r.get(12)?,
     })
 }
 
@@ -427,7 +429,7 @@ fn ingest_batch(
     {
         let mut insert = tx.prepare_cached(&format!(
             "INSERT INTO incidents ({INCIDENT_COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8, ?9, ?10)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8, ?9, ?10, NULL, NULL)"
         ))?;
         for inc in correlation.opened() {
             outcome.incidents_opened += 1;
@@ -1131,6 +1133,7 @@ impl Store for SqliteStore {
         };
         let limit = crate::page_limit(query.limit);
         let sql = query::incident_page(Dialect::Sqlite, tenant, query, limit)?;
+        let triage = query.triage;
         self.read(move |c| {
             let mut st = c.prepare_cached(&sql.text)?;
             let rows = st.query_map(
@@ -1140,7 +1143,12 @@ impl Store for SqliteStore {
             let mut items = Vec::with_capacity(limit + 1);
             for row in rows {
                 let row = row?;
-                let (ms, id) = (row.last_seen_ms, row.id.clone());
+                let ms = if triage {
+                    query::triage_key(row.severity, row.first_seen_ms)
+                } else {
+                    row.last_seen_ms
+                };
+                let id = row.id.clone();
                 items.push((ms, id, row.decode()?));
             }
             Ok(query::into_page(items, limit))
@@ -1226,15 +1234,23 @@ impl Store for SqliteStore {
                     params![incident.tenant, delta],
                 )?;
             }
+            let (response, contained) = records::sla_marks(&actor, incident.state, unix_ms(now));
             tx.execute(
-                "UPDATE incidents SET state = ?2, assignee = ?3, updated_at_ms = ?4 WHERE id = ?1",
+                "UPDATE incidents SET state = ?2, assignee = ?3, updated_at_ms = ?4,
+                     first_response_ms = COALESCE(first_response_ms, ?5),
+                     contained_ms = COALESCE(contained_ms, ?6)
+                 WHERE id = ?1",
                 params![
                     id.to_string(),
                     incident.state.as_str(),
                     incident.assignee,
-                    unix_ms(now)
+                    unix_ms(now),
+                    response,
+                    contained
                 ],
             )?;
+            incident.first_response = incident.first_response.or(response.map(from_unix_ms));
+            incident.contained = incident.contained.or(contained.map(from_unix_ms));
             tx.execute(
                 "INSERT INTO incident_timeline (incident_id, time_ms, actor, body)
                  VALUES (?1, ?2, ?3, ?4)",
@@ -1486,6 +1502,30 @@ impl Store for SqliteStore {
                     backlog: r.get(3)?,
                     oldest_unsent: r.get::<_, Option<i64>>(4)?.map(from_unix_ms),
                     address: r.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn tenant_health(
+        &self,
+        scope: &Scope,
+        online_since: OffsetDateTime,
+    ) -> Result<Vec<TenantHealth>> {
+        let only = scope.tenant().map(str::to_string);
+        let since = unix_ms(online_since);
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&crate::sensors::health_sql("?1", "?2"))?;
+            let rows = st.query_map(params![since, only], |r| {
+                Ok(TenantHealth {
+                    tenant: r.get(0)?,
+                    display_name: r.get(1)?,
+                    last_event: r.get::<_, Option<i64>>(2)?.map(from_unix_ms),
+                    open_incidents: r.get(3)?,
+                    sensors: r.get(4)?,
+                    sensors_online: r.get(5)?,
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)

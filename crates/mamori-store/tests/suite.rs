@@ -258,6 +258,7 @@ suite!(
     log_events_are_searched_by_field_scoped_and_stored_once,
     response_actions_are_audited_scoped_and_released_once,
     sensor_contacts_are_replaced_per_sensor_and_scoped,
+    the_triage_queue_puts_severe_and_old_first_and_records_sla_times,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1840,4 +1841,129 @@ async fn sensor_contacts_are_replaced_per_sensor_and_scoped(db: Db) {
     let all = s.sensors(&Scope::All).await.unwrap();
     assert_eq!(all.len(), 2);
     assert_eq!(all[1].lag(), Duration::seconds(90));
+    // The provider's tenant list: last event, open incidents, sensors online.
+    ingest(s, &[alert("acme", "10.0.0.9", Severity::High, at(5))]).await;
+    let health = s
+        .tenant_health(&Scope::All, now - Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(health.len(), 2);
+    assert_eq!(health[0].tenant, "acme");
+    assert_eq!(health[0].last_event, Some(at(5)));
+    assert_eq!(
+        (
+            health[0].open_incidents,
+            health[0].sensors,
+            health[0].sensors_online
+        ),
+        (1, 1, 1)
+    );
+    assert_eq!((health[1].last_event, health[1].open_incidents), (None, 0));
+    let later = s
+        .tenant_health(&Scope::Tenant("beta".into()), now + Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(later.len(), 1);
+    assert_eq!((later[0].sensors, later[0].sensors_online), (1, 0));
+}
+
+async fn the_triage_queue_puts_severe_and_old_first_and_records_sla_times(db: Db) {
+    let s = &db.store;
+    setup(s, &["acme", "beta"]).await;
+    ingest(
+        s,
+        &[
+            alert("acme", "10.0.0.1", Severity::High, at(10)),
+            alert("beta", "10.0.0.2", Severity::High, at(1)),
+            alert("acme", "10.0.0.3", Severity::Critical, at(30)),
+            alert("beta", "10.0.0.4", Severity::Medium, at(0)),
+            alert("acme", "10.0.0.5", Severity::Low, at(2)),
+        ],
+    )
+    .await;
+    let mut q = IncidentQuery {
+        triage: true,
+        limit: 1,
+        ..IncidentQuery::default()
+    };
+    let mut order = Vec::new();
+    loop {
+        let page = s.incidents(&Scope::All, &q).await.unwrap();
+        order.extend(page.items.iter().map(|i| i.asset.clone()));
+        match page.next {
+            Some(n) => q.cursor = Some(n),
+            None => break,
+        }
+    }
+    let hosts: Vec<&str> = order
+        .iter()
+        .map(|a| a.trim_start_matches("host:"))
+        .collect();
+    assert_eq!(
+        hosts,
+        ["10.0.0.3", "10.0.0.2", "10.0.0.1", "10.0.0.4", "10.0.0.5"]
+    );
+    let acme = IncidentQuery {
+        triage: true,
+        limit: 10,
+        ..IncidentQuery::default()
+    };
+    let mine = s
+        .incidents(&Scope::Tenant("acme".into()), &acme)
+        .await
+        .unwrap();
+    assert_eq!(mine.items.len(), 3);
+
+    // The first person to act starts the SLA clock's first response; containment is kept once.
+    let id = mine.items[0].id;
+    let auto = s
+        .update_incident(
+            &Scope::All,
+            id,
+            IncidentChange::Note("auto".into()),
+            "mamori",
+        )
+        .await
+        .unwrap();
+    assert!(auto.first_response.is_none());
+    let noted = s
+        .update_incident(
+            &Scope::All,
+            id,
+            IncidentChange::Note("見ています".into()),
+            "analyst@p.example",
+        )
+        .await
+        .unwrap();
+    let first = noted.first_response.expect("first response");
+    let contained = s
+        .update_incident(
+            &Scope::All,
+            id,
+            IncidentChange::State(IncidentState::Contained),
+            "analyst@p.example",
+        )
+        .await
+        .unwrap();
+    assert_eq!(contained.first_response, Some(first));
+    let when = contained.contained.expect("contained");
+    let again = s.incident(&Scope::All, id).await.unwrap().unwrap();
+    assert_eq!(
+        (again.first_response, again.contained),
+        (Some(first), Some(when))
+    );
+    // Contained incidents stay in the queue; resolved ones leave it.
+    s.update_incident(
+        &Scope::All,
+        id,
+        IncidentChange::State(IncidentState::Resolved),
+        "analyst@p.example",
+    )
+    .await
+    .unwrap();
+    let left = s
+        .incidents(&Scope::Tenant("acme".into()), &acme)
+        .await
+        .unwrap();
+    assert_eq!(left.items.len(), 2);
 }

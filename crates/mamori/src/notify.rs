@@ -165,6 +165,8 @@ mod tests {
             first_seen: now,
             last_seen: now,
             updated_at: now,
+            first_response: None,
+            contained: None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! Administration: tenants (provider admins), users and API tokens (provider and tenant
 //! admins, each within their own scope).
 
-use super::{empty, fmt_time, layout, Ctx, Nav};
+use super::{empty, fmt_time, layout, tr, Ctx, Nav};
 use crate::auth::{self, CsrfForm, Posted};
 use crate::i18n;
 use crate::{AppState, ConsoleError};
@@ -30,31 +30,52 @@ async fn tenants_page(
         return Err(ConsoleError::Forbidden);
     }
     let t = ctx.t();
-    let tenants = state.store.tenants(&Scope::All).await?;
+    let lang = ctx.lang;
+    let now = time::OffsetDateTime::now_utc();
+    let tenants = state
+        .store
+        .tenant_health(&Scope::All, now - time::Duration::minutes(5))
+        .await?;
     let body = html! {
         h1 { (t.tenants) }
         (flash(message))
         div.card {
             @if tenants.is_empty() { (empty(t.no_data)) } @else {
                 div.table-wrap { table {
-                    thead { tr { th { (t.name) } th { (t.display_name) } th { (t.created) } th {} } }
+                    thead { tr {
+                        th { (t.name) } th { (t.display_name) }
+                        th { (tr(lang, "最新のイベント", "Last event")) }
+                        th { (tr(lang, "未解決", "Open incidents")) }
+                        th { (tr(lang, "センサー", "Sensors")) } th {}
+                    } }
                     tbody { @for tn in &tenants {
                         tr {
-                            td { code { (tn.name) } }
+                            td { code { (tn.tenant) } }
                             td { (tn.display_name) }
-                            td.nowrap { (fmt_time(tn.created_at)) }
-                            td { a href={ "/?tenant=" (tn.name) } { (t.overview) } " · " a href={ "/incidents?tenant=" (tn.name) } { (t.incidents) } }
+                            td.nowrap { (tn.last_event.map(fmt_time).unwrap_or_else(|| "—".into())) }
+                            td { a href={ "/queue?tenant=" (tn.tenant) } { (tn.open_incidents) } }
+                            td {
+                                @if tn.sensors == 0 { "—" }
+                                @else if tn.sensors_online == tn.sensors { span class="state state-resolved" { (tn.sensors_online) " / " (tn.sensors) } }
+                                @else { span class="state state-new" { (tn.sensors_online) " / " (tn.sensors) } }
+                            }
+                            td { a href={ "/?tenant=" (tn.tenant) } { (t.overview) } " · " a href={ "/incidents?tenant=" (tn.tenant) } { (t.incidents) } }
                         }
                     } }
                 } }
             }
         }
         div.card {
-            h2 { (t.add_tenant) }
+            h2 { (tr(lang, "新しいお客さまを登録", "Onboard a customer")) }
+            p.hint { (tr(lang,
+                "テナント、その管理者、センサー用トークンを一度に作ります。パスワードとトークンはこの後に一度だけ表示されます。",
+                "Creates the tenant, its admin and a sensor token at once. The password and the token are shown once, next.")) }
             form.filters method="post" action="/tenants" {
                 input type="hidden" name="csrf" value=(ctx.user.csrf);
                 label { (t.name) input type="text" name="name" required pattern="[a-z0-9][a-z0-9-]{0,62}" placeholder="acme-trading"; }
                 label { (t.display_name) input type="text" name="display_name" placeholder="株式会社アクメ商事"; }
+                label { (tr(lang, "管理者のメール", "Admin's mail")) input type="email" name="admin_email" placeholder="it@acme.example.jp"; }
+                label { input type="checkbox" name="sensor_token" value="on" checked; " " (tr(lang, "センサー用トークンを作る", "Create a sensor token")) }
                 button type="submit" { (t.create) }
             }
         }
@@ -72,6 +93,12 @@ pub struct TenantForm {
     name: String,
     #[serde(default)]
     display_name: String,
+    /// Also create this tenant admin (with a generated password, shown once).
+    #[serde(default)]
+    admin_email: String,
+    /// `on`: also create a token for the tenant's sensor (shown once).
+    #[serde(default)]
+    sensor_token: String,
 }
 
 impl CsrfForm for TenantForm {
@@ -94,14 +121,65 @@ pub async fn create_tenant(
     } else {
         form.display_name.trim().to_string()
     };
-    match state.store.create_tenant(&name, &display).await {
-        Ok(_) => Ok(Redirect::to("/tenants").into_response()),
-        Err(e @ (mamori_store::Error::Invalid(_) | mamori_store::Error::Conflict(_))) => {
-            let page = tenants_page(&state, &ctx, Some((false, html! { (e.to_string()) }))).await?;
-            Ok((StatusCode::BAD_REQUEST, page).into_response())
-        }
-        Err(e) => Err(e.into()),
+    let admin = form.admin_email.trim().to_lowercase();
+    if !admin.is_empty() && (!admin.contains('@') || admin.len() > 254) {
+        return refused(&state, &ctx, format!("{admin:?} is not a mail address")).await;
     }
+    if !admin.is_empty() && state.store.user_by_email(&admin).await?.is_some() {
+        return refused(&state, &ctx, format!("user {admin} already exists")).await;
+    }
+    match state.store.create_tenant(&name, &display).await {
+        Ok(_) => {}
+        Err(e @ (mamori_store::Error::Invalid(_) | mamori_store::Error::Conflict(_))) => {
+            return refused(&state, &ctx, e.to_string()).await;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(by = %user.user.email, tenant = %name, "tenant onboarded");
+    let lang = ctx.lang;
+    let mut shown = Vec::new();
+    if !admin.is_empty() {
+        let password = auth::random_hex(10);
+        let pw = password.clone();
+        let hash = tokio::task::spawn_blocking(move || auth::hash_password(&pw))
+            .await
+            .map_err(|e| ConsoleError::Internal(e.to_string()))??;
+        state
+            .store
+            .create_user(NewUser {
+                email: admin.clone(),
+                password_hash: hash,
+                role: Role::TenantAdmin,
+                tenant: Some(name.clone()),
+            })
+            .await?;
+        shown.push(html! { (tr(lang, "管理者", "Admin")) ": " code { (admin) } " / " (tr(lang, "パスワード", "password")) ": " code { (password) } });
+    }
+    if form.sensor_token == "on" {
+        let secret = auth::new_token();
+        state
+            .store
+            .create_token(&name, "sensor", &auth::sha256_hex(&secret))
+            .await?;
+        let console = state.config.mail_gateway.console_url.clone();
+        shown.push(html! {
+            (tr(lang, "センサー用トークン", "Sensor token")) ": " code { (secret) } br;
+            (tr(lang, "お客さまのゲートウェイで:", "On the customer's gateway:")) " "
+            code { "mamori up --role sensor --console " (console) " --token " (secret) }
+        });
+    }
+    let message = html! {
+        (tr(lang, "登録しました: ", "Onboarded: ")) code { (name) } " "
+        @if !shown.is_empty() { "(" (tr(lang, "以下は一度だけ表示されます", "shown only this once")) ")" }
+        @for m in shown { br; (m) }
+    };
+    tenants_page(&state, &ctx, Some((true, message))).await
+}
+
+/// The tenants page again with the reason a form was refused.
+async fn refused(state: &AppState, ctx: &Ctx, reason: String) -> Result<Response, ConsoleError> {
+    let page = tenants_page(state, ctx, Some((false, html! { (reason) }))).await?;
+    Ok((StatusCode::BAD_REQUEST, page).into_response())
 }
 
 async fn users_page(

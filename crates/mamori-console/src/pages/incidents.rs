@@ -28,6 +28,10 @@ pub struct IncidentFilters {
     pub severity: String,
     #[serde(default)]
     pub asset: String,
+    /// `triage`: open incidents, most severe and oldest first (the provider's queue);
+    /// otherwise the most recently active first.
+    #[serde(default)]
+    pub order: String,
     #[serde(default)]
     pub cursor: String,
     #[serde(default)]
@@ -47,10 +51,20 @@ impl IncidentFilters {
                 false,
             ),
         };
+        let triage = match self.order.as_str() {
+            "" | "recent" => false,
+            "triage" => true,
+            other => {
+                return Err(ConsoleError::BadRequest(format!(
+                    "order: {other:?} is not recent or triage"
+                )))
+            }
+        };
         Ok(IncidentQuery {
             tenant: None,
             state,
             open_only,
+            triage,
             min_severity: if self.severity.is_empty() {
                 None
             } else {
@@ -253,6 +267,7 @@ pub async fn detail(
                     }
                 } } }
                 p { a href={ "/alerts?incident=" (inc.id) } { (t.view_all_alerts) " (" (inc.alert_count) ")" } }
+                p { a.button.secondary href={ "/incidents/" (inc.id) "/evidence.zip" } { (super::tr(lang, "証拠をダウンロード（ZIP）", "Download evidence (ZIP)")) } }
             }
         }
         (response)
@@ -331,6 +346,56 @@ pub async fn assign(
     let who = form.assignee.trim();
     let who = (!who.is_empty()).then(|| who.chars().take(200).collect::<String>());
     apply(&state, &user, &id, IncidentChange::Assign(who)).await
+}
+
+/// `GET /incidents/{id}/evidence.zip`: the incident's evidence for insurers and police; the
+/// export is noted in the incident's timeline with the archive's SHA-256.
+pub async fn evidence(
+    State(state): State<AppState>,
+    ctx: Ctx,
+    Path(id): Path<String>,
+) -> Result<Response, ConsoleError> {
+    let id = Ulid::from_string(&id).map_err(|_| ConsoleError::NotFound)?;
+    evidence_download(&state, &ctx.user.scope(), id, &ctx.user.user.email).await
+}
+
+/// The archive as a download, with the export noted on the incident.
+pub async fn evidence_download(
+    state: &AppState,
+    scope: &mamori_core::Scope,
+    id: Ulid,
+    actor: &str,
+) -> Result<Response, ConsoleError> {
+    use sha2::Digest;
+    let bytes = crate::evidence::export(&state.store, scope, id, actor).await?;
+    let sha: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let note = format!("evidence exported ({} bytes, SHA-256 {sha})", bytes.len());
+    state
+        .store
+        .update_incident(scope, id, IncidentChange::Note(note), actor)
+        .await?;
+    tracing::info!(incident = %id, %actor, %sha, "evidence exported");
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/zip".to_string(),
+            ),
+            (
+                axum::http::header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"{}\"",
+                    crate::evidence::file_name(id)
+                ),
+            ),
+            (axum::http::HeaderName::from_static("x-content-sha256"), sha),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 pub async fn add_note(

@@ -12,6 +12,7 @@ pub mod login;
 pub mod mail;
 pub mod notifications;
 pub mod overview;
+pub mod queue;
 pub mod reports;
 pub mod response;
 pub mod waf;
@@ -72,6 +73,7 @@ impl FromRequestParts<AppState> for Ctx {
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
     Overview,
+    Queue,
     Incidents,
     Alerts,
     Events,
@@ -90,6 +92,7 @@ pub fn layout(ctx: &Ctx, title: &str, active: Nav, body: Markup) -> Response {
     let t = ctx.t();
     let mut items = vec![
         (Nav::Overview, "/", t.overview),
+        (Nav::Queue, "/queue", tr(ctx.lang, "対応キュー", "Queue")),
         (Nav::Incidents, "/incidents", t.incidents),
         (Nav::Alerts, "/alerts", t.alerts),
         (
