@@ -17,6 +17,7 @@ pub mod api;
 pub mod auth;
 pub mod chart;
 pub mod evidence;
+pub mod helpdesk;
 pub mod i18n;
 pub mod openapi;
 pub mod pages;

@@ -60,6 +60,7 @@ pub const ROUTES: &[Route] = &[
     route!(post "/incidents/{id}/state" ScopedChange => pages::incidents::set_state),
     route!(post "/incidents/{id}/assign" ScopedChange => pages::incidents::assign),
     route!(post "/incidents/{id}/notes" ScopedChange => pages::incidents::add_note),
+    route!(post "/incidents/{id}/messages" ScopedChange => pages::incidents::add_message),
     route!(get "/incidents/{id}/evidence.zip" ScopedObject => pages::incidents::evidence),
     route!(get "/mail/action/{id}/{action}" Public => pages::mail::action_page),
     route!(post "/mail/action/{id}/{action}" Public => pages::mail::action_confirm),

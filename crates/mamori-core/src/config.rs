@@ -45,6 +45,21 @@ pub struct Config {
     /// Notifications (`[notify]` with `[[notify.rules]]`); read by the notifier, which owns
     /// its keys.
     pub notify: toml::Table,
+    /// The help desk's mail (`[helpdesk]`).
+    pub helpdesk: HelpdeskConfig,
+}
+
+/// `[helpdesk]`: the conversation on each incident by mail. Messages go out through
+/// `[notify].smtp`; replies come back to the SMTP listener here.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HelpdeskConfig {
+    /// Where replies are received (e.g. "0.0.0.0:2526"); empty: no mail in.
+    pub listen: String,
+    /// The help desk's address, set as Reply-To on every message it sends.
+    pub address: String,
+    /// The provider's addresses that get the customers' messages.
+    pub provider_mail: Vec<String>,
 }
 
 /// `[respond]`: how block/isolate actions reach the gateway's firewall.
@@ -213,6 +228,7 @@ impl Default for Config {
             ids: IdsConfig::default(),
             respond: RespondConfig::default(),
             notify: toml::Table::new(),
+            helpdesk: HelpdeskConfig::default(),
         }
     }
 }
@@ -365,6 +381,14 @@ allow_dns = true
 # webhook = { url = "https://hooks.slack.com/services/…", format = "slack" }
 # throttle_minutes = 60
 # max_per_hour = 20
+
+[helpdesk]
+# Each incident has a conversation between the company and its provider (the incident
+# page). Messages are mailed to the other side through [notify].smtp with the subject
+# "[Mamori #<incident>] …"; replies to `address` arrive at `listen` and join the conversation.
+listen = ""
+address = ""
+provider_mail = []
 
 [waf]
 # The WAF reverse proxy `mamori up` runs alongside the console (also: mamori waf serve).

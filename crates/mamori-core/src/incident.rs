@@ -130,6 +130,24 @@ pub enum TimelineKind {
     Note {
         text: String,
     },
+    /// A help-desk message between the company and its provider (the internal notes are
+    /// `Note`s).
+    Message {
+        text: String,
+        side: Side,
+        /// `web` or `mail`.
+        via: String,
+    },
+}
+
+/// Who wrote a help-desk message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// The SME (a tenant's user).
+    Customer,
+    /// The service provider.
+    Provider,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,6 +166,12 @@ pub enum IncidentChange {
     State(IncidentState),
     Assign(Option<String>),
     Note(String),
+    /// A help-desk message (see [`TimelineKind::Message`]).
+    Message {
+        text: String,
+        side: Side,
+        via: String,
+    },
 }
 
 /// Notes are free text from people; this bounds them.

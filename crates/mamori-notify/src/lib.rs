@@ -569,3 +569,34 @@ pub fn read_log(
 ) -> Result<Vec<LogEntry>, NotifyError> {
     SentLog::open(log_dir, log::MAX_LOG_BYTES)?.read(tenant, limit)
 }
+
+/// Sends one plain-text mail through `relay` (the help desk's replies, the monthly report):
+/// `extra` headers such as `Reply-To` are added as given. Retries as `policy` says; the error
+/// names what failed.
+pub async fn send_mail(
+    relay: &SmtpRelay,
+    policy: &RetryPolicy,
+    to: &[String],
+    subject: &str,
+    text: &str,
+    extra: &[(&str, &str)],
+) -> Result<(), NotifyError> {
+    let client = mail::Relay::new(relay, Duration::from_secs(policy.timeout_secs))?;
+    let bytes = mail::compose_text(
+        &relay.from,
+        to,
+        subject,
+        text,
+        OffsetDateTime::now_utc(),
+        time::macros::offset!(+9),
+        extra,
+    );
+    let outcome = client.send(to, &bytes, policy).await;
+    match outcome.error {
+        None => Ok(()),
+        Some(e) => Err(NotifyError::Client {
+            what: "SMTP",
+            message: e,
+        }),
+    }
+}

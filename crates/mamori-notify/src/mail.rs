@@ -48,6 +48,28 @@ pub(crate) fn compose(
     now: OffsetDateTime,
     offset: UtcOffset,
 ) -> Vec<u8> {
+    compose_text(
+        from,
+        to,
+        &message.subject,
+        &message.text(),
+        now,
+        offset,
+        &[],
+    )
+}
+
+/// A plain-text UTF-8 message with `extra` headers (already valid header lines' name and
+/// value, e.g. `Reply-To`).
+pub(crate) fn compose_text(
+    from: &str,
+    to: &[String],
+    subject: &str,
+    text: &str,
+    now: OffsetDateTime,
+    offset: UtcOffset,
+    extra: &[(&str, &str)],
+) -> Vec<u8> {
     let date = now
         .to_offset(offset)
         .format(&time::format_description::well_known::Rfc2822)
@@ -61,14 +83,19 @@ pub(crate) fn compose(
     ));
     out.push_str(&format!("From: Mamori <{from}>\r\n"));
     out.push_str(&format!("To: {}\r\n", to.join(",\r\n ")));
-    out.push_str(&format!("Subject: {}\r\n", encode_header(&message.subject)));
+    out.push_str(&format!("Subject: {}\r\n", encode_header(subject)));
+    for (name, value) in extra {
+        // Header values never carry line breaks from the caller.
+        let value: String = value.chars().filter(|c| !c.is_control()).collect();
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
     out.push_str("MIME-Version: 1.0\r\n");
     out.push_str("Content-Type: text/plain; charset=UTF-8\r\n");
     out.push_str("Content-Transfer-Encoding: base64\r\n");
     // RFC 3834: vacation responders must not answer.
     out.push_str("Auto-Submitted: auto-generated\r\n");
     out.push_str("\r\n");
-    let body = message.text().replace('\n', "\r\n");
+    let body = text.replace("\r\n", "\n").replace('\n', "\r\n");
     let encoded = BASE64.encode(body.as_bytes());
     for line in encoded.as_bytes().chunks(76) {
         out.push_str(std::str::from_utf8(line).unwrap_or_default());

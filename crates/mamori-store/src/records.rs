@@ -84,14 +84,22 @@ pub(crate) const INCIDENT_COLUMNS: &str = "id, tenant, asset, title, severity, s
      alert_count, first_seen_ms, last_seen_ms, updated_at_ms, first_response_ms, contained_ms";
 
 /// The SLA times an incident change records (`first_response_ms`, `contained_ms`): a
-/// person's first change is the first response; the first move to contained, resolved or
-/// false positive is containment. Each is kept once.
+/// person's first change is the first response (a message from the customer is not); the
+/// first move to contained, resolved or false positive is containment. Each is kept once.
 pub(crate) fn sla_marks(
     actor: &str,
+    kind: &TimelineKind,
     state: IncidentState,
     now_ms: i64,
 ) -> (Option<i64>, Option<i64>) {
-    let person = actor != "mamori";
+    let customer = matches!(
+        kind,
+        TimelineKind::Message {
+            side: mamori_core::incident::Side::Customer,
+            ..
+        }
+    );
+    let person = actor != "mamori" && !customer;
     let contained = matches!(
         state,
         IncidentState::Contained | IncidentState::Resolved | IncidentState::FalsePositive
@@ -274,6 +282,18 @@ pub(crate) fn apply_change(
                 )));
             }
             TimelineKind::Note { text }
+        }
+        IncidentChange::Message { text, side, via } => {
+            if text.trim().is_empty() {
+                return Err(Error::Invalid("the message is empty".into()));
+            }
+            if text.len() > MAX_NOTE {
+                return Err(Error::Invalid(format!(
+                    "the message is longer than {MAX_NOTE} bytes"
+                )));
+            }
+            let via: String = via.chars().take(16).collect();
+            TimelineKind::Message { text, side, via }
         }
     };
     incident.updated_at = now;

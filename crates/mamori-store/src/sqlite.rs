@@ -1234,7 +1234,8 @@ impl Store for SqliteStore {
                     params![incident.tenant, delta],
                 )?;
             }
-            let (response, contained) = records::sla_marks(&actor, incident.state, unix_ms(now));
+            let (response, contained) =
+                records::sla_marks(&actor, &kind, incident.state, unix_ms(now));
             tx.execute(
                 "UPDATE incidents SET state = ?2, assignee = ?3, updated_at_ms = ?4,
                      first_response_ms = COALESCE(first_response_ms, ?5),

@@ -115,6 +115,9 @@ pub enum Command {
         /// ja (default) or en.
         #[arg(long, default_value = "ja")]
         lang: String,
+        /// Also mail it to the tenant's admins through [notify].smtp (as on the 1st).
+        #[arg(long)]
+        mail: bool,
     },
     /// Response actions: block an address or domain, isolate a PC, list and release them.
     #[command(subcommand)]

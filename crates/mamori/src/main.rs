@@ -5,6 +5,7 @@
 mod admin;
 mod cli;
 mod demo;
+mod helpdesk;
 mod ids;
 mod logs;
 mod logs_engine;
@@ -98,7 +99,8 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
             month,
             out,
             lang,
-        } => return report::run(&g, &tenant, &month, &out, &lang).await,
+            mail,
+        } => return report::run(&g, &tenant, &month, &out, &lang, mail).await,
         Command::Send {
             file,
             url,

@@ -57,6 +57,7 @@ pub async fn up(
         store.clone(),
         data.to_path_buf(),
         report_lang,
+        crate::report::MailOut::configured(&config),
     ));
     let notifier = match crate::notify::configured(&config)? {
         Some(cfg) => {
@@ -99,7 +100,18 @@ pub async fn up(
         mail_spool: Some(data.join("mail-spool")),
         data_dir: Some(data.to_path_buf()),
     };
+    let helpdesk = (!state.config.helpdesk.listen.is_empty()).then(|| {
+        let state = state.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::helpdesk::run(state).await {
+                tracing::error!(error = %format!("{e:#}"), "help desk mail stopped");
+            }
+        })
+    });
     mamori_console::serve(listener, state, shutdown_signal()).await?;
+    if let Some(h) = helpdesk {
+        let _ = h.await;
+    }
 
     tracing::info!("stopping: storing queued events");
     retention.abort();

@@ -16,7 +16,14 @@ fn have(program: &str, version_flag: &str) -> bool {
 
 #[test]
 fn a_months_alerts_become_the_report_in_html_and_pdf() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (sink, smtp_port) = rt.block_on(Sink::start());
     let data = temp_dir("report");
+    std::fs::write(
+        data.join("mamori.toml"),
+        format!("[notify]\nsmtp = {{ host = \"127.0.0.1\", port = {smtp_port}, starttls = false, from = \"mamori@provider.example\" }}\n"),
+    )
+    .unwrap();
     let server = up(&data, &[]);
     assert!(
         mamori(
@@ -83,6 +90,45 @@ fn a_months_alerts_become_the_report_in_html_and_pdf() {
     assert_eq!(c["malware_neutralized"], 1, "{c}");
     assert_eq!(c["misdelivery_prevented"], 1, "{c}");
     assert_eq!(c["mails_held"], 1, "{c}");
+
+    // --mail sends the figures and the link to the tenant's admins.
+    let (ok, _, err) = mamori(
+        &data,
+        &[
+            "user",
+            "add",
+            "--email",
+            "boss@acme.example",
+            "--role",
+            "tenant_admin",
+            "--tenant",
+            "acme",
+            "--password-stdin",
+        ],
+        "a long password\n",
+    );
+    assert!(ok, "{err}");
+    let (ok, _, err) = mamori(
+        &data,
+        &[
+            "report",
+            "--tenant",
+            "acme",
+            "--month",
+            "2026-10",
+            "--out",
+            report.to_str().unwrap(),
+            "--mail",
+        ],
+        "",
+    );
+    assert!(ok, "{err}");
+    assert_eq!(sink.len(), 1);
+    let mail = String::from_utf8_lossy(&sink.0.lock().unwrap()[0]).into_owned();
+    assert!(
+        mail.contains("To: boss@acme.example") && mail.contains("Subject: =?UTF-8?B?"),
+        "{mail}"
+    );
 
     // Bad input says what is wrong.
     let (ok, _, err) = mamori(

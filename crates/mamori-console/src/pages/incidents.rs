@@ -171,6 +171,13 @@ fn timeline_item(lang: Lang, e: &TimelineEntry) -> Markup {
                 TimelineKind::Assigned { to: Some(who) } => { div { (t.tl_assigned) ": " (who) } }
                 TimelineKind::Assigned { to: None } => { div { (t.tl_unassigned) } }
                 TimelineKind::Note { text } => { div { (t.tl_note) } div.note { (text) } }
+                TimelineKind::Message { text, side, via } => {
+                    div { (match side {
+                        mamori_core::incident::Side::Provider => super::tr(lang, "サポートより", "From support"),
+                        mamori_core::incident::Side::Customer => super::tr(lang, "お客さまより", "From the customer"),
+                    }) @if via == "mail" { " ✉" } }
+                    div class={ "note msg msg-" (if *side == mamori_core::incident::Side::Provider { "provider" } else { "customer" }) } { (text) }
+                }
             }
         }
     }
@@ -246,6 +253,13 @@ pub async fn detail(
             div.card {
                 h2 { (t.timeline) }
                 ol.timeline { @for e in &timeline { (timeline_item(lang, e)) } }
+                form.stack method="post" action={ "/incidents/" (inc.id) "/messages" } style="margin-top:.8rem" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    textarea name="text" placeholder=(super::tr(lang,
+                        "相手に送るメッセージ（メールでも届き、返信はここに追加されます）",
+                        "A message to the other side (also mailed; replies are added here)")) required {}
+                    div { button type="submit" { (super::tr(lang, "メッセージを送る", "Send message")) } }
+                }
                 @if ctx.user.can_write() {
                     form.stack method="post" action={ "/incidents/" (inc.id) "/notes" } style="margin-top:.8rem" {
                         input type="hidden" name="csrf" value=(csrf);
@@ -396,6 +410,28 @@ pub async fn evidence_download(
         bytes,
     )
         .into_response())
+}
+
+/// `POST /incidents/{id}/messages`: a help-desk message (any user of the tenant, or the
+/// provider), mailed to the other side.
+pub async fn add_message(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Posted { user, form }: Posted<NoteForm>,
+) -> Result<Response, ConsoleError> {
+    let id = Ulid::from_string(&id).map_err(|_| ConsoleError::NotFound)?;
+    let side = crate::helpdesk::side_of(user.user.role);
+    crate::helpdesk::post(
+        &state,
+        &user.scope(),
+        &user.user.email,
+        side,
+        id,
+        &form.text,
+        "web",
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
 }
 
 pub async fn add_note(
