@@ -259,6 +259,7 @@ suite!(
     response_actions_are_audited_scoped_and_released_once,
     sensor_contacts_are_replaced_per_sensor_and_scoped,
     the_triage_queue_puts_severe_and_old_first_and_records_sla_times,
+    the_provider_queue_spans_a_thousand_tenants,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1966,4 +1967,69 @@ async fn the_triage_queue_puts_severe_and_old_first_and_records_sla_times(db: Db
         .await
         .unwrap();
     assert_eq!(left.items.len(), 2);
+}
+
+async fn the_provider_queue_spans_a_thousand_tenants(db: Db) {
+    let s = &db.store;
+    let names: Vec<String> = (0..1000).map(|i| format!("t{i:04}")).collect();
+    for n in &names {
+        s.create_tenant(n, n).await.unwrap();
+    }
+    let sev = [
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
+    let mut alerts = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        alerts.push(alert(n, "10.0.0.1", sev[i % 4], at((i % 600) as i64)));
+        alerts.push(alert(n, "10.0.0.2", Severity::Low, at(700)));
+    }
+    for chunk in alerts.chunks(500) {
+        ingest(s, chunk).await;
+    }
+    // The queue walks all 2,000 open incidents once, most severe first, oldest first.
+    let mut q = IncidentQuery {
+        triage: true,
+        limit: 500,
+        ..IncidentQuery::default()
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = s.incidents(&Scope::All, &q).await.unwrap();
+        seen.extend(
+            page.items
+                .into_iter()
+                .map(|i| (i.severity, i.first_seen, i.id)),
+        );
+        match page.next {
+            Some(n) => q.cursor = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 2000);
+    assert!(seen
+        .windows(2)
+        .all(|w| (std::cmp::Reverse(w[0].0), w[0].1) <= (std::cmp::Reverse(w[1].0), w[1].1)));
+    assert_eq!(seen.iter().map(|x| x.2).collect::<HashSet<_>>().len(), 2000);
+    assert_eq!(seen[0].0, Severity::Critical);
+    // One tenant's queue, and every tenant's health in one answer.
+    let one = IncidentQuery {
+        triage: true,
+        limit: 50,
+        tenant: Some("t0003".into()),
+        ..IncidentQuery::default()
+    };
+    let page = s.incidents(&Scope::All, &one).await.unwrap();
+    assert_eq!(page.items.len(), 2);
+    assert_eq!(page.items[0].severity, Severity::Critical);
+    let health = s
+        .tenant_health(&Scope::All, OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(health.len(), 1000);
+    assert!(health
+        .iter()
+        .all(|h| h.open_incidents == 2 && h.last_event == Some(at(700))));
 }
