@@ -16,10 +16,27 @@ pub fn check_target(kind: ActionKind, target: &str) -> Result<String, ConsoleErr
     let target = target.trim();
     let bad = |e: String| ConsoleError::BadRequest(format!("{} {target:?}: {e}", kind.as_str()));
     match kind {
-        ActionKind::BlockIp => target
-            .parse::<mamori_respond::IpNet>()
-            .map(|n| n.to_string())
-            .map_err(|e| bad(e.to_string())),
+        ActionKind::BlockIp => {
+            let net = target
+                .parse::<mamori_respond::IpNet>()
+                .map_err(|e| bad(e.to_string()))?;
+            // The gateway must keep talking to itself, and a block of a whole address space
+            // is a typo, not a response.
+            let own: [std::net::IpAddr; 4] = [
+                std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::Ipv6Addr::LOCALHOST.into(),
+                std::net::Ipv4Addr::UNSPECIFIED.into(),
+                std::net::Ipv6Addr::UNSPECIFIED.into(),
+            ];
+            if own.iter().any(|a| net.contains(*a)) {
+                return Err(bad("covers the gateway's own loopback addresses".into()));
+            }
+            let min = if net.is_ipv4() { 8 } else { 16 };
+            if net.prefix_len() < min {
+                return Err(bad(format!("wider than /{min}; block smaller networks")));
+            }
+            Ok(net.to_string())
+        }
         ActionKind::BlockDomain => {
             mamori_respond::validate_domain(target).map_err(|e| bad(e.to_string()))
         }
@@ -192,6 +209,10 @@ mod tests {
             "198.51.100.0/24"
         );
         assert!(check_target(ActionKind::BlockIp, "1.2.3.4; flush ruleset").is_err());
+        assert!(check_target(ActionKind::BlockIp, "127.0.0.1").is_err());
+        assert!(check_target(ActionKind::BlockIp, "0.0.0.0/0").is_err());
+        assert!(check_target(ActionKind::BlockIp, "10.0.0.0/7").is_err());
+        assert!(check_target(ActionKind::BlockIp, "::/0").is_err());
         assert_eq!(
             check_target(ActionKind::BlockDomain, "C2.Example.").unwrap(),
             "c2.example"

@@ -445,3 +445,47 @@ async fn the_consoles_exclusions_and_mode_switch_reach_the_running_proxy() {
     proxy.reload_if_changed();
     assert!(get("/other?q=attack").await.starts_with("HTTP/1.1 200"));
 }
+
+#[tokio::test]
+async fn addresses_banned_by_a_response_action_get_403_until_the_ban_ends() {
+    let up = upstream("a").await;
+    let dir = temp_dir("bans");
+    let mut config = no_rules();
+    config.exclusions = dir.join("waf-exclusions.conf").display().to_string();
+    config.sites = vec![site(up)];
+    let (addr, proxy) = start(config).await;
+    let get = || async move {
+        raw(
+            addr,
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        .await
+    };
+    assert!(get().await.starts_with("HTTP/1.1 200"));
+    let bans = dir.join("waf-bans.json");
+    // A network holding 127.0.0.1, a malformed entry that is skipped, an expired ban.
+    std::fs::write(
+        &bans,
+        r#"[{"net":"127.0.0.0/8","until":null},{"net":"nonsense","until":null}]"#,
+    )
+    .unwrap();
+    proxy.reload_if_changed();
+    let answer = get().await;
+    assert!(
+        answer.starts_with("HTTP/1.1 403") && answer.contains("遮断"),
+        "{answer}"
+    );
+    std::fs::write(&bans, r#"[{"net":"127.0.0.1","until":1000}]"#).unwrap();
+    proxy.reload_if_changed();
+    assert!(
+        get().await.starts_with("HTTP/1.1 200"),
+        "an expired ban bans nothing"
+    );
+    std::fs::write(
+        &bans,
+        r#"[{"net":"10.0.0.0/8","until":null},{"net":"::1","until":null}]"#,
+    )
+    .unwrap();
+    proxy.reload_if_changed();
+    assert!(get().await.starts_with("HTTP/1.1 200"));
+}

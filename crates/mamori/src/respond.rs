@@ -142,7 +142,7 @@ pub async fn run(g: &crate::cli::Global, cmd: RespondCommand) -> Result<std::pro
             Ok(std::process::ExitCode::SUCCESS)
         }
         RespondCommand::Sync => {
-            let mut applier = Applier::new(store, config.respond.clone())?;
+            let mut applier = Applier::new(store, config.respond.clone(), None)?;
             applier.sync(true).await?;
             println!("{} action(s) in force applied", applier.applied);
             Ok(std::process::ExitCode::SUCCESS)
@@ -266,6 +266,9 @@ pub fn firewall(cfg: &RespondConfig) -> Result<mamori_respond::Firewall> {
 pub struct Applier {
     store: DynStore,
     fw: mamori_respond::Firewall,
+    /// The WAF's bans file, kept equal to the blocked addresses (the WAF refuses them with 403
+    /// even where nftables cannot apply, e.g. behind a load balancer).
+    waf_bans: Option<std::path::PathBuf>,
     /// The last status written per action, so unchanged ones are not rewritten.
     status: HashMap<mamori_core::Ulid, String>,
     /// What was last applied (ids), to skip syncs when nothing changed.
@@ -279,10 +282,15 @@ pub struct Applier {
 const RESYNC: Duration = Duration::from_secs(60);
 
 impl Applier {
-    pub fn new(store: DynStore, cfg: RespondConfig) -> Result<Applier> {
+    pub fn new(
+        store: DynStore,
+        cfg: RespondConfig,
+        waf_bans: Option<std::path::PathBuf>,
+    ) -> Result<Applier> {
         Ok(Applier {
             store,
             fw: firewall(&cfg)?,
+            waf_bans,
             status: HashMap::new(),
             last: None,
             last_sync: None,
@@ -310,6 +318,17 @@ impl Applier {
             return Ok(());
         }
         let now = OffsetDateTime::now_utc();
+        if let Some(path) = &self.waf_bans {
+            if let Err(e) = write_bans(path, &actions) {
+                tracing::warn!(error = %format!("{e:#}"), "WAF bans not written");
+            }
+        }
+        // A gateway that never took an action keeps its firewall untouched.
+        if actions.is_empty() && self.last.as_ref().is_none_or(|l| l.is_empty()) && !force {
+            self.last = Some(ids);
+            self.last_sync = Some(std::time::Instant::now());
+            return Ok(());
+        }
         let pairs: Vec<(mamori_core::Ulid, mamori_respond::Action)> = actions
             .iter()
             .filter_map(|a| respond::firewall_action(a, now).map(|f| (a.id, f)))
@@ -356,9 +375,32 @@ impl Applier {
     }
 }
 
+/// Writes the blocked addresses for the WAF (atomically: a temporary file renamed).
+fn write_bans(path: &std::path::Path, actions: &[ResponseAction]) -> Result<()> {
+    let bans: Vec<serde_json::Value> = actions
+        .iter()
+        .filter(|a| a.kind == ActionKind::BlockIp)
+        .map(|a| {
+            serde_json::json!({
+                "net": a.target,
+                "until": a.expires_at.map(|e| e.unix_timestamp()),
+            })
+        })
+        .collect();
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec(&bans)?)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
+}
+
 /// The applier task of `mamori up`: a sync every two seconds until the process stops.
-pub async fn run_applier(store: DynStore, cfg: RespondConfig) {
-    let mut applier = match Applier::new(store, cfg) {
+pub async fn run_applier(
+    store: DynStore,
+    cfg: RespondConfig,
+    waf_bans: Option<std::path::PathBuf>,
+) {
+    let mut applier = match Applier::new(store, cfg, waf_bans) {
         Ok(a) => a,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "response actions will not be applied");

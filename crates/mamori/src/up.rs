@@ -70,10 +70,17 @@ pub async fn up(
         }
         None => None,
     };
+    let waf_bans = if config.waf.get("enabled").and_then(|v| v.as_bool()) == Some(true) {
+        let waf = crate::waf::configured(&config, data)?;
+        Some(PathBuf::from(mamori_waf::proxy::bans_file(&waf)))
+    } else {
+        None
+    };
     let applier = config.respond.enabled.then(|| {
         tokio::spawn(crate::respond::run_applier(
             store.clone(),
             config.respond.clone(),
+            waf_bans,
         ))
     });
 

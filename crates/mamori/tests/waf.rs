@@ -107,7 +107,8 @@ async fn up_runs_the_waf_and_login_protection_alerts_reach_the_console() {
     std::fs::write(
         data.join("mamori.toml"),
         format!(
-            "[waf]\nenabled = true\nlisten = \"127.0.0.1:{waf_port}\"\ntenant = \"acme\"\nrules = \"{}\"\n\
+            "[respond]\nnetns = \"mamori-test-absent\"\n\
+             [waf]\nenabled = true\nlisten = \"127.0.0.1:{waf_port}\"\ntenant = \"acme\"\nrules = \"{}\"\n\
              [[waf.site]]\nhosts = [\"shop.example\"]\nupstreams = [\"http://127.0.0.1:{}\"]\n\
              [[waf.site.login]]\npath = \"/login\"\nfailure_status = [401]\n",
             rules.display(),
@@ -166,4 +167,30 @@ async fn up_runs_the_waf_and_login_protection_alerts_reach_the_console() {
     }
     let audit = std::fs::read_to_string(data.join("waf-audit.jsonl")).unwrap();
     assert!(audit.contains("\"id\":10001"), "{audit}");
+
+    // A block taken in the console reaches the WAF's bans (the proxy re-reads them), even
+    // where nftables cannot apply it (here: a namespace that does not exist).
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/api/v1/actions", server.base))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"kind": "block_ip", "target": "203.0.113.0/24", "reason": "scanner"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["target"], "203.0.113.0/24", "{answer}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let bans = std::fs::read_to_string(data.join("waf-bans.json")).unwrap_or_default();
+        if bans.contains("203.0.113.0/24") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the ban did not reach the WAF: {bans}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }

@@ -82,8 +82,14 @@ pub struct Proxy {
     rules: std::sync::RwLock<Option<Arc<Rules>>>,
     /// Per-site mode set from the console (`waf-modes.json` beside the exclusions file).
     modes: std::sync::RwLock<std::collections::HashMap<String, Mode>>,
-    /// Modification times of the exclusions and modes files when last read.
-    seen: std::sync::Mutex<(Option<std::time::SystemTime>, Option<std::time::SystemTime>)>,
+    /// Addresses banned by response actions (`waf-bans.json` beside the exclusions file).
+    bans: std::sync::RwLock<Vec<Ban>>,
+    /// Modification times of the exclusions, modes and bans files when last read.
+    seen: std::sync::Mutex<(
+        Option<std::time::SystemTime>,
+        Option<std::time::SystemTime>,
+        Option<std::time::SystemTime>,
+    )>,
     client: Client<HttpConnector, ProxyBody>,
     audit: Option<AuditLog>,
     alerts: Option<Publisher>,
@@ -150,7 +156,8 @@ impl Proxy {
             sites,
             rules: std::sync::RwLock::new(rules.map(Arc::new)),
             modes: std::sync::RwLock::new(std::collections::HashMap::new()),
-            seen: std::sync::Mutex::new((None, None)),
+            bans: std::sync::RwLock::new(Vec::new()),
+            seen: std::sync::Mutex::new((None, None, None)),
             client,
             audit,
             alerts,
@@ -196,7 +203,12 @@ impl Proxy {
                 .flatten()
         };
         let modes_path = modes_file(&self.config);
-        let now = (mtime(&self.config.exclusions), mtime(&modes_path));
+        let bans_path = bans_file(&self.config);
+        let now = (
+            mtime(&self.config.exclusions),
+            mtime(&modes_path),
+            mtime(&bans_path),
+        );
         let before = {
             let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
             std::mem::replace(&mut *seen, now)
@@ -222,6 +234,20 @@ impl Proxy {
                 .unwrap_or_default();
             *self.modes.write().unwrap_or_else(|e| e.into_inner()) = modes;
         }
+        if now.2 != before.2 {
+            let bans = read_bans(&bans_path);
+            tracing::info!(bans = bans.len(), "WAF bans reloaded");
+            *self.bans.write().unwrap_or_else(|e| e.into_inner()) = bans;
+        }
+    }
+
+    /// Whether a response action bans `ip` now.
+    fn banned(&self, ip: std::net::IpAddr, now: u64) -> bool {
+        self.bans
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .any(|b| b.until.is_none_or(|u| u > now) && b.contains(ip))
     }
 
     /// Checks the console's files every two seconds until the task is aborted.
@@ -375,6 +401,9 @@ impl Proxy {
         let Some(site) = self.site(&host) else {
             return page(pages::unknown_site(&host));
         };
+        if self.banned(peer.ip(), now_secs()) {
+            return page(pages::banned());
+        }
         let target = parts
             .uri
             .path_and_query()
@@ -847,6 +876,96 @@ pub fn modes_file(config: &ProxyConfig) -> String {
         .with_file_name("waf-modes.json")
         .display()
         .to_string()
+}
+
+/// `waf-bans.json` beside the exclusions file: the addresses and networks response actions
+/// ban, `[{"net": "203.0.113.0/24", "until": 1795000000}]` (`until` in Unix seconds, or
+/// null), written by `mamori up`'s applier.
+pub fn bans_file(config: &ProxyConfig) -> String {
+    if config.exclusions.is_empty() {
+        return String::new();
+    }
+    Path::new(&config.exclusions)
+        .with_file_name("waf-bans.json")
+        .display()
+        .to_string()
+}
+
+/// One banned network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ban {
+    addr: std::net::IpAddr,
+    prefix: u8,
+    until: Option<u64>,
+}
+
+impl Ban {
+    /// `203.0.113.9`, `198.51.100.0/24`, `2001:db8::/32`; `None` when malformed.
+    pub fn parse(net: &str, until: Option<u64>) -> Option<Ban> {
+        let (addr, prefix) = match net.split_once('/') {
+            Some((a, p)) => (a.parse::<std::net::IpAddr>().ok()?, p.parse::<u8>().ok()?),
+            None => {
+                let a: std::net::IpAddr = net.parse().ok()?;
+                (a, if a.is_ipv4() { 32 } else { 128 })
+            }
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        (prefix <= max).then_some(Ban {
+            addr,
+            prefix,
+            until,
+        })
+    }
+
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr::{V4, V6};
+        match (self.addr, ip) {
+            (V4(n), V4(i)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(n) & mask == u32::from(i) & mask
+            }
+            (V6(n), V6(i)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(n) & mask == u128::from(i) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The bans file's entries (a missing or unreadable file bans nothing; bad entries are
+/// skipped with a warning).
+fn read_bans(path: &str) -> Vec<Ban> {
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        net: String,
+        until: Option<u64>,
+    }
+    let Ok(bytes) = std::fs::read(path) else {
+        return Vec::new();
+    };
+    let entries: Vec<Entry> = match serde_json::from_slice(&bytes) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(%path, error = %e, "WAF bans file unreadable; no bans");
+            return Vec::new();
+        }
+    };
+    entries
+        .into_iter()
+        .take(100_000)
+        .filter_map(|e| {
+            let ban = Ban::parse(&e.net, e.until);
+            if ban.is_none() {
+                tracing::warn!(%path, net = %e.net, "WAF ban skipped: not an address or network");
+            }
+            ban
+        })
+        .collect()
 }
 
 /// The rules with the console's exclusions (loaded before the rules, as CRS's

@@ -86,6 +86,16 @@ pub fn too_large(limit: u64) -> Response<Bytes> {
     )
 }
 
+/// The client's address is banned by a response action.
+pub fn banned() -> Response<Bytes> {
+    page(
+        StatusCode::FORBIDDEN,
+        "このアドレスからのアクセスは遮断されています",
+        "Access from this address is blocked.",
+        "",
+    )
+}
+
 pub fn unknown_site(host: &str) -> Response<Bytes> {
     page(
         StatusCode::MISDIRECTED_REQUEST,
