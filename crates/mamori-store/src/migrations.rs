@@ -206,59 +206,9 @@ CREATE INDEX log_events_tenant_time ON log_events(tenant, time_ms, id);
 CREATE INDEX log_events_time ON log_events(time_ms, id);
 "#,
     ),
-    (
-        5,
-        r#"
--- Response actions (actions.rs): the audit trail of blocks and isolations; the applier keeps
--- nftables equal to the rows in force.
-CREATE TABLE response_actions (
-    id TEXT PRIMARY KEY,
-    tenant TEXT,
-    kind TEXT NOT NULL,
-    target TEXT NOT NULL,
-    incident_id TEXT,
-    created_at_ms BIGINT NOT NULL,
-    created_by TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    expires_at_ms BIGINT,
-    released_at_ms BIGINT,
-    released_by TEXT,
-    release_reason TEXT,
-    status TEXT NOT NULL
-);
-CREATE INDEX response_actions_tenant ON response_actions(tenant, created_at_ms);
-CREATE INDEX response_actions_incident ON response_actions(incident_id) WHERE incident_id IS NOT NULL;
-CREATE INDEX response_actions_active ON response_actions(created_at_ms) WHERE released_at_ms IS NULL;
-"#,
-    ),
-    (
-        6,
-        r#"
--- Sensors' last contact (sensors.rs), written by the ingest API.
-CREATE TABLE sensors (
-    tenant TEXT NOT NULL,
-    name TEXT NOT NULL,
-    last_contact_ms BIGINT NOT NULL,
-    backlog BIGINT NOT NULL,
-    oldest_unsent_ms BIGINT,
-    address TEXT NOT NULL,
-    PRIMARY KEY (tenant, name)
-);
-"#,
-    ),
-    (
-        7,
-        r#"
--- The provider's triage queue (query::TRIAGE_KEY): open incidents, most severe and oldest
--- first, over all tenants or one; and the SLA times the queue shows (records::sla_marks).
-ALTER TABLE incidents ADD COLUMN first_response_ms BIGINT;
-ALTER TABLE incidents ADD COLUMN contained_ms BIGINT;
-CREATE INDEX incidents_triage ON incidents(((4 - severity) * 10000000000000 + first_seen_ms), id)
-    WHERE state IN ('new', 'investigating', 'contained');
-CREATE INDEX incidents_triage_tenant ON incidents(tenant, ((4 - severity) * 10000000000000 + first_seen_ms), id)
-    WHERE state IN ('new', 'investigating', 'contained');
-"#,
-    ),
+    (5, RESPONSE_ACTIONS),
+    (6, SENSORS),
+    (7, TRIAGE),
 ];
 
 /// ULIDs are compared byte-wise (`COLLATE "C"`) so that keyset pagination and `ORDER BY`
@@ -433,9 +383,13 @@ CREATE INDEX log_events_tenant_time ON log_events(tenant, time_ms, id);
 CREATE INDEX log_events_time ON log_events(time_ms, id);
 "#,
     ),
-    (
-        5,
-        r#"
+    (5, RESPONSE_ACTIONS),
+    (6, SENSORS),
+    (7, TRIAGE),
+];
+
+/// Migration 5, the same on both backends.
+const RESPONSE_ACTIONS: &str = r#"
 -- Response actions (actions.rs): the audit trail of blocks and isolations; the applier keeps
 -- nftables equal to the rows in force.
 CREATE TABLE response_actions (
@@ -456,11 +410,10 @@ CREATE TABLE response_actions (
 CREATE INDEX response_actions_tenant ON response_actions(tenant, created_at_ms);
 CREATE INDEX response_actions_incident ON response_actions(incident_id) WHERE incident_id IS NOT NULL;
 CREATE INDEX response_actions_active ON response_actions(created_at_ms) WHERE released_at_ms IS NULL;
-"#,
-    ),
-    (
-        6,
-        r#"
+"#;
+
+/// Migration 6, the same on both backends.
+const SENSORS: &str = r#"
 -- Sensors' last contact (sensors.rs), written by the ingest API.
 CREATE TABLE sensors (
     tenant TEXT NOT NULL,
@@ -471,11 +424,10 @@ CREATE TABLE sensors (
     address TEXT NOT NULL,
     PRIMARY KEY (tenant, name)
 );
-"#,
-    ),
-    (
-        7,
-        r#"
+"#;
+
+/// Migration 7, the same on both backends.
+const TRIAGE: &str = r#"
 -- The provider's triage queue (query::TRIAGE_KEY): open incidents, most severe and oldest
 -- first, over all tenants or one; and the SLA times the queue shows (records::sla_marks).
 ALTER TABLE incidents ADD COLUMN first_response_ms BIGINT;
@@ -484,9 +436,7 @@ CREATE INDEX incidents_triage ON incidents(((4 - severity) * 10000000000000 + fi
     WHERE state IN ('new', 'investigating', 'contained');
 CREATE INDEX incidents_triage_tenant ON incidents(tenant, ((4 - severity) * 10000000000000 + first_seen_ms), id)
     WHERE state IN ('new', 'investigating', 'contained');
-"#,
-    ),
-];
+"#;
 
 /// The newest version a list knows; a database beyond it was written by a newer build.
 pub(crate) fn latest(list: &[(i64, &str)]) -> i64 {

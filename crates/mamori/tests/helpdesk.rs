@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use std::io::{BufRead, BufReader, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn set_cookie(resp: &reqwest::Response, name: &str) -> String {
     resp.headers()
@@ -66,14 +66,6 @@ fn smtp_send(port: u16, from: &str, subject: &str, body: &str) -> String {
     answer
 }
 
-fn wait_until(what: &str, f: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn a_conversation_goes_out_by_mail_and_replies_come_back_into_the_incident() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -106,8 +98,7 @@ fn a_conversation_goes_out_by_mail_and_replies_come_back_into_the_incident() {
         "a long password\n",
     );
     assert!(ok, "{err}");
-    let (_, out, _) = mamori(&data, &["token", "create", "--tenant", "acme"], "");
-    let token = out.lines().last().unwrap().to_string();
+    let token = token(&data, "acme");
     let file = data.join("a.ndjson");
     std::fs::write(&file, r#"{"engine":"ids","rule_id":"ids.beacon","rule_name":"C2 beacon","severity":"high","summary":"PC calls its C2","src":{"ip":"192.168.1.23"}}"#).unwrap();
     assert!(
@@ -187,7 +178,7 @@ fn a_conversation_goes_out_by_mail_and_replies_come_back_into_the_incident() {
             .status()
     });
     assert_eq!(status, 303);
-    wait_until("the mail to the company", || sink.len() == 1);
+    wait_until("the mail to the company", 30, || sink.len() == 1);
     let mail = String::from_utf8_lossy(&sink.0.lock().unwrap()[0]).into_owned();
     assert!(
         mail.contains("To: it@acme.example")
@@ -204,7 +195,7 @@ fn a_conversation_goes_out_by_mail_and_replies_come_back_into_the_incident() {
         "承知しました。よろしくお願いします。\n\n> PC 192.168.1.23 を隔離しました。",
     );
     assert!(answer.starts_with("250"), "{answer}");
-    wait_until("the mail to the provider", || sink.len() == 2);
+    wait_until("the mail to the provider", 30, || sink.len() == 2);
     let mail = String::from_utf8_lossy(&sink.0.lock().unwrap()[1]).into_owned();
     assert!(mail.contains("To: ops@provider.example"), "{mail}");
     let v: serde_json::Value = rt.block_on(async {

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A webhook receiver on loopback: keeps every JSON body posted to it.
 fn webhook() -> (Arc<Mutex<Vec<serde_json::Value>>>, u16) {
@@ -47,14 +47,6 @@ fn alert(severity: &str, n: usize) -> String {
     )
 }
 
-fn wait_until(what: &str, f: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn an_incident_is_mailed_and_posted_once_then_again_when_it_gets_worse() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -74,30 +66,16 @@ fn an_incident_is_mailed_and_posted_once_then_again_when_it_gets_worse() {
     .unwrap();
     let server = up(&data, &[]);
     assert!(mamori(&data, &["tenant", "add", "acme"], "").0);
-    let (_, out, _) = mamori(&data, &["token", "create", "--tenant", "acme"], "");
-    let token = out.lines().last().unwrap().to_string();
+    let token = token(&data, "acme");
     // Let the watcher take its first look (it does not announce what already exists).
     std::thread::sleep(Duration::from_secs(4));
     let send = |lines: Vec<String>| {
-        let file = data.join("alerts.ndjson");
-        std::fs::write(&file, lines.join("\n")).unwrap();
-        let (ok, out, err) = mamori(
-            &data,
-            &[
-                "send",
-                file.to_str().unwrap(),
-                "--url",
-                &server.base,
-                "--token",
-                &token,
-            ],
-            "",
-        );
-        assert!(ok, "{out}{err}");
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        send_lines(&data, &server.base, &token, &lines);
     };
 
     send(vec![alert("high", 0)]);
-    wait_until("the first mail and webhook", || {
+    wait_until("the first mail and webhook", 60, || {
         sink.len() == 1 && hooks.lock().unwrap().len() == 1
     });
     let first = hooks.lock().unwrap()[0].clone();
@@ -118,7 +96,7 @@ fn an_incident_is_mailed_and_posted_once_then_again_when_it_gets_worse() {
 
     // It gets worse: told again.
     send(vec![alert("critical", 31)]);
-    wait_until("the escalation", || {
+    wait_until("the escalation", 60, || {
         hooks.lock().unwrap().len() == 2 && sink.len() == 2
     });
     assert_eq!(hooks.lock().unwrap()[1]["trigger"], "severity_raised");

@@ -33,8 +33,7 @@ fn a_months_alerts_become_the_report_in_html_and_pdf() {
         )
         .0
     );
-    let (_, out, _) = mamori(&data, &["token", "create", "--tenant", "acme"], "");
-    let token = out.lines().last().unwrap().to_string();
+    let token = token(&data, "acme");
     let lines = [
         // A WAF block and an IPS drop of a C2 beacon: suspicious accesses blocked, C2 stopped.
         r#"{"time":"2026-10-03T10:00:00+09:00","engine":"waf","rule_id":"waf.crs.942100","rule_name":"SQL Injection","severity":"high","summary":"blocked: GET shop.example /item?id=1' OR 1=1 from 203.0.113.7","src":{"ip":"203.0.113.7"},"evidence":{"action":"blocked"}}"#,
@@ -46,21 +45,7 @@ fn a_months_alerts_become_the_report_in_html_and_pdf() {
         // Another month's alert is not counted.
         r#"{"time":"2026-11-02T09:00:00+09:00","engine":"waf","rule_id":"waf.crs.941100","rule_name":"XSS","severity":"high","summary":"blocked: x","evidence":{"action":"blocked"}}"#,
     ];
-    let file = data.join("october.ndjson");
-    std::fs::write(&file, lines.join("\n")).unwrap();
-    let (ok, out, err) = mamori(
-        &data,
-        &[
-            "send",
-            file.to_str().unwrap(),
-            "--url",
-            &server.base,
-            "--token",
-            &token,
-        ],
-        "",
-    );
-    assert!(ok, "{out}{err}");
+    send_lines(&data, &server.base, &token, &lines);
 
     let report = data.join("report-ja");
     let (ok, out, err) = mamori(

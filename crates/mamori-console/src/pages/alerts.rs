@@ -13,7 +13,6 @@ use mamori_core::{Engine, Severity, Ulid};
 use mamori_store::AlertQuery;
 use maud::html;
 use serde::Deserialize;
-use time::OffsetDateTime;
 
 /// The filters shared by the alerts page and `GET /api/v1/alerts`.
 #[derive(Deserialize, Default, Clone)]
@@ -49,30 +48,11 @@ impl AlertFilters {
     pub fn to_query(&self) -> Result<AlertQuery, ConsoleError> {
         let bad =
             |what: &str, v: &str| ConsoleError::BadRequest(format!("{what}: {v:?} is not valid"));
-        let parse_time = |v: &str, what: &str| {
-            OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
-                .map_err(|_| bad(what, v))
-        };
-        let now = OffsetDateTime::now_utc();
-        let from = if !self.from.is_empty() {
-            Some(parse_time(&self.from, "from")?)
-        } else {
-            match self.range.as_str() {
-                "" | "all" => None,
-                "24h" => Some(now - time::Duration::hours(24)),
-                "7d" => Some(now - time::Duration::days(7)),
-                "30d" => Some(now - time::Duration::days(30)),
-                other => return Err(bad("range", other)),
-            }
-        };
+        let (from, to) = super::time_bounds(&self.range, &self.from, &self.to)?;
         Ok(AlertQuery {
             tenant: None,
             from,
-            to: if self.to.is_empty() {
-                None
-            } else {
-                Some(parse_time(&self.to, "to")?)
-            },
+            to,
             min_severity: if self.severity.is_empty() {
                 None
             } else {

@@ -13,7 +13,6 @@ use mamori_core::from_unix_ms;
 use mamori_store::{EventQuery, LogEvent};
 use maud::html;
 use serde::Deserialize;
-use time::OffsetDateTime;
 
 /// The filters shared by the events page and `GET /api/v1/log-events`.
 #[derive(Deserialize, Default, Clone)]
@@ -40,34 +39,13 @@ pub struct EventFilters {
 impl EventFilters {
     /// The store query; a malformed search or time is a clear error.
     pub fn to_query(&self) -> Result<EventQuery, ConsoleError> {
-        let bad =
-            |what: &str, v: &str| ConsoleError::BadRequest(format!("{what}: {v:?} is not valid"));
-        let parse_time = |v: &str, what: &str| {
-            OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
-                .map_err(|_| bad(what, v))
-        };
-        let now = OffsetDateTime::now_utc();
-        let from = if !self.from.is_empty() {
-            Some(parse_time(&self.from, "from")?)
-        } else {
-            match self.range.as_str() {
-                "" | "all" => None,
-                "24h" => Some(now - time::Duration::hours(24)),
-                "7d" => Some(now - time::Duration::days(7)),
-                "30d" => Some(now - time::Duration::days(30)),
-                other => return Err(bad("range", other)),
-            }
-        };
+        let (from, to) = super::time_bounds(&self.range, &self.from, &self.to)?;
         let (terms, words) = EventQuery::parse(&self.q)
             .map_err(|e| ConsoleError::BadRequest(format!("search: {e}")))?;
         Ok(EventQuery {
             tenant: None,
             from,
-            to: if self.to.is_empty() {
-                None
-            } else {
-                Some(parse_time(&self.to, "to")?)
-            },
+            to,
             terms,
             words,
             cursor: (!self.cursor.is_empty()).then(|| self.cursor.clone()),

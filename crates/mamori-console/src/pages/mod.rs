@@ -295,6 +295,39 @@ pub fn pager(t: &Text, first: Option<String>, next: Option<String>) -> Markup {
     }
 }
 
+/// The time bounds of a list's filters: RFC 3339 `from`/`to` (the API's), which win over a
+/// `range` of `24h`, `7d`, `30d` (or empty / `all`: any time). A malformed value is a clear
+/// error.
+pub fn time_bounds(
+    range: &str,
+    from: &str,
+    to: &str,
+) -> Result<(Option<OffsetDateTime>, Option<OffsetDateTime>), ConsoleError> {
+    let bad = |what: &str, v: &str| ConsoleError::BadRequest(format!("{what}: {v:?} is not valid"));
+    let parse = |v: &str, what: &str| {
+        OffsetDateTime::parse(v, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| bad(what, v))
+    };
+    let now = OffsetDateTime::now_utc();
+    let start = if !from.is_empty() {
+        Some(parse(from, "from")?)
+    } else {
+        match range {
+            "" | "all" => None,
+            "24h" => Some(now - time::Duration::hours(24)),
+            "7d" => Some(now - time::Duration::days(7)),
+            "30d" => Some(now - time::Duration::days(30)),
+            other => return Err(bad("range", other)),
+        }
+    };
+    let end = if to.is_empty() {
+        None
+    } else {
+        Some(parse(to, "to")?)
+    };
+    Ok((start, end))
+}
+
 /// A phrase used by one page only, in the user's language.
 pub fn tr(lang: crate::i18n::Lang, ja: &'static str, en: &'static str) -> &'static str {
     if lang == crate::i18n::Lang::Ja {

@@ -162,3 +162,45 @@ impl Sink {
         self.0.lock().unwrap().len()
     }
 }
+
+/// Waits (up to `secs`) until `f` holds; the message names what was awaited.
+pub fn wait_until(what: &str, secs: u64, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A new token of `tenant` (the last line `mamori token create` prints).
+pub fn token(data: &Path, tenant: &str) -> String {
+    let (ok, out, err) = mamori(data, &["token", "create", "--tenant", tenant], "");
+    assert!(ok, "{err}");
+    out.lines().last().unwrap_or_default().to_string()
+}
+
+/// Sends NDJSON `lines` to the console at `base` with `mamori send`.
+pub fn send_lines(data: &Path, base: &str, token: &str, lines: &[&str]) {
+    let file = data.join(format!("send-{}.ndjson", ulid_like()));
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let (ok, out, err) = mamori(
+        data,
+        &[
+            "send",
+            file.to_str().unwrap(),
+            "--url",
+            base,
+            "--token",
+            token,
+        ],
+        "",
+    );
+    assert!(ok, "{out}{err}");
+}
+
+fn ulid_like() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
