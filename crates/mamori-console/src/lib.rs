@@ -47,6 +47,9 @@ pub struct AppState {
     pub mail_spool: Option<std::path::PathBuf>,
     /// The data directory, where the WAF's exclusions and per-site modes are written.
     pub data_dir: Option<std::path::PathBuf>,
+    /// Targeted-mail training (`DATA/drill.db`): its pages, its tracking endpoints under
+    /// `/t/…`, and the monthly report's training section.
+    pub drill: Option<mamori_drill::Drill>,
 }
 
 #[derive(Debug, thiserror::Error)]

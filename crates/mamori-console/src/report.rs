@@ -231,9 +231,11 @@ fn top(map: HashMap<String, u64>, n: usize) -> Vec<(String, u64)> {
     v
 }
 
-/// The report's data for `tenant` and `month`, as the store has it now.
+/// The report's data for `tenant` and `month`, as the store (and the training database, when
+/// there is one) has it now.
 pub async fn gather(
     store: &DynStore,
+    drill: Option<&mamori_drill::Drill>,
     scope: &Scope,
     tenant: &str,
     month: Month,
@@ -344,9 +346,65 @@ pub async fn gather(
         top_sources: top(sources, 8),
         top_targets: top(targets, 8),
         scan: None,
-        training: None,
+        training: match drill {
+            Some(d) => training(d, tenant, from, to).await?,
+            None => None,
+        },
         notes,
     })
+}
+
+/// The month's training campaigns (started in it), with all their people by department.
+async fn training(
+    drill: &mamori_drill::Drill,
+    tenant: &str,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> Result<Option<mamori_report::TrainingSection>, ConsoleError> {
+    let (d, t) = (drill.clone(), tenant.to_string());
+    let found = tokio::task::spawn_blocking(move || {
+        let summaries = d.summary(&t, from, to)?;
+        let mut departments: std::collections::BTreeMap<String, mamori_report::DepartmentResult> =
+            Default::default();
+        for s in &summaries {
+            let r = d.results(&Scope::Tenant(t.clone()), &s.campaign_id)?;
+            for dep in r.departments {
+                let e = departments
+                    .entry(dep.department.clone())
+                    .or_insert_with(|| mamori_report::DepartmentResult {
+                        name: dep.department.clone(),
+                        ..Default::default()
+                    });
+                e.sent += u64::from(dep.funnel.sent);
+                e.opened += u64::from(dep.funnel.opened);
+                e.clicked += u64::from(dep.funnel.clicked);
+                e.submitted += u64::from(dep.funnel.submitted);
+                e.reported += u64::from(dep.funnel.reported);
+            }
+        }
+        Ok::<_, mamori_drill::DrillError>((summaries, departments))
+    })
+    .await
+    .map_err(|e| ConsoleError::Internal(e.to_string()))?
+    .map_err(|e| ConsoleError::Internal(e.to_string()))?;
+    let (summaries, departments) = found;
+    if summaries.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(mamori_report::TrainingSection {
+        campaigns: summaries
+            .into_iter()
+            .map(|s| mamori_report::CampaignResult {
+                name: s.name,
+                sent: u64::from(s.funnel.sent),
+                opened: u64::from(s.funnel.opened),
+                clicked: u64::from(s.funnel.clicked),
+                submitted: u64::from(s.funnel.submitted),
+                reported: u64::from(s.funnel.reported),
+            })
+            .collect(),
+        departments: departments.into_values().collect(),
+    }))
 }
 
 #[cfg(test)]

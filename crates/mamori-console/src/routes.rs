@@ -72,6 +72,12 @@ pub const ROUTES: &[Route] = &[
     route!(get "/events" ScopedList => pages::events::list),
     route!(get "/response" ScopedList => pages::response::list),
     route!(get "/reports" ScopedList => pages::reports::page),
+    route!(get "/drill" ScopedList => pages::drill::page),
+    route!(post "/drill/import" Admin => pages::drill::import),
+    route!(post "/drill/campaigns" Admin => pages::drill::create),
+    route!(get "/drill/campaigns/{id}" ScopedObject => pages::drill::campaign),
+    route!(get "/drill/campaigns/{id}/export.csv" ScopedObject => pages::drill::export),
+    route!(post "/drill/campaigns/{id}/state" ScopedChange => pages::drill::set_state),
     route!(get "/notifications" ScopedList => pages::notifications::page),
     route!(get "/reports/view" ScopedList => pages::reports::view),
     route!(post "/response" Admin => pages::response::create),
@@ -116,14 +122,20 @@ pub fn router(state: AppState) -> Router {
     for r in ROUTES {
         router = router.route(r.path, (r.handler)());
     }
+    // The training's tracking endpoints (`/t/…`) carry their own state and pages.
+    let tracking = state.drill.as_ref().map(|d| d.router());
     // The ingest route reads its body itself with the configured limit; forms are small.
-    router
+    let router = router
         .fallback(|| async { crate::ConsoleError::NotFound })
         .layer(DefaultBodyLimit::max(
             state.config.console.ingest_max_bytes.max(64 * 1024),
         ))
         .layer(axum::middleware::map_response(security_headers))
-        .with_state(state)
+        .with_state(state);
+    match tracking {
+        Some(t) => router.merge(t),
+        None => router,
+    }
 }
 
 async fn security_headers(mut resp: Response) -> Response {

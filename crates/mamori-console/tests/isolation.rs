@@ -249,6 +249,20 @@ async fn tenant_a_gets_nothing_of_tenant_b_on_any_route() {
                     // The test console's WAF belongs to no tenant of alpha's.
                     "/waf/exclusions" => vec![("rule", "942100"), ("path", "/")],
                     "/waf/mode" => vec![("site", "shop"), ("mode", "Off")],
+                    "/drill/import" => vec![
+                        ("tenant", "bravo"),
+                        ("group", "g"),
+                        ("csv", "name,email\nx,x@bravo.example"),
+                    ],
+                    "/drill/campaigns" => vec![
+                        ("tenant", "bravo"),
+                        ("name", "n"),
+                        ("template", "invoice-ja"),
+                        ("group", "g"),
+                        ("smtp", "127.0.0.1:25"),
+                        ("from", "a@b.example"),
+                        ("base_url", "http://x.example"),
+                    ],
                     "/response" | "/api/v1/actions" => vec![
                         ("tenant", "bravo"),
                         ("kind", "block_ip"),

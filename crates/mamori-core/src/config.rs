@@ -47,6 +47,21 @@ pub struct Config {
     pub notify: toml::Table,
     /// The help desk's mail (`[helpdesk]`).
     pub helpdesk: HelpdeskConfig,
+    /// Targeted-mail training (`[drill]`).
+    pub drill: DrillConfig,
+}
+
+/// `[drill]`: the training's report mailbox and scanner filtering.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DrillConfig {
+    /// Where staff forward suspicious mail; a training mail forwarded here counts as
+    /// reported (received on `[helpdesk].listen`).
+    pub report_address: String,
+    /// Mail-security scanners' networks (CIDRs): their clicks are recorded, not counted.
+    pub scanner_networks: Vec<String>,
+    /// Take the clicker's address from X-Forwarded-For (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
 }
 
 /// `[helpdesk]`: the conversation on each incident by mail. Messages go out through
@@ -229,6 +244,7 @@ impl Default for Config {
             respond: RespondConfig::default(),
             notify: toml::Table::new(),
             helpdesk: HelpdeskConfig::default(),
+            drill: DrillConfig::default(),
         }
     }
 }
@@ -389,6 +405,14 @@ allow_dns = true
 listen = ""
 address = ""
 provider_mail = []
+
+[drill]
+# Targeted-mail training. Staff forward suspicious mail to report_address; a training mail
+# forwarded there counts as reported (mail to it is received on [helpdesk].listen).
+report_address = ""
+# Mail-security scanners that follow links (CIDRs): recorded, not counted as clicks.
+scanner_networks = []
+trust_forwarded_for = false
 
 [waf]
 # The WAF reverse proxy `mamori up` runs alongside the console (also: mamori waf serve).

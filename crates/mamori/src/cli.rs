@@ -102,6 +102,9 @@ pub enum Command {
     /// Log analytics: hunt through EVTX and text logs with Sigma rules and built-in analytics.
     #[command(subcommand)]
     Logs(crate::logs::LogsCommand),
+    /// Targeted-mail training: import staff, run campaigns, read results.
+    #[command(subcommand)]
+    Drill(crate::drill::DrillCommand),
     /// A tenant's monthly report: report.html, and report.pdf when Chromium is installed.
     Report {
         #[arg(long)]

@@ -1,5 +1,6 @@
-//! The help desk's mail in: an SMTP listener (`[helpdesk].listen`) that takes replies to the
-//! help desk's messages and adds them to their incident's conversation.
+//! Mail into Mamori: an SMTP listener (`[helpdesk].listen`) that takes replies to the help
+//! desk's messages and adds them to their incident's conversation, and suspicious mail staff
+//! forward to the training's report address (`[drill].report_address`).
 //!
 //! A reply is accepted when its subject carries `[Mamori #<incident>]` and its sender (the
 //! From address) is a console user who may see that incident; the text above the quoted
@@ -27,6 +28,30 @@ impl Handler for Inbox {
     async fn data(&self, _: &SessionInfo, envelope: &Envelope, message: Vec<u8>) -> Reply {
         if message.len() > MAX_REPLY {
             return Reply::new(552, None, "message too large for the help desk");
+        }
+        let report_address = &self.state.config.drill.report_address;
+        if let Some(drill) = self.state.drill.clone().filter(|_| {
+            !report_address.is_empty()
+                && envelope
+                    .rcpt_to
+                    .iter()
+                    .any(|r| r.eq_ignore_ascii_case(report_address))
+        }) {
+            // A suspicious mail forwarded by staff: a training mail counts as reported.
+            let outcome =
+                tokio::task::spawn_blocking(move || drill.handle_report_mail(&message)).await;
+            return match outcome {
+                Ok(Ok(Some(r))) => {
+                    tracing::info!(campaign = %r.campaign_id, "training mail reported");
+                    Reply::queued("reported")
+                }
+                Ok(Ok(None)) => Reply::queued("thank you"),
+                Ok(Err(e)) => refuse(&e.to_string()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "report mail not handled");
+                    Reply::new(451, None, "try again later")
+                }
+            };
         }
         let Some(parsed) = mail_parser::MessageParser::default().parse(&message) else {
             return refuse("not a mail message");

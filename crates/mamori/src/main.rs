@@ -5,6 +5,7 @@
 mod admin;
 mod cli;
 mod demo;
+mod drill;
 mod helpdesk;
 mod ids;
 mod logs;
@@ -94,6 +95,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Waf(cmd) => return waf::run(&g, cmd).await,
         Command::Logs(cmd) => return logs::run(&g, cmd).await,
         Command::Respond(cmd) => return respond::run(&g, cmd).await,
+        Command::Drill(cmd) => return drill::run(&g, cmd).await,
         Command::Report {
             tenant,
             month,

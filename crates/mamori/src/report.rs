@@ -10,12 +10,14 @@ use std::path::{Path, PathBuf};
 /// Gathers and writes one report; answers the files written.
 pub async fn write(
     store: &DynStore,
+    data_dir: &Path,
     tenant: &str,
     month: Month,
     lang: Lang,
     out: &Path,
 ) -> Result<mamori_report::ReportFiles> {
-    let data = mamori_console::report::gather(store, &Scope::All, tenant, month)
+    let drill = mamori_drill::Drill::open(data_dir).ok();
+    let data = mamori_console::report::gather(store, drill.as_ref(), &Scope::All, tenant, month)
         .await
         .map_err(|e| match e {
             mamori_console::ConsoleError::NotFound => anyhow::anyhow!("unknown tenant {tenant:?}"),
@@ -41,7 +43,7 @@ pub async fn run(
     let lang: Lang = lang.parse().with_context(|| format!("--lang {lang:?}"))?;
     let (config, _) = crate::load_config(g)?;
     let store = crate::open_store(&g.data, &config).await?;
-    let files = write(&store, tenant, month, lang, out).await?;
+    let files = write(&store, &g.data, tenant, month, lang, out).await?;
     println!("{}", files.html.display());
     match (&files.pdf, &files.pdf_missing) {
         (Some(pdf), _) => println!("{}", pdf.display()),
@@ -93,7 +95,7 @@ pub async fn monthly(store: DynStore, data: PathBuf, lang: Lang, mail: Option<Ma
             if dir.join("report.html").exists() {
                 continue;
             }
-            match write(&store, &t.name, month, lang, &dir).await {
+            match write(&store, &data, &t.name, month, lang, &dir).await {
                 Ok(files) => {
                     tracing::info!(tenant = %t.name, %month, html = %files.html.display(), pdf = files.pdf.is_some(), "monthly report made");
                     if let Some(m) = &mail {

@@ -99,6 +99,10 @@ pub async fn up(
     let tls = !config.console.tls_cert.is_empty();
     tracing::info!(url = %format!("{}://{addr}/", mamori_console::tls::scheme(tls)), "console listening");
     tracing::info!(url = %format!("{}://{addr}/api/v1/events", mamori_console::tls::scheme(tls)), "ingest API (Bearer token from `mamori token create`)");
+    let drill = crate::drill::open_for_up(data, &config)?;
+    let drill_sender = drill
+        .clone()
+        .map(|d| tokio::spawn(async move { d.run_sender(shutdown_signal()).await }));
     let state = AppState {
         store: store.clone(),
         bus,
@@ -106,6 +110,7 @@ pub async fn up(
         secure: tls,
         mail_spool: Some(data.join("mail-spool")),
         data_dir: Some(data.to_path_buf()),
+        drill,
     };
     let helpdesk = (!state.config.helpdesk.listen.is_empty()).then(|| {
         let state = state.clone();
@@ -118,6 +123,9 @@ pub async fn up(
     mamori_console::serve(listener, state, shutdown_signal()).await?;
     if let Some(h) = helpdesk {
         let _ = h.await;
+    }
+    if let Some(d) = drill_sender {
+        let _ = d.await;
     }
 
     tracing::info!("stopping: storing queued events");

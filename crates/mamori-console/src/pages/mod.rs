@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod alerts;
+pub mod drill;
 pub mod events;
 pub mod incidents;
 pub mod login;
@@ -80,6 +81,7 @@ pub enum Nav {
     Mail,
     Response,
     Reports,
+    Drill,
     Notifications,
     Waf,
     Tenants,

@@ -53,6 +53,7 @@ pub async fn start_with(config: Config, store: DynStore, dir: PathBuf) -> Consol
         secure: tls,
         mail_spool: Some(dir.join("mail-spool")),
         data_dir: Some(dir.clone()),
+        drill: Some(mamori_drill::Drill::open(&dir).unwrap()),
     };
     tokio::spawn(async move {
         mamori_console::serve(listener, state, std::future::pending())
