@@ -329,7 +329,7 @@ pub async fn campaign(
     let (c, r) = blocking(move || Ok((d.campaign(&scope, &id)?, d.results(&scope, &id)?))).await?;
     let pct = |x: f64| format!("{:.0}%", x * 100.0);
     let bar = |n: u32| {
-        let w = if r.sent == 0 { 0 } else { n * 100 / r.sent };
+        let w = (n * 100).checked_div(r.sent).unwrap_or(0);
         html! { div style={ "background:#3b6fb6;height:.8rem;width:" (w) "%" } {} }
     };
     let body = html! {
