@@ -36,6 +36,8 @@ pub enum DrillCommand {
     },
 }
 
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum CampaignCommand {
     /// Create a campaign (draft); prints its id.
