@@ -24,6 +24,7 @@ pub mod pages;
 pub mod report;
 pub mod respond;
 pub mod routes;
+pub mod scans;
 pub mod tls;
 pub mod zip;
 

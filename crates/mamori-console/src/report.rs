@@ -235,6 +235,7 @@ fn top(map: HashMap<String, u64>, n: usize) -> Vec<(String, u64)> {
 /// there is one) has it now.
 pub async fn gather(
     store: &DynStore,
+    data_dir: Option<&std::path::Path>,
     drill: Option<&mamori_drill::Drill>,
     scope: &Scope,
     tenant: &str,
@@ -345,7 +346,7 @@ pub async fn gather(
         incidents: lines,
         top_sources: top(sources, 8),
         top_targets: top(targets, 8),
-        scan: None,
+        scan: data_dir.and_then(|d| crate::scans::report_section(d, tenant, month, to)),
         training: match drill {
             Some(d) => training(d, tenant, from, to).await?,
             None => None,

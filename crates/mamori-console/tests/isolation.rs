@@ -249,6 +249,9 @@ async fn tenant_a_gets_nothing_of_tenant_b_on_any_route() {
                     // The test console's WAF belongs to no tenant of alpha's.
                     "/waf/exclusions" => vec![("rule", "942100"), ("path", "/")],
                     "/waf/mode" => vec![("site", "shop"), ("mode", "Off")],
+                    "/scans/sites" | "/scans/run" => {
+                        vec![("tenant", "bravo"), ("url", "https://bravo.example/")]
+                    }
                     "/drill/import" => vec![
                         ("tenant", "bravo"),
                         ("group", "g"),

@@ -102,6 +102,8 @@ pub enum Command {
     /// Log analytics: hunt through EVTX and text logs with Sigma rules and built-in analytics.
     #[command(subcommand)]
     Logs(crate::logs::LogsCommand),
+    /// Website diagnosis: scan a site from outside; register sites for weekly scans.
+    Scan(crate::scan::ScanArgs),
     /// Targeted-mail training: import staff, run campaigns, read results.
     #[command(subcommand)]
     Drill(crate::drill::DrillCommand),

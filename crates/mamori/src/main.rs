@@ -15,6 +15,7 @@ mod mail;
 mod notify;
 mod report;
 mod respond;
+mod scan;
 mod send;
 mod sensor;
 mod up;
@@ -96,6 +97,7 @@ async fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Logs(cmd) => return logs::run(&g, cmd).await,
         Command::Respond(cmd) => return respond::run(&g, cmd).await,
         Command::Drill(cmd) => return drill::run(&g, cmd).await,
+        Command::Scan(args) => return scan::run(&g, args).await,
         Command::Report {
             tenant,
             month,

@@ -17,12 +17,19 @@ pub async fn write(
     out: &Path,
 ) -> Result<mamori_report::ReportFiles> {
     let drill = mamori_drill::Drill::open(data_dir).ok();
-    let data = mamori_console::report::gather(store, drill.as_ref(), &Scope::All, tenant, month)
-        .await
-        .map_err(|e| match e {
-            mamori_console::ConsoleError::NotFound => anyhow::anyhow!("unknown tenant {tenant:?}"),
-            e => anyhow::anyhow!("{e}"),
-        })?;
+    let data = mamori_console::report::gather(
+        store,
+        Some(data_dir),
+        drill.as_ref(),
+        &Scope::All,
+        tenant,
+        month,
+    )
+    .await
+    .map_err(|e| match e {
+        mamori_console::ConsoleError::NotFound => anyhow::anyhow!("unknown tenant {tenant:?}"),
+        e => anyhow::anyhow!("{e}"),
+    })?;
     let out = out.to_path_buf();
     let files = tokio::task::spawn_blocking(move || mamori_report::write_report(&data, lang, &out))
         .await??;

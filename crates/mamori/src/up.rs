@@ -53,6 +53,11 @@ pub async fn up(
     } else {
         mamori_report::Lang::Ja
     };
+    let weekly_scans = tokio::spawn(crate::scan::weekly(
+        store.clone(),
+        data.to_path_buf(),
+        time::Duration::minutes(config.incidents.window_minutes as i64),
+    ));
     let reports = tokio::spawn(crate::report::monthly(
         store.clone(),
         data.to_path_buf(),
@@ -131,6 +136,7 @@ pub async fn up(
     tracing::info!("stopping: storing queued events");
     retention.abort();
     reports.abort();
+    weekly_scans.abort();
     if let Some(a) = applier {
         a.abort();
     }

@@ -16,6 +16,7 @@ pub mod overview;
 pub mod queue;
 pub mod reports;
 pub mod response;
+pub mod scans;
 pub mod waf;
 
 use crate::auth::{SessionUser, LANG_COOKIE};
@@ -81,6 +82,7 @@ pub enum Nav {
     Mail,
     Response,
     Reports,
+    Scans,
     Drill,
     Notifications,
     Waf,

@@ -141,8 +141,15 @@ pub async fn view(
             .parse()
             .map_err(|e: mamori_report::ReportError| ConsoleError::BadRequest(e.to_string()))?
     };
-    let data =
-        crate::report::gather(&state.store, state.drill.as_ref(), &scope, &tenant, month).await?;
+    let data = crate::report::gather(
+        &state.store,
+        state.data_dir.as_deref(),
+        state.drill.as_ref(),
+        &scope,
+        &tenant,
+        month,
+    )
+    .await?;
     let lang = report_lang(ctx.lang);
     if q.format != "pdf" {
         let html = mamori_report::render_html(&data, lang);
