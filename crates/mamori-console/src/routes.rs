@@ -78,6 +78,7 @@ pub const ROUTES: &[Route] = &[
     route!(get "/drill" ScopedList => pages::drill::page),
     route!(post "/drill/import" Admin => pages::drill::import),
     route!(post "/drill/campaigns" Admin => pages::drill::create),
+    route!(post "/drill/education" Admin => pages::drill::education),
     route!(get "/drill/campaigns/{id}" ScopedObject => pages::drill::campaign),
     route!(get "/drill/campaigns/{id}/export.csv" ScopedObject => pages::drill::export),
     route!(post "/drill/campaigns/{id}/state" ScopedChange => pages::drill::set_state),

@@ -786,3 +786,81 @@ async fn the_provider_onboards_a_customer_triages_and_exports_evidence() {
     let inc = c.store.incident(&Scope::All, id).await.unwrap().unwrap();
     assert!(inc.first_response.is_some());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn training_is_set_up_from_the_console() {
+    let (c, _) = console_with_alpha().await;
+    let a = c.login("admin@alpha.example", PASSWORD).await;
+    let r = a
+        .post_form(
+            &c,
+            "/drill/import",
+            &[
+                ("csrf", &a.csrf),
+                ("group", "営業部"),
+                (
+                    "csv",
+                    "氏名,メールアドレス,部署,役職\n山田 太郎,yamada@alpha.example,営業部,課長\n",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let page = a.get(&c, "/drill").await.text().await.unwrap();
+    assert!(page.contains("営業部 (1)"), "{page}");
+    let marker = "name=\"group\"><option value=\"";
+    let at = page.find(marker).expect("the group select") + marker.len();
+    let group: String = page[at..].chars().take_while(|c| *c != '"').collect();
+    let r = a
+        .post_form(
+            &c,
+            "/drill/campaigns",
+            &[
+                ("csrf", &a.csrf),
+                ("name", "請求書訓練"),
+                ("template", "invoice-ja"),
+                ("group", &group),
+                ("smtp", "127.0.0.1:25"),
+                ("from", "billing@notice.example"),
+                ("base_url", "http://127.0.0.1:8080"),
+                ("per_minute", "60"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let page = a.get(&c, "/drill").await.text().await.unwrap();
+    assert!(page.contains("請求書訓練"), "{page}");
+    let r = a
+        .post_form(
+            &c,
+            "/drill/education",
+            &[
+                ("csrf", &a.csrf),
+                ("language", "ja"),
+                ("intro", "これは訓練でした。"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    // A bad CSV line is named.
+    let r = a
+        .post_form(
+            &c,
+            "/drill/import",
+            &[
+                ("csrf", &a.csrf),
+                ("group", "x"),
+                ("csv", "氏名,メールアドレス\n山田,not-an-address\n"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("line 2"));
+    // A viewer reads but does not run training.
+    let v = c.login("viewer@alpha.example", PASSWORD).await;
+    assert_eq!(v.get(&c, "/drill").await.status(), 200);
+    let r = v
+        .post_form(&c, "/drill/education", &[("csrf", &v.csrf), ("intro", "x")])
+        .await;
+    assert_eq!(r.status(), 403);
+}

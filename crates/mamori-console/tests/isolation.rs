@@ -252,6 +252,9 @@ async fn tenant_a_gets_nothing_of_tenant_b_on_any_route() {
                     "/scans/sites" | "/scans/run" => {
                         vec![("tenant", "bravo"), ("url", "https://bravo.example/")]
                     }
+                    "/drill/education" => {
+                        vec![("tenant", "bravo"), ("language", "ja"), ("intro", "x")]
+                    }
                     "/drill/import" => vec![
                         ("tenant", "bravo"),
                         ("group", "g"),

@@ -148,6 +148,9 @@ pub async fn page(
                             @for g in &groups { option value=(g.id) { (g.name) " (" (g.members) ")" } }
                         } }
                         label { "SMTP" input type="text" name="smtp" required placeholder="127.0.0.1:25"; }
+                        label { input type="checkbox" name="starttls" value="on"; " STARTTLS" }
+                        label { (tr(lang, "SMTP ユーザー", "SMTP user")) input type="text" name="smtp_user" autocomplete="off"; }
+                        label { (tr(lang, "SMTP パスワード", "SMTP password")) input type="password" name="smtp_password" autocomplete="new-password"; }
                         label { (tr(lang, "差出人", "From")) input type="email" name="from" required placeholder="info@delivery-notice.example"; }
                         label { (tr(lang, "リンクの URL", "Base URL")) input type="url" name="base_url" required value=(base_url); }
                         label { (tr(lang, "分散（時間）", "Spread (hours)")) input type="number" name="spread_hours" value="0" min="0" max="168"; }
@@ -168,6 +171,18 @@ pub async fn page(
                     div { button type="submit" { (tr(lang, "取り込む", "Import")) } }
                 }
                 @if !groups.is_empty() { ul { @for g in &groups { li { (g.name) " — " (g.members) (tr(lang, " 人", " people")) } } } }
+            }
+            div.card {
+                h2 { (tr(lang, "学習ページの冒頭文", "Education page: opening text")) }
+                p.hint { (tr(lang, "リンクを開いた人に表示するページの最初の文章です（空にすると標準の文章）。",
+                    "The first words people see after they clicked (empty: the standard text).")) }
+                form.stack method="post" action="/drill/education" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    input type="hidden" name="tenant" value=(tn);
+                    label { (tr(lang, "言語", "Language")) select name="language" { option value="ja" { "日本語" } option value="en" { "English" } } }
+                    textarea name="intro" rows="3" placeholder=(tr(lang, "これは当社の訓練メールでした。あわてず、次の点を確認しましょう。", "This was our training mail. Here is what to look for.")) {}
+                    div { button type="submit" { (t.save) } }
+                }
             }
             @if !repeaters.is_empty() {
                 div.card {
@@ -198,12 +213,58 @@ pub struct CampaignForm {
     template: String,
     group: String,
     smtp: String,
+    #[serde(default)]
+    starttls: String,
+    #[serde(default)]
+    smtp_user: String,
+    #[serde(default)]
+    smtp_password: String,
     from: String,
     base_url: String,
     #[serde(default)]
     spread_hours: u32,
     #[serde(default)]
     per_minute: u32,
+}
+
+#[derive(Deserialize)]
+pub struct EducationForm {
+    csrf: String,
+    #[serde(default)]
+    tenant: String,
+    #[serde(default)]
+    language: String,
+    #[serde(default)]
+    intro: String,
+}
+
+impl CsrfForm for EducationForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Sets (or, empty, resets) the tenant's opening text of the education page.
+pub async fn education(
+    State(state): State<AppState>,
+    Posted { user, form }: Posted<EducationForm>,
+) -> Result<Response, ConsoleError> {
+    user.require_write()?;
+    let tenant = tenant_of(&user.scope(), &form.tenant)?;
+    if state.store.tenant(&user.scope(), &tenant).await?.is_none() {
+        return Err(ConsoleError::NotFound);
+    }
+    let language = if form.language == "en" {
+        mamori_drill::Language::En
+    } else {
+        mamori_drill::Language::Ja
+    };
+    let intro: String = form.intro.trim().chars().take(4000).collect();
+    let d = drill(&state)?;
+    let t = tenant.clone();
+    blocking(move || d.set_education(&t, language, (!intro.is_empty()).then_some(intro.as_str())))
+        .await?;
+    Ok(Redirect::to(&format!("/drill?tenant={tenant}")).into_response())
 }
 
 #[derive(Deserialize)]
@@ -282,9 +343,9 @@ pub async fn create(
                 smtp: SmtpProfile {
                     host,
                     port,
-                    starttls: false,
-                    user: String::new(),
-                    password: String::new(),
+                    starttls: form.starttls == "on",
+                    user: form.smtp_user.trim().to_string(),
+                    password: form.smtp_password,
                 },
                 from_addr: form.from,
                 base_url: form.base_url,
@@ -357,6 +418,21 @@ pub async fn campaign(
             }
             h2 { (tr(lang, "役職別", "By position")) }
             table { tbody { @for p in &r.positions { tr { td { (p.position) } td { (p.funnel.sent) } td { (pct(p.funnel.click_rate)) } td { (pct(p.funnel.report_rate)) } } } } }
+        }
+        div.card {
+            h2 { (tr(lang, "経過", "Timeline")) }
+            @if r.timeline.is_empty() { (empty(tr(lang, "まだ反応はありません。", "Nothing yet."))) } @else {
+                div.table-wrap { table { tbody {
+                    @for e in r.timeline.iter().rev().take(300) {
+                        tr {
+                            td.nowrap { (fmt_time(e.at)) }
+                            td { (e.kind) @if e.bot { span.muted { " (" (tr(lang, "スキャナー", "scanner")) ": " (e.bot_reason.as_deref().unwrap_or("")) ")" } } }
+                            td { (e.email) } td { (e.department) }
+                        }
+                    }
+                } } }
+            }
+            @if !r.send_errors.is_empty() { p.error { (r.send_errors.len()) (tr(lang, " 件の送信エラー", " send errors")) } }
         }
     };
     Ok(layout(&ctx, &c.name, Nav::Drill, body))
