@@ -38,6 +38,13 @@ static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
     ))
     .expect("static regex")
 });
+/// A full name with an honorific (山田 太郎様, 佐藤 花子 さん).
+static NAME_HONORIFIC: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(\p{Han}{1,4}[ 　]\p{Han}[\p{Han}\p{Hiragana}\p{Katakana}]{0,3})\s?(?:様|さま|さん|殿)",
+    )
+    .expect("static regex")
+});
 static MY_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?:^|[^0-9-])(\d{4}[ -]?\d{4}[ -]?\d{4})(?:[^0-9-]|$)").expect("static regex")
 });
@@ -90,6 +97,7 @@ pub struct Found {
     pub postal: BTreeSet<String>,
     pub addresses: BTreeSet<String>,
     pub my_numbers: BTreeSet<String>,
+    pub names: BTreeSet<String>,
 }
 
 pub fn scan_text(text: &str) -> Found {
@@ -113,6 +121,12 @@ pub fn scan_text(text: &str) -> Found {
     for m in ADDRESS.find_iter(text).take(10_000) {
         f.addresses.insert(m.as_str().to_string());
     }
+    for c in NAME_HONORIFIC.captures_iter(text).take(10_000) {
+        f.names.insert(c[1].to_string());
+    }
+    if text.contains("氏名") {
+        plain_names(text, &mut f.names);
+    }
     for c in MY_NUMBER.captures_iter(text).take(10_000) {
         if my_number_valid(&c[1]) {
             f.my_numbers
@@ -120,6 +134,35 @@ pub fn scan_text(text: &str) -> Found {
         }
     }
     f
+}
+
+/// Family and given names written apart (山田 太郎): two neighbouring words of one to three
+/// kanji, the second possibly ending in hiragana. Only counted on pages with a 氏名 column or
+/// label (a form's お名前 is not a list).
+fn plain_names(text: &str, out: &mut BTreeSet<String>) {
+    let is_han = |c: char| ('\u{4E00}'..='\u{9FFF}').contains(&c) || c == '々';
+    let is_hira = |c: char| ('\u{3041}'..='\u{309F}').contains(&c);
+    let family = |w: &str| (1..=3).contains(&w.chars().count()) && w.chars().all(is_han);
+    let given = |w: &str| {
+        let n = w.chars().count();
+        (1..=3).contains(&n)
+            && w.chars().next().is_some_and(is_han)
+            && w.chars().all(|c| is_han(c) || is_hira(c))
+    };
+    let words: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || c == '\u{3000}')
+        .filter(|w| !w.is_empty())
+        .take(100_000)
+        .collect();
+    let mut i = 0;
+    while i + 1 < words.len() {
+        if family(words[i]) && given(words[i + 1]) {
+            out.insert(format!("{} {}", words[i], words[i + 1]));
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
 }
 
 fn mask(s: &str) -> String {
@@ -163,6 +206,7 @@ pub fn page_findings(resp: &Response) -> Vec<Finding> {
         ("phone numbers", &f.phones),
         ("postal codes", &f.postal),
         ("street addresses", &f.addresses),
+        ("personal names", &f.names),
     ];
     let listed: Vec<String> = kinds
         .iter()
@@ -293,6 +337,15 @@ mod tests {
         assert!(!my_number_valid("123456789012"));
         assert!(!my_number_valid("111111111111"));
         assert!(!my_number_valid("12345"));
+    }
+
+    #[test]
+    fn lists_of_names_are_found_but_not_a_single_contact() {
+        let list = "会員名簿 氏名 山田 太郎 佐藤 花子 鈴木 一郎 高橋 美咲 田中 健太";
+        assert_eq!(scan_text(list).names.len(), 5);
+        let honorific = "山田 太郎様、佐藤 花子様、鈴木 一郎様、高橋 美咲様、田中 健太様";
+        assert_eq!(scan_text(honorific).names.len(), 5);
+        assert!(scan_text("お問い合わせ: 担当 山田 太郎").names.is_empty());
     }
 
     #[test]
