@@ -69,6 +69,10 @@ pub enum CampaignCommand {
         /// Where the tracking links point (mamori up's console URL as staff reach it).
         #[arg(long)]
         base_url: String,
+        /// When sending starts once the campaign is started (RFC 3339, e.g.
+        /// 2026-12-01T09:00:00+09:00; default: at once).
+        #[arg(long)]
+        start: Option<String>,
         /// Spread the sending over this many hours.
         #[arg(long, default_value_t = 0)]
         spread_hours: u32,
@@ -178,9 +182,16 @@ fn campaign(g: &crate::cli::Global, cmd: CampaignCommand) -> Result<()> {
             from,
             from_name,
             base_url,
+            start,
             spread_hours,
             per_minute,
         } => {
+            let start_at = start
+                .map(|s| {
+                    time::OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
+                        .with_context(|| format!("--start {s:?}: e.g. 2026-12-01T09:00:00+09:00"))
+                })
+                .transpose()?;
             let (host, port) = smtp
                 .rsplit_once(':')
                 .and_then(|(h, p)| Some((h.to_string(), p.parse::<u16>().ok()?)))
@@ -201,6 +212,7 @@ fn campaign(g: &crate::cli::Global, cmd: CampaignCommand) -> Result<()> {
                     from_addr: from,
                     from_name,
                     base_url,
+                    start_at,
                     spread_hours,
                     per_minute,
                     ..NewCampaign::default()
