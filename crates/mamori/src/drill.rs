@@ -8,6 +8,8 @@ use mamori_core::Scope;
 use mamori_drill::{Drill, NewCampaign, SmtpProfile};
 use std::path::PathBuf;
 
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum DrillCommand {
     /// Import staff from a CSV (name, email, department, position; UTF-8 or Shift_JIS) into a
