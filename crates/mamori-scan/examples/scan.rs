@@ -9,21 +9,6 @@ use mamori_scan::{Lang, ScanConfig, Scanner, Service};
 use std::io::IsTerminal;
 use std::time::Instant;
 
-fn service(name: &str) -> Option<Service> {
-    Some(match name {
-        "ssh" => Service::Ssh,
-        "telnet" => Service::Telnet,
-        "smb" => Service::Smb,
-        "rdp" => Service::Rdp,
-        "mysql" => Service::Mysql,
-        "postgres" => Service::Postgres,
-        "redis" => Service::Redis,
-        "mongodb" => Service::Mongodb,
-        "vpn" => Service::Vpn,
-        _ => return None,
-    })
-}
-
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
@@ -51,7 +36,10 @@ async fn main() {
                     .filter(|s| !s.is_empty())
                     .map(|p| {
                         let (port, svc) = p.split_once(':').expect("PORT:SERVICE");
-                        (port.parse().expect("port"), service(svc).expect("service"))
+                        (
+                            port.parse().expect("port"),
+                            svc.parse::<Service>().expect("service"),
+                        )
                     })
                     .collect()
             }

@@ -27,6 +27,30 @@ pub enum Service {
     Vpn,
 }
 
+impl std::str::FromStr for Service {
+    type Err = String;
+
+    /// `ssh`, `telnet`, `smb`, `rdp`, `mysql`, `postgres`, `redis`, `mongodb`, `vpn`.
+    fn from_str(name: &str) -> Result<Service, String> {
+        Ok(match name {
+            "ssh" => Service::Ssh,
+            "telnet" => Service::Telnet,
+            "smb" => Service::Smb,
+            "rdp" => Service::Rdp,
+            "mysql" => Service::Mysql,
+            "postgres" => Service::Postgres,
+            "redis" => Service::Redis,
+            "mongodb" => Service::Mongodb,
+            "vpn" => Service::Vpn,
+            other => {
+                return Err(format!(
+                    "{other:?}: ssh, telnet, smb, rdp, mysql, postgres, redis, mongodb or vpn"
+                ))
+            }
+        })
+    }
+}
+
 impl Service {
     pub fn name(self) -> &'static str {
         match self {

@@ -62,21 +62,6 @@ pub enum ScanCommand {
     Sites,
 }
 
-fn service(name: &str) -> Option<Service> {
-    Some(match name {
-        "ssh" => Service::Ssh,
-        "telnet" => Service::Telnet,
-        "smb" => Service::Smb,
-        "rdp" => Service::Rdp,
-        "mysql" => Service::Mysql,
-        "postgres" => Service::Postgres,
-        "redis" => Service::Redis,
-        "mongodb" => Service::Mongodb,
-        "vpn" => Service::Vpn,
-        _ => return None,
-    })
-}
-
 /// The replaced vulnerability data, when `update-db` was run.
 fn vulndb(data: &Path) -> Option<PathBuf> {
     let p = data.join("scan-vulndb.json");
@@ -153,10 +138,14 @@ pub async fn run(g: &crate::cli::Global, a: ScanArgs) -> Result<std::process::Ex
             .split(',')
             .filter(|s| !s.is_empty())
             .map(|p| {
-                let (port, svc) = p.split_once(':').with_context(|| format!("--ports {p:?}: PORT:SERVICE"))?;
+                let (port, svc) = p
+                    .split_once(':')
+                    .with_context(|| format!("--ports {p:?}: PORT:SERVICE"))?;
                 Ok((
-                    port.parse().with_context(|| format!("--ports {p:?}: port"))?,
-                    service(svc).with_context(|| format!("--ports {p:?}: ssh, telnet, smb, rdp, mysql, postgres, redis, mongodb or vpn"))?,
+                    port.parse()
+                        .with_context(|| format!("--ports {p:?}: port"))?,
+                    svc.parse::<Service>()
+                        .map_err(|e| anyhow::anyhow!("--ports: {e}"))?,
                 ))
             })
             .collect::<Result<_>>()?;

@@ -40,14 +40,10 @@ async fn blocking<T: Send + 'static>(
         .map_err(err)
 }
 
-/// The tenant a form acts for: a tenant's user acts for their own.
+/// The tenant a form acts for (one must be chosen).
 fn tenant_of(scope: &Scope, asked: &str) -> Result<String, ConsoleError> {
-    match scope {
-        Scope::Tenant(t) if !asked.is_empty() && asked != t => Err(ConsoleError::NotFound),
-        Scope::Tenant(t) => Ok(t.clone()),
-        Scope::All if asked.is_empty() => Err(ConsoleError::BadRequest("choose a tenant".into())),
-        Scope::All => Ok(asked.to_string()),
-    }
+    super::tenant_for(scope, asked)?
+        .ok_or_else(|| ConsoleError::BadRequest("choose a tenant".into()))
 }
 
 #[derive(Deserialize, Default)]

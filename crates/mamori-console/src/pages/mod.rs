@@ -332,6 +332,18 @@ pub fn time_bounds(
     Ok((start, end))
 }
 
+/// The tenant a page or form is for: a tenant's user gets their own (asking for another is
+/// 404); a provider names one or none.
+pub fn tenant_for(scope: &mamori_core::Scope, asked: &str) -> Result<Option<String>, ConsoleError> {
+    match scope {
+        mamori_core::Scope::Tenant(t) if !asked.is_empty() && asked != t => {
+            Err(ConsoleError::NotFound)
+        }
+        mamori_core::Scope::Tenant(t) => Ok(Some(t.clone())),
+        mamori_core::Scope::All => Ok((!asked.is_empty()).then(|| asked.to_string())),
+    }
+}
+
 /// A phrase used by one page only, in the user's language.
 pub fn tr(lang: crate::i18n::Lang, ja: &'static str, en: &'static str) -> &'static str {
     if lang == crate::i18n::Lang::Ja {

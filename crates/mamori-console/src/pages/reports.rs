@@ -7,7 +7,6 @@ use crate::{AppState, ConsoleError};
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use mamori_core::Scope;
 use mamori_report::{Lang, Month};
 use maud::html;
 use serde::Deserialize;
@@ -21,15 +20,6 @@ pub struct ReportQuery {
     /// `html` (default) or `pdf`.
     #[serde(default)]
     format: String,
-}
-
-/// The tenant a report is for: a tenant's user gets their own (asking for another is 404).
-fn tenant_for(scope: &Scope, asked: &str) -> Result<Option<String>, ConsoleError> {
-    match scope {
-        Scope::Tenant(t) if !asked.is_empty() && asked != t => Err(ConsoleError::NotFound),
-        Scope::Tenant(t) => Ok(Some(t.clone())),
-        Scope::All => Ok((!asked.is_empty()).then(|| asked.to_string())),
-    }
 }
 
 fn report_lang(lang: crate::i18n::Lang) -> Lang {
@@ -68,7 +58,7 @@ pub async fn page(
 ) -> Result<Response, ConsoleError> {
     let lang = ctx.lang;
     let t = ctx.t();
-    let tenant = tenant_for(&ctx.user.scope(), &q.tenant)?;
+    let tenant = super::tenant_for(&ctx.user.scope(), &q.tenant)?;
     let tenants = tenant_choices(&state, &ctx).await?;
     let default_month = crate::report::last_month(time::OffsetDateTime::now_utc())
         .map(|m| m.to_string())
@@ -130,7 +120,7 @@ pub async fn view(
     Query(q): Query<ReportQuery>,
 ) -> Result<Response, ConsoleError> {
     let scope = ctx.user.scope();
-    let Some(tenant) = tenant_for(&scope, &q.tenant)? else {
+    let Some(tenant) = super::tenant_for(&scope, &q.tenant)? else {
         return Err(ConsoleError::BadRequest("choose a tenant".into()));
     };
     let month: Month = if q.month.is_empty() {

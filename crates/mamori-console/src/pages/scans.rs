@@ -25,14 +25,6 @@ fn data(state: &AppState) -> Result<std::path::PathBuf, ConsoleError> {
         .ok_or_else(|| ConsoleError::Internal("no data directory".into()))
 }
 
-fn tenant_of(scope: &Scope, asked: &str) -> Result<Option<String>, ConsoleError> {
-    match scope {
-        Scope::Tenant(t) if !asked.is_empty() && asked != t => Err(ConsoleError::NotFound),
-        Scope::Tenant(t) => Ok(Some(t.clone())),
-        Scope::All => Ok((!asked.is_empty()).then(|| asked.to_string())),
-    }
-}
-
 pub async fn page(
     State(state): State<AppState>,
     ctx: Ctx,
@@ -40,7 +32,7 @@ pub async fn page(
 ) -> Result<Response, ConsoleError> {
     let lang = ctx.lang;
     let t = ctx.t();
-    let tenant = tenant_of(&ctx.user.scope(), &q.tenant)?;
+    let tenant = super::tenant_for(&ctx.user.scope(), &q.tenant)?;
     let tenants = tenant_choices(&state, &ctx).await?;
     let dir = data(&state)?;
     let ja = lang == crate::i18n::Lang::Ja;
@@ -149,7 +141,7 @@ async fn checked_tenant(
     scope: &Scope,
     asked: &str,
 ) -> Result<String, ConsoleError> {
-    let tenant = tenant_of(scope, asked)?
+    let tenant = super::tenant_for(scope, asked)?
         .ok_or_else(|| ConsoleError::BadRequest("choose a tenant".into()))?;
     if state.store.tenant(scope, &tenant).await?.is_none() {
         return Err(ConsoleError::NotFound);
