@@ -396,18 +396,7 @@ pub static EN: Text = Text {
 };
 
 pub fn severity(lang: Lang, s: Severity) -> &'static str {
-    match (lang, s) {
-        (Lang::Ja, Severity::Critical) => "緊急",
-        (Lang::Ja, Severity::High) => "高",
-        (Lang::Ja, Severity::Medium) => "中",
-        (Lang::Ja, Severity::Low) => "低",
-        (Lang::Ja, Severity::Info) => "情報",
-        (Lang::En, Severity::Critical) => "Critical",
-        (Lang::En, Severity::High) => "High",
-        (Lang::En, Severity::Medium) => "Medium",
-        (Lang::En, Severity::Low) => "Low",
-        (Lang::En, Severity::Info) => "Info",
-    }
+    s.label(lang == Lang::Ja)
 }
 
 pub fn engine(lang: Lang, e: Engine) -> &'static str {

@@ -25,6 +25,22 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// The word the console and the reports show, in Japanese or English.
+    pub fn label(self, japanese: bool) -> &'static str {
+        match (japanese, self) {
+            (true, Severity::Critical) => "緊急",
+            (true, Severity::High) => "高",
+            (true, Severity::Medium) => "中",
+            (true, Severity::Low) => "低",
+            (true, Severity::Info) => "情報",
+            (false, Severity::Critical) => "Critical",
+            (false, Severity::High) => "High",
+            (false, Severity::Medium) => "Medium",
+            (false, Severity::Low) => "Low",
+            (false, Severity::Info) => "Info",
+        }
+    }
+
     pub const ALL: [Severity; 5] = [
         Severity::Critical,
         Severity::High,
