@@ -230,12 +230,6 @@ pub async fn ingest(
     Ok((status, Json(answer)).into_response())
 }
 
-#[derive(Serialize)]
-struct Items<T> {
-    items: Vec<T>,
-    next: Option<String>,
-}
-
 fn scope_for(caller: &ApiCaller, tenant: &str) -> Scope {
     narrowed(caller.scope.clone(), tenant)
 }
@@ -249,11 +243,7 @@ pub async fn alerts(
         .store
         .alerts(&scope_for(&caller, &f.tenant), &f.to_query()?)
         .await?;
-    Ok(Json(Items {
-        items: page.items,
-        next: page.next,
-    })
-    .into_response())
+    Ok(Json(page).into_response())
 }
 
 /// `GET /api/v1/incidents/{id}/evidence`: the evidence archive (as the incident page's button).
@@ -279,11 +269,7 @@ pub async fn log_events(
         .store
         .events(&scope_for(&caller, &f.tenant), &f.to_query()?)
         .await?;
-    Ok(Json(Items {
-        items: page.items,
-        next: page.next,
-    })
-    .into_response())
+    Ok(Json(page).into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -440,11 +426,7 @@ pub async fn incidents(
         .store
         .incidents(&scope_for(&caller, &f.tenant), &f.to_query()?)
         .await?;
-    Ok(Json(Items {
-        items: page.items,
-        next: page.next,
-    })
-    .into_response())
+    Ok(Json(page).into_response())
 }
 
 pub async fn incident(
