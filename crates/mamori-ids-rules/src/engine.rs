@@ -380,7 +380,9 @@ impl Engine {
         let mut per_source: Vec<Vec<(&[u8], u32)>> = vec![Vec::new(); Source::COUNT];
         for (i, r) in rules.iter().enumerate() {
             if let Some(f) = &r.detect.fast {
-                per_source[f.source.index()].push((f.bytes.as_slice(), rank_of[i]));
+                for p in &f.patterns {
+                    per_source[f.source.index()].push((p.as_slice(), rank_of[i]));
+                }
             }
         }
         let prefilters = per_source
@@ -904,6 +906,44 @@ mod tests {
         let mut p = pkt(b"GET /evil");
         p.established = false;
         assert!(!fires(r, &p), "established");
+    }
+
+    #[test]
+    fn pcre_only_rules_are_found_through_their_prefix_literals() {
+        let r = r#"alert ip any any -> any any (pcre:"/ (30[0-5]\d|36\d{2})\d{10} /"; sid:1;) alert tcp any any -> any any (pcre:"/ (dildo|FREE XXX)\b/i"; sid:2;)"#;
+        let e = engine(&r.replace(") alert", ")\nalert"));
+        assert!(
+            e.rules().iter().all(|r| r.detect.fast.is_some()),
+            "both prefiltered"
+        );
+        let cases: [(&[u8], &[u32]); 5] = [
+            (b"card 30012345678901 ok", &[1]),
+            (b"card 36123456789012 ok, Free XXX!", &[1, 2]),
+            (b"card 3612345678901 (13 digits)", &[]),
+            (b"x DILDO.", &[2]),
+            (b"no space:36123456789012 ", &[]),
+        ];
+        for (payload, want) in cases {
+            let i = pkt(payload);
+            let mut got = sids(
+                &e,
+                &i,
+                &mut FlowState::default(),
+                &mut Thresholds::default(),
+            );
+            got.sort_unstable();
+            assert_eq!(got, want, "{}", String::from_utf8_lossy(payload));
+            let mut all = Vec::new();
+            e.inspect_unfiltered(
+                &i,
+                &mut FlowState::default(),
+                &mut Thresholds::default(),
+                &mut all,
+            );
+            let mut all: Vec<u32> = all.iter().map(|m| m.sid).collect();
+            all.sort_unstable();
+            assert_eq!(all, want, "the unfiltered engine agrees");
+        }
     }
 
     #[test]

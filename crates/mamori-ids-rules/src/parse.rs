@@ -762,7 +762,8 @@ impl Builder {
             });
         }
         self.detect.lists = lists;
-        self.detect.fast = choose_fast_pattern(&self.detect.lists);
+        self.detect.fast = choose_fast_pattern(&self.detect.lists)
+            .or_else(|| choose_pcre_prefixes(&self.detect.lists));
 
         let priority = self
             .priority
@@ -857,7 +858,7 @@ fn choose_fast_pattern(lists: &[List]) -> Option<Fast> {
             if c.fast_pattern.is_some() {
                 return Some(Fast {
                     source: l.source,
-                    bytes: c.fast_bytes().to_ascii_lowercase(),
+                    patterns: vec![c.fast_bytes().to_ascii_lowercase()],
                 });
             }
             let better = match best {
@@ -876,7 +877,39 @@ fn choose_fast_pattern(lists: &[List]) -> Option<Fast> {
     }
     best.map(|(c, source)| Fast {
         source,
-        bytes: c.pattern.to_ascii_lowercase(),
+        patterns: vec![c.pattern.to_ascii_lowercase()],
+    })
+}
+
+/// For a rule with no content to prefilter on: the prefix literals of one of its `pcre`s
+/// (every list must match, so any non-negated regex's literals are necessary). The set
+/// whose shortest literal is longest wins; a buffer beats the payload on a tie.
+fn choose_pcre_prefixes(lists: &[List]) -> Option<Fast> {
+    let mut best: Option<(&Vec<Vec<u8>>, Source)> = None;
+    let shortest = |p: &Vec<Vec<u8>>| p.iter().map(Vec::len).min().unwrap_or(0);
+    for l in lists {
+        for op in &l.ops {
+            let Op::Pcre(p) = op else { continue };
+            let Some(prefixes) = p.prefixes.as_ref().filter(|_| !p.negated) else {
+                continue;
+            };
+            let better = match best {
+                None => true,
+                Some((b, bs)) => {
+                    shortest(prefixes) > shortest(b)
+                        || (shortest(prefixes) == shortest(b)
+                            && bs == Source::Payload
+                            && l.source != Source::Payload)
+                }
+            };
+            if better {
+                best = Some((prefixes, l.source));
+            }
+        }
+    }
+    best.map(|(patterns, source)| Fast {
+        source,
+        patterns: patterns.clone(),
     })
 }
 

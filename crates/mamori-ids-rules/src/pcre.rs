@@ -27,6 +27,9 @@ pub struct Pcre {
     pub relative: bool,
     /// The buffer a buffer flag (`U`, `H`, ...) selects; `None` = current sticky buffer.
     pub buffer: Option<Buffer>,
+    /// Lower-cased literals one of which starts every match (see [`prefix_literals`]);
+    /// `None` when the regex has no such small set.
+    pub prefixes: Option<Vec<Vec<u8>>>,
     regex: Regex,
 }
 
@@ -100,10 +103,16 @@ impl Pcre {
                     .unwrap_or("invalid regex");
                 crate::error::RuleError::new("pcre", format!("pcre: {}", last.trim()))
             })?;
+        let prefixes = if negated {
+            None
+        } else {
+            prefix_literals(&translated, &b)
+        };
         Ok(Pcre {
             negated,
             relative,
             buffer,
+            prefixes,
             regex,
         })
     }
@@ -120,6 +129,49 @@ impl Pcre {
         }
         self.regex.find_at(hay, start).map(|m| (m.start(), m.end()))
     }
+}
+
+/// At most this many prefix literals stand in for a regex in the prefilter.
+const MAX_PREFIXES: usize = 256;
+
+/// The literals one of which every match of the regex starts with, lower-cased, when there
+/// is a small set of them each at least two bytes long.
+///
+/// Rules whose only detection is a `pcre` (credit-card and SSN patterns, word lists) would
+/// otherwise run their regex over every packet; with these literals in the prefilter they
+/// run only where a match can start. The regex is read case-sensitively on purpose: the
+/// prefilter ignores ASCII case itself, and expanding `/i` into every case variant would
+/// blow the literal set past its limits.
+fn prefix_literals(translated: &str, b: &Builder) -> Option<Vec<Vec<u8>>> {
+    let hir = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .multi_line(b.multiline)
+        .dot_matches_new_line(b.dotall)
+        .ignore_whitespace(b.extended)
+        .swap_greed(b.ungreedy)
+        .build()
+        .parse(translated)
+        .ok()?;
+    // Expanding classes gives longer literals but can overflow the extractor's limits (it
+    // then keeps only a useless one-byte prefix): try wide expansion first, then narrower.
+    let literals = [10, 4, 1].into_iter().find_map(|limit_class| {
+        let mut extractor = regex_syntax::hir::literal::Extractor::new();
+        extractor.limit_class(limit_class);
+        let seq = extractor.extract(&hir);
+        let literals = seq.literals()?;
+        let usable = !literals.is_empty()
+            && literals.len() <= MAX_PREFIXES
+            && literals.iter().all(|l| l.as_bytes().len() >= 2);
+        usable.then(|| literals.to_vec())
+    })?;
+    let mut out: Vec<Vec<u8>> = literals
+        .iter()
+        .map(|l| l.as_bytes().to_ascii_lowercase())
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    Some(out)
 }
 
 #[derive(Default)]
@@ -449,6 +501,38 @@ mod tests {
             .reason
             .contains("flag"));
         assert!(Pcre::parse(r#""a""#).is_err());
+    }
+
+    fn prefixes(p: &str) -> Option<Vec<String>> {
+        Pcre::parse(p).unwrap().prefixes.map(|v| {
+            v.into_iter()
+                .map(|l| String::from_utf8(l).unwrap())
+                .collect()
+        })
+    }
+
+    #[test]
+    fn prefix_literals_start_every_match() {
+        // ET's 14-digit card number rule: a space, then 30[0-5]x, 36xx or 38xx.
+        let cc = prefixes(r#""/ (30[0-5]\d|36\d{2}|38\d{2})\d{10} /""#).unwrap();
+        assert!(cc.iter().all(|l| l.starts_with(" 3")), "{cc:?}");
+        assert!(cc.iter().any(|l| l.starts_with(" 36")));
+        // `/i`: one lower-cased spelling stands for every case (the prefilter folds case).
+        let words = prefixes(r#""/ (FREE XXX|dildo|tits)\b/i""#).unwrap();
+        assert_eq!(words, [" dildo", " free xxx", " tits"]);
+        // No small set, or nothing to say: no prefixes.
+        assert_eq!(prefixes(r#""/.*abc/""#), None);
+        assert_eq!(prefixes(r#""/[a-z]+x/""#), None);
+        assert_eq!(
+            prefixes(r#""/a|bc/""#),
+            None,
+            "a one-byte literal is no filter"
+        );
+        assert_eq!(
+            prefixes(r#"!"/abc/""#),
+            None,
+            "a negated regex requires nothing"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Multi-pattern prefilter: one Aho-Corasick automaton per buffer over the fast patterns of
 //! every rule, so that an inspection costs one scan per buffer present and only the rules
 //! whose pattern occurs (plus the few without any content) are evaluated in full.
+//! A rule whose only detection is a `pcre` takes part through its regex's prefix literals
+//! (see `pcre::prefix_literals`), so it too runs only where a match can start.
 //!
 //! The automaton is ASCII case-insensitive over lower-cased patterns: a case-sensitive
 //! fast pattern may produce a candidate that full evaluation then rejects, which keeps one

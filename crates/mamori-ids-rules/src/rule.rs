@@ -53,13 +53,22 @@ impl Rule {
         self.header.proto
     }
 
-    /// The pattern the prefilter uses for this rule, and the buffer it is searched in
-    /// (`None` = packet payload / stream).
+    /// The pattern the prefilter uses for this rule when it uses one, and the buffer it is
+    /// searched in (`None` = packet payload / stream).
     pub fn fast_pattern(&self) -> Option<(Option<Buffer>, &[u8])> {
+        match self.detect.fast.as_ref()?.patterns.as_slice() {
+            [one] => Some((self.detect.fast.as_ref()?.source.buffer(), one.as_slice())),
+            _ => None,
+        }
+    }
+
+    /// Everything the prefilter looks for on this rule's behalf (lower-cased; one of them
+    /// must occur for the rule to match); empty when the rule is evaluated without one.
+    pub fn prefilter_patterns(&self) -> &[Vec<u8>] {
         self.detect
             .fast
             .as_ref()
-            .map(|f| (f.source.buffer(), f.bytes.as_slice()))
+            .map_or(&[], |f| f.patterns.as_slice())
     }
 
     /// Whether the rule never alerts (`noalert`, `flowbits:noalert`).
@@ -205,11 +214,13 @@ pub struct List {
     pub needs_lower: bool,
 }
 
-/// The prefilter pattern chosen for a rule.
+/// What the prefilter looks for on a rule's behalf: the rule can only match where one of
+/// `patterns` (lower-cased) occurs in `source`. One content's pattern, or the prefix
+/// literals of a `pcre` when the rule has no content to use.
 #[derive(Debug, Clone)]
 pub struct Fast {
     pub source: Source,
-    pub bytes: Vec<u8>,
+    pub patterns: Vec<Vec<u8>>,
 }
 
 /// Compiled detection of a rule.

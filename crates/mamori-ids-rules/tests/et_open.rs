@@ -243,7 +243,8 @@ fn generated_inputs<'a>(engine: &'a Engine, rng: &mut Rng, store: &'a [Vec<u8>])
     inputs
 }
 
-/// Data made of a few rules' fast patterns, with text around, or plain browsing traffic.
+/// Data made of a few rules' prefilter patterns (a content, or one of a `pcre`'s prefix
+/// literals), with text around, or plain browsing traffic.
 fn generated_data(engine: &Engine, rng: &mut Rng, n: usize) -> Vec<Vec<u8>> {
     let browse: &[&[u8]] = &[
         b"GET /index.php?id=1 HTTP/1.1\r\nHost: example.com\r\nUser-Agent: Mozilla/5.0 (Windows NT 6.1)\r\nAccept: */*\r\n\r\n",
@@ -257,8 +258,9 @@ fn generated_data(engine: &Engine, rng: &mut Rng, n: usize) -> Vec<Vec<u8>> {
                 d.clear();
                 for _ in 0..1 + rng.below(4) {
                     let r = engine.rule(rng.below(engine.len()));
-                    if let Some((_, p)) = r.fast_pattern() {
-                        d.extend_from_slice(p);
+                    let patterns = r.prefilter_patterns();
+                    if !patterns.is_empty() {
+                        d.extend_from_slice(&patterns[rng.below(patterns.len())]);
                     }
                     d.extend_from_slice([&b" "[..], b"\r\n", b"/", b"\x00\x01"][rng.below(4)]);
                     if rng.below(3) == 0 {
