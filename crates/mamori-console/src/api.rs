@@ -377,6 +377,45 @@ pub async fn take_action(
     Ok((StatusCode::CREATED, Json(action)).into_response())
 }
 
+#[derive(Deserialize)]
+pub struct ActionStatusBody {
+    pub status: String,
+    #[serde(default)]
+    pub sensor: String,
+}
+
+/// `POST /api/v1/actions/{id}/status`: a sensor's report on applying an action (204).
+pub async fn action_status(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    caller.check_change(&headers)?;
+    let id = Ulid::from_string(&id).map_err(|_| ConsoleError::NotFound)?;
+    // Another tenant's action is not found, whatever the body says.
+    state
+        .store
+        .action(&caller.scope, id)
+        .await?
+        .ok_or(ConsoleError::NotFound)?;
+    let b: ActionStatusBody = serde_json::from_slice(&body)
+        .map_err(|e| ConsoleError::BadRequest(format!("body: {e}")))?;
+    let status = b.status.trim();
+    let known = matches!(status, "applied" | "pending") || status.starts_with("error: ");
+    if !known || status.len() > 500 || status.chars().any(char::is_control) {
+        return Err(ConsoleError::BadRequest(
+            "status: applied, pending, or \"error: \" and the reason (at most 500 characters)"
+                .into(),
+        )
+        .into());
+    }
+    state.store.set_action_status(id, status).await?;
+    tracing::info!(action = %id, sensor = %b.sensor, %status, "a sensor reported on an action");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 #[derive(Deserialize, Default)]
 pub struct ReleaseBody {
     #[serde(default)]

@@ -104,6 +104,7 @@ pub const ROUTES: &[Route] = &[
     route!(get "/api/v1/sensors" ScopedList => api::sensors),
     route!(post "/api/v1/actions" Admin => api::take_action),
     route!(post "/api/v1/actions/{id}/release" ScopedChange => api::release_action),
+    route!(post "/api/v1/actions/{id}/status" ScopedChange => api::action_status),
     route!(get "/api/v1/alerts/{id}" ScopedObject => api::alert),
     route!(get "/api/v1/incidents" ScopedList => api::incidents),
     route!(get "/api/v1/incidents/{id}" ScopedObject => api::incident),

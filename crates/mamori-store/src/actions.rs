@@ -4,12 +4,12 @@
 //! applier keeps nftables equal to its active rows.
 
 use crate::{Error, Result};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use ulid::Ulid;
 
 /// What an action does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ActionKind {
     /// Drop traffic from and to an address or network (`target` is a CIDR or an address).
@@ -64,8 +64,8 @@ pub struct NewAction {
     pub expires_at: Option<OffsetDateTime>,
 }
 
-/// An action as recorded.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// An action as recorded (and as the console's API sends it to sensors).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResponseAction {
     pub id: Ulid,
     pub tenant: Option<String>,

@@ -142,7 +142,8 @@ pub async fn run(g: &crate::cli::Global, cmd: RespondCommand) -> Result<std::pro
             Ok(std::process::ExitCode::SUCCESS)
         }
         RespondCommand::Sync => {
-            let mut applier = Applier::new(store, config.respond.clone(), None)?;
+            let mut applier =
+                Applier::new(ActionSource::Store(store), config.respond.clone(), None)?;
             applier.sync(true).await?;
             println!("{} action(s) in force applied", applier.applied);
             Ok(std::process::ExitCode::SUCCESS)
@@ -262,9 +263,130 @@ pub fn firewall(cfg: &RespondConfig) -> Result<mamori_respond::Firewall> {
     )?)
 }
 
-/// Keeps nftables equal to the store's actions in force.
+/// Where an applier reads the actions in force and reports how applying them went.
+pub enum ActionSource {
+    /// The local store: `mamori up` as a console, and the CLI.
+    Store(DynStore),
+    /// The provider's console, through its API with the sensor's token: `up --role sensor`
+    /// applies its tenant's actions on the SME's own gateway.
+    Console(RemoteActions),
+}
+
+impl ActionSource {
+    async fn active(&self) -> Result<Vec<ResponseAction>> {
+        match self {
+            ActionSource::Store(store) => Ok(store
+                .actions(
+                    &Scope::All,
+                    &ActionQuery {
+                        active_only: true,
+                        limit: 500,
+                        ..ActionQuery::default()
+                    },
+                )
+                .await?),
+            ActionSource::Console(remote) => remote.active().await,
+        }
+    }
+
+    async fn report(&self, id: mamori_core::Ulid, status: &str) -> Result<()> {
+        match self {
+            ActionSource::Store(store) => Ok(store.set_action_status(id, status).await?),
+            ActionSource::Console(remote) => remote.report(id, status).await,
+        }
+    }
+}
+
+/// A sensor's view of its console's response actions (`GET /api/v1/actions`, and
+/// `POST /api/v1/actions/{id}/status` for what applying them gave).
+pub struct RemoteActions {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+    sensor: String,
+}
+
+impl RemoteActions {
+    /// `ca`: trust only the certificates in this PEM file (a private CA), as the forwarder does.
+    pub fn new(
+        console: &str,
+        token: &str,
+        ca: Option<&std::path::Path>,
+        sensor: &str,
+    ) -> Result<RemoteActions> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .connect_timeout(Duration::from_secs(5));
+        if let Some(path) = ca {
+            let pem =
+                std::fs::read(path).with_context(|| format!("reading --ca {}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("--ca {}: not PEM certificates", path.display()))?;
+            builder = builder.tls_built_in_root_certs(false);
+            for c in certs {
+                builder = builder.add_root_certificate(c);
+            }
+        }
+        Ok(RemoteActions {
+            client: builder
+                .build()
+                .context("the HTTPS client for response actions")?,
+            base: console.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+            sensor: sensor.to_string(),
+        })
+    }
+
+    async fn active(&self) -> Result<Vec<ResponseAction>> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            items: Vec<ResponseAction>,
+        }
+        let url = format!("{}/api/v1/actions", self.base);
+        let r = self
+            .client
+            .get(&url)
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?;
+        let status = r.status();
+        if !status.is_success() {
+            anyhow::bail!("GET {url}: {status}");
+        }
+        let answer: Answer = r
+            .json()
+            .await
+            .with_context(|| format!("GET {url}: the answer"))?;
+        // Only what the console says is in force now (the list may be a moment old).
+        let now = OffsetDateTime::now_utc();
+        Ok(answer
+            .items
+            .into_iter()
+            .filter(|a| a.is_active(now))
+            .collect())
+    }
+
+    async fn report(&self, id: mamori_core::Ulid, status: &str) -> Result<()> {
+        let url = format!("{}/api/v1/actions/{id}/status", self.base);
+        let r = self
+            .client
+            .post(&url)
+            .bearer_auth(&self.token)
+            .json(&serde_json::json!({ "status": status, "sensor": self.sensor }))
+            .send()
+            .await
+            .with_context(|| format!("POST {url}"))?;
+        if !r.status().is_success() {
+            anyhow::bail!("POST {url}: {}", r.status());
+        }
+        Ok(())
+    }
+}
+
+/// Keeps nftables equal to the actions in force.
 pub struct Applier {
-    store: DynStore,
+    source: ActionSource,
     fw: mamori_respond::Firewall,
     /// The WAF's bans file, kept equal to the blocked addresses (the WAF refuses them with 403
     /// even where nftables cannot apply, e.g. behind a load balancer).
@@ -283,12 +405,12 @@ const RESYNC: Duration = Duration::from_secs(60);
 
 impl Applier {
     pub fn new(
-        store: DynStore,
+        source: ActionSource,
         cfg: RespondConfig,
         waf_bans: Option<std::path::PathBuf>,
     ) -> Result<Applier> {
         Ok(Applier {
-            store,
+            source,
             fw: firewall(&cfg)?,
             waf_bans,
             status: HashMap::new(),
@@ -301,17 +423,7 @@ impl Applier {
     /// One round: reads the actions in force and, when they changed (or `force`, or a minute
     /// passed), makes nftables match them and records each one's status.
     pub async fn sync(&mut self, force: bool) -> Result<()> {
-        let actions = self
-            .store
-            .actions(
-                &Scope::All,
-                &ActionQuery {
-                    active_only: true,
-                    limit: 500,
-                    ..ActionQuery::default()
-                },
-            )
-            .await?;
+        let actions = self.source.active().await?;
         let ids: Vec<_> = actions.iter().map(|a| a.id).collect();
         let due = self.last_sync.is_none_or(|t| t.elapsed() >= RESYNC);
         if !force && !due && self.last.as_ref() == Some(&ids) {
@@ -364,7 +476,7 @@ impl Applier {
                 if status != "applied" {
                     tracing::warn!(action = %id, %status, "response action not applied");
                 }
-                self.store.set_action_status(id, &status).await?;
+                self.source.report(id, &status).await?;
                 self.status.insert(id, status);
             }
         }
@@ -396,11 +508,11 @@ fn write_bans(path: &std::path::Path, actions: &[ResponseAction]) -> Result<()> 
 
 /// The applier task of `mamori up`: a sync every two seconds until the process stops.
 pub async fn run_applier(
-    store: DynStore,
+    source: ActionSource,
     cfg: RespondConfig,
     waf_bans: Option<std::path::PathBuf>,
 ) {
-    let mut applier = match Applier::new(store, cfg, waf_bans) {
+    let mut applier = match Applier::new(source, cfg, waf_bans) {
         Ok(a) => a,
         Err(e) => {
             tracing::error!(error = %format!("{e:#}"), "response actions will not be applied");

@@ -2,6 +2,11 @@
 //! goes to the provider's console over HTTPS, through a durable spool (`DATA/forward-spool`)
 //! that holds it while the console is unreachable.
 //!
+//! With `[respond] enabled` (the default) the sensor also applies its tenant's response
+//! actions on this gateway: every few seconds it reads the actions in force from the
+//! console's API with its token, keeps its nftables table equal to them and reports back how
+//! applying went. The console's addresses are added to what an isolated host may still reach.
+//!
 //! A sensor serves no console. On its listen address (loopback by default) it answers:
 //! - `POST /api/v1/events` — the console's ingest API, for local tools (`mamori send`, EVE
 //!   shippers) with the same Bearer token: lines are spooled (fsynced) before the answer;
@@ -71,6 +76,23 @@ pub async fn run(
     };
 
     let engines = crate::up::Engines::start(data, &config, &store, &bus)?;
+    let applier = if config.respond.enabled {
+        let mut respond = config.respond.clone();
+        respond.allow.extend(console_addresses(&opts.console).await);
+        let remote = crate::respond::RemoteActions::new(
+            &opts.console,
+            &opts.token,
+            opts.ca.as_deref(),
+            &opts.name,
+        )?;
+        Some(tokio::spawn(crate::respond::run_applier(
+            crate::respond::ActionSource::Console(remote),
+            respond,
+            crate::up::waf_bans_file(&config, data)?,
+        )))
+    } else {
+        None
+    };
     let listen = listen.unwrap_or_else(|| config.console.listen.clone());
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
@@ -93,6 +115,10 @@ pub async fn run(
         .await?;
 
     tracing::info!("stopping: spooling what the engines still hold");
+    if let Some(a) = applier {
+        // The firewall keeps what is in force; the next start reads the console again.
+        a.abort();
+    }
     engines.stop().await;
     // The router (and its bus publisher) is gone: the spool writer drains and ends.
     let _ = writer.await;
@@ -104,6 +130,37 @@ pub async fn run(
         "stopped; what is left is sent at the next start"
     );
     Ok(())
+}
+
+/// The console's IP addresses (an isolated host may still reach the console); none when the
+/// name does not resolve now, which only narrows what isolation lets through.
+async fn console_addresses(console: &str) -> Vec<String> {
+    let Ok(url) = reqwest::Url::parse(console) else {
+        return Vec::new();
+    };
+    let Some(host) = url
+        .host_str()
+        .map(|h| h.trim_matches(['[', ']']).to_string())
+    else {
+        return Vec::new();
+    };
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return vec![ip.to_string()];
+    }
+    let port = url.port_or_known_default().unwrap_or(443);
+    let found = tokio::net::lookup_host((host.as_str(), port)).await;
+    match found {
+        Ok(addrs) => {
+            let mut ips: Vec<String> = addrs.map(|a| a.ip().to_string()).collect();
+            ips.sort();
+            ips.dedup();
+            ips
+        }
+        Err(e) => {
+            tracing::warn!(%host, error = %e, "the console's name does not resolve: isolated hosts will not reach it");
+            Vec::new()
+        }
+    }
 }
 
 fn authorized(headers: &HeaderMap, token: &str) -> bool {

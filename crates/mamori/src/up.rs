@@ -75,15 +75,10 @@ pub async fn up(
         }
         None => None,
     };
-    let waf_bans = if config.waf.get("enabled").and_then(|v| v.as_bool()) == Some(true) {
-        let waf = crate::waf::configured(&config, data)?;
-        Some(PathBuf::from(mamori_waf::proxy::bans_file(&waf)))
-    } else {
-        None
-    };
+    let waf_bans = waf_bans_file(&config, data)?;
     let applier = config.respond.enabled.then(|| {
         tokio::spawn(crate::respond::run_applier(
-            store.clone(),
+            crate::respond::ActionSource::Store(store.clone()),
             config.respond.clone(),
             waf_bans,
         ))
@@ -248,6 +243,16 @@ impl Engines {
 }
 
 /// The bus writer's settings from the configuration.
+/// The WAF's bans file when `mamori up` runs the WAF: the applier keeps it equal to the
+/// blocked addresses.
+pub fn waf_bans_file(config: &Config, data: &Path) -> Result<Option<PathBuf>> {
+    if config.waf.get("enabled").and_then(|v| v.as_bool()) != Some(true) {
+        return Ok(None);
+    }
+    let waf = crate::waf::configured(config, data)?;
+    Ok(Some(PathBuf::from(mamori_waf::proxy::bans_file(&waf))))
+}
+
 pub fn writer_config(config: &Config) -> WriterConfig {
     WriterConfig {
         batch_size: config.bus.batch_size,

@@ -2,7 +2,8 @@
 //! isolations into a real nftables table (inside a network namespace the test creates) and
 //! take them out again; `mamori up`'s applier follows the store within seconds. That the
 //! table then stops and lets through real traffic is proved in crates/mamori-respond's
-//! namespace tests.
+//! namespace tests. A sensor (`up --role sensor`) applies its tenant's actions taken at the
+//! provider's console on its own gateway and reports back.
 
 mod common;
 
@@ -22,8 +23,13 @@ impl Drop for Netns {
 }
 
 /// The namespace, or `None` (with the reason printed) where nft or root is missing outside CI.
-fn netns() -> Option<Netns> {
-    let name = format!("mr-resp-{}", std::process::id());
+fn netns(tag: &str) -> Option<Netns> {
+    let name = format!("mr-{tag}-{}", std::process::id());
+    // A namespace left by a killed earlier run of this test is removed first.
+    let _ = Command::new("ip")
+        .args(["netns", "delete", &name])
+        .stderr(std::process::Stdio::null())
+        .status();
     let ok = Command::new("ip")
         .args(["netns", "add", &name])
         .status()
@@ -64,7 +70,7 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn actions_from_the_cli_and_the_api_reach_nftables_and_are_released() {
-    let Some(ns) = netns() else { return };
+    let Some(ns) = netns("resp") else { return };
     let data = temp_dir("respond");
     std::fs::write(
         data.join("mamori.toml"),
@@ -191,4 +197,128 @@ fn actions_from_the_cli_and_the_api_reach_nftables_and_are_released() {
     });
     // The isolation taken from the CLI is still in force under `mamori up`.
     assert!(set(&ns, "isolated_v4").contains("192.168.1.23"));
+}
+
+#[test]
+fn a_sensor_applies_its_tenants_actions_from_the_console_and_reports_back() {
+    let Some(ns) = netns("sens") else { return };
+    // The provider's console applies nothing itself; the SME's gateway is the sensor.
+    let console_data = temp_dir("respond-console");
+    std::fs::write(
+        console_data.join("mamori.toml"),
+        "[respond]\nenabled = false\n",
+    )
+    .unwrap();
+    assert!(mamori(&console_data, &["tenant", "add", "acme"], "").0);
+    assert!(mamori(&console_data, &["tenant", "add", "other"], "").0);
+    let console = up(&console_data, &[]);
+    let sensor_token = token(&console_data, "acme");
+    let other_token = token(&console_data, "other");
+    let sensor_data = temp_dir("respond-sensor");
+    std::fs::write(
+        sensor_data.join("mamori.toml"),
+        format!("[respond]\nnetns = \"{}\"\n", ns.0),
+    )
+    .unwrap();
+    let _sensor = sensor_at(
+        &sensor_data,
+        &console.base,
+        &sensor_token,
+        &format!("127.0.0.1:{}", free_port()),
+    );
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let call =
+        |token: &str, path: &str, body: Option<serde_json::Value>| -> (u16, serde_json::Value) {
+            rt.block_on(async {
+                let url = format!("{}{path}", console.base);
+                let req = match body {
+                    Some(b) => client.post(url).json(&b),
+                    None => client.get(url),
+                };
+                let r = req.bearer_auth(token).send().await.unwrap();
+                (r.status().as_u16(), r.json().await.unwrap_or_default())
+            })
+        };
+    let status_of = |id: &str| -> String {
+        let (_, list) = call(&sensor_token, "/api/v1/actions?show=all", None);
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == id)
+            .map(|a| a["status"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_default()
+    };
+
+    let (code, block) = call(
+        &sensor_token,
+        "/api/v1/actions",
+        Some(
+            serde_json::json!({"kind": "block_ip", "target": "203.0.113.77", "ttl": "1h", "reason": "C2"}),
+        ),
+    );
+    assert_eq!(code, 201, "{block}");
+    let block_id = block["id"].as_str().unwrap().to_string();
+    let (code, iso) = call(
+        &sensor_token,
+        "/api/v1/actions",
+        Some(serde_json::json!({"kind": "isolate", "target": "192.168.1.50", "reason": "Emotet"})),
+    );
+    assert_eq!(code, 201, "{iso}");
+    // Another tenant's action stays off this tenant's gateway.
+    let (code, _) = call(
+        &other_token,
+        "/api/v1/actions",
+        Some(serde_json::json!({"kind": "block_ip", "target": "198.51.100.99"})),
+    );
+    assert_eq!(code, 201);
+
+    wait_until("the sensor to apply the console's block", || {
+        set(&ns, "block_host_v4").contains("203.0.113.77")
+    });
+    wait_until("the sensor to apply the isolation", || {
+        set(&ns, "isolated_v4").contains("192.168.1.50")
+    });
+    assert!(
+        set(&ns, "allow_v4").contains("127.0.0.1"),
+        "an isolated host may still reach the console"
+    );
+    assert!(!set(&ns, "block_host_v4").contains("198.51.100.99"));
+    wait_until("the sensor to report the block applied", || {
+        status_of(&block_id) == "applied"
+    });
+
+    // A status report is scoped like any change, and checked.
+    let path = format!("/api/v1/actions/{block_id}/status");
+    let (code, _) = call(
+        &other_token,
+        &path,
+        Some(serde_json::json!({"status": "applied"})),
+    );
+    assert_eq!(
+        code, 404,
+        "another tenant's token cannot report on this action"
+    );
+    let (code, _) = call(
+        &sensor_token,
+        &path,
+        Some(serde_json::json!({"status": "done\n"})),
+    );
+    assert_eq!(code, 400);
+
+    let (code, _) = call(
+        &sensor_token,
+        &format!("/api/v1/actions/{block_id}/release"),
+        Some(serde_json::json!({"reason": "cleaned"})),
+    );
+    assert_eq!(code, 200);
+    wait_until("the sensor to lift the block", || {
+        !set(&ns, "block_host_v4").contains("203.0.113.77")
+    });
+    assert!(set(&ns, "isolated_v4").contains("192.168.1.50"));
 }

@@ -124,6 +124,46 @@ pub fn up_at(data: &Path, listen: &str, extra: &[&str]) -> Server {
     }
 }
 
+/// Starts `mamori up --role sensor` forwarding to `console` (as sensor `gw1`) and waits
+/// until its local API answers on `listen`.
+pub fn sensor_at(data: &Path, console: &str, token: &str, listen: &str) -> Server {
+    let mut child = Command::new(bin())
+        .arg("--data")
+        .arg(data)
+        .args([
+            "up",
+            "--role",
+            "sensor",
+            "--console",
+            console,
+            "--token",
+            token,
+        ])
+        .args(["--listen", listen, "--sensor-name", "gw1"])
+        .env("MAMORI_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the sensor");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(listen).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the sensor did not start listening"
+        );
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the sensor exited early: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Server {
+        child,
+        base: format!("http://{listen}"),
+        password: String::new(),
+        data: data.to_path_buf(),
+    }
+}
+
 /// An SMTP next hop for the gateway under test: keeps every message it is given.
 #[derive(Default)]
 pub struct Sink(pub std::sync::Mutex<Vec<Vec<u8>>>);
