@@ -7,7 +7,8 @@
 //!
 //! What is never stored: the values typed into a landing form. `events` records only that a
 //! submission happened. The SMTP password of a sending profile is stored (the sender needs
-//! it) inside `campaigns.smtp_json`.
+//! it) inside `campaigns.smtp_json`; the data directory holding the file is created readable
+//! by its owner only (`mamori::data_dir`).
 
 use crate::DrillError;
 use rusqlite::Connection;

@@ -161,11 +161,33 @@ pub fn load_config(g: &cli::Global) -> Result<(Config, Option<PathBuf>)> {
     Ok((config, found))
 }
 
+/// Creates the data directory readable by its owner only: it holds the mail spool, the
+/// store, the drill database (with its SMTP password) and keys. An existing directory that
+/// others may read is left as it is, with a warning.
+pub fn data_dir(data: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    match std::fs::metadata(data) {
+        Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+            tracing::warn!(
+                dir = %data.display(),
+                mode = format!("{:o}", m.permissions().mode() & 0o777),
+                "the data directory is open to other users: chmod 700 it"
+            );
+            Ok(())
+        }
+        Ok(_) => Ok(()),
+        Err(_) => std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data)
+            .with_context(|| format!("creating data directory {}", data.display())),
+    }
+}
+
 /// Opens the configured store, creating the data directory for SQLite.
 pub async fn open_store(data: &Path, config: &Config) -> Result<mamori_store::DynStore> {
     if config.store.url.is_empty() {
-        std::fs::create_dir_all(data)
-            .with_context(|| format!("creating data directory {}", data.display()))?;
+        data_dir(data)?;
     }
     let db = data.join("mamori.db");
     mamori_store::open(&config.store.url, &db)

@@ -48,7 +48,7 @@ pub async fn run(
     listen: Option<String>,
     opts: SensorOptions,
 ) -> Result<()> {
-    std::fs::create_dir_all(data).with_context(|| format!("creating {}", data.display()))?;
+    crate::data_dir(data)?;
     // Engines that need a store (the mail gateway's users) keep a local one.
     let store = crate::open_store(data, &config).await?;
     let spool_dir = data.join("forward-spool");

@@ -39,6 +39,15 @@ fn a_config_error_names_file_line_and_key() {
 }
 
 #[test]
+fn a_new_data_directory_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = temp_dir("private").join("mamori-data");
+    assert!(mamori(&data, &["tenant", "add", "acme"], "").0);
+    let mode = std::fs::metadata(&data).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "mode {mode:o}");
+}
+
+#[test]
 fn tenants_users_and_tokens_are_managed_from_the_cli() {
     let data = temp_dir("admin");
     assert!(
