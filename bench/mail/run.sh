@@ -10,7 +10,11 @@
 #    straight to smtp-sink and through Mamori; p50/p99 of each and the difference.
 # Environment: MAMORI_MAIL_CORPUS (default ../shared/testdata/mail), RELAY_MESSAGES (5000),
 # RELAY_SESSIONS (20), LATENCY_MESSAGES (2000), LATENCY_CONNECTIONS (2), RSPAMD_REPEAT (5),
-# MAMORI_BENCH_DIR (/tmp: where the gateway's data directory and spool live).
+# MAMORI_BENCH_DIR (/tmp: where the gateway's data directory and spool live), PARTS (which
+# parts to run, comma-separated: analysis,relay,latency; default all three; e.g. PARTS=relay
+# for quick iterations on the gateway — the summary then shows only what ran), MAMORI_BENCH_BIN
+# (a directory holding already built `mamori` and `mamori-bench-mail`, e.g. a copy of an older
+# build to compare against: nothing is built then).
 # Installs nothing: it says what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,21 +25,30 @@ sessions="${RELAY_SESSIONS:-20}"
 lat_n="${LATENCY_MESSAGES:-2000}"
 lat_c="${LATENCY_CONNECTIONS:-2}"
 rspamd_repeat="${RSPAMD_REPEAT:-5}"
+parts=",${PARTS:-analysis,relay,latency},"
+part() { [[ "$parts" == *",$1,"* ]]; }
 
 missing=()
-command -v rspamd >/dev/null && command -v rspamc >/dev/null || missing+=(rspamd)
+if part analysis; then
+  command -v rspamd >/dev/null && command -v rspamc >/dev/null || missing+=(rspamd)
+fi
 command -v smtp-source >/dev/null && command -v smtp-sink >/dev/null || missing+=(postfix)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "missing: ${missing[*]} — install with: apt-get install ${missing[*]}" >&2
   echo "(postfix provides smtp-source and smtp-sink; its own daemon need not run)" >&2
   exit 1
 fi
-[ -d "$corpus" ] || { echo "no corpus at $corpus (set MAMORI_MAIL_CORPUS)" >&2; exit 1; }
+! part analysis || [ -d "$corpus" ] || { echo "no corpus at $corpus (set MAMORI_MAIL_CORPUS)" >&2; exit 1; }
 
-cargo build --release -p mamori -p mamori-bench-mail
-target="${CARGO_TARGET_DIR:-target}"
-mamori="$target/release/mamori"
-bench="$target/release/mamori-bench-mail"
+if [ -n "${MAMORI_BENCH_BIN:-}" ]; then
+  mamori="$MAMORI_BENCH_BIN/mamori"
+  bench="$MAMORI_BENCH_BIN/mamori-bench-mail"
+else
+  cargo build --release -p mamori -p mamori-bench-mail
+  target="${CARGO_TARGET_DIR:-target}"
+  mamori="$target/release/mamori"
+  bench="$target/release/mamori-bench-mail"
+fi
 
 work=$(mktemp -d "${MAMORI_BENCH_DIR:-/tmp}/mamori-bench-mail.XXXXXX")
 chmod 755 "$work" # rspamd's workers run as _rspamd
@@ -70,12 +83,19 @@ now() { date +%s.%N; }
 sink_user=()
 [ "$(id -u)" = 0 ] && sink_user=(-u nobody)
 rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.1f", n / (b - a) }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+ratio() {
+  { [ "$1" = n/a ] || [ "$2" = n/a ]; } && { echo n/a; return; }
+  awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'
+}
 
-mapfile -t files < <(find "$corpus" -type f -name '*.eml' | sort)
-echo "corpus: ${#files[@]} messages in $corpus; $(nproc) cores"
+echo "$(nproc) cores"
 
 # ---- 1. analysis ------------------------------------------------------------------------
+mamori_rate=n/a
+rspamd_rate=n/a
+if part analysis; then
+mapfile -t files < <(find "$corpus" -type f -name '*.eml' | sort)
+echo "corpus: ${#files[@]} messages in $corpus"
 rs="$work/rspamd"
 mkdir -p "$rs/local.d" "$rs/db" "$rs/run" "$rs/log"
 rs_port=$(free_port)
@@ -141,12 +161,17 @@ mamori_rate=$(median "${m_rates[@]}")
 rspamd_rate=$(median "${r_rates[@]}")
 echo "median: mamori $mamori_rate msg/s, rspamd $rspamd_rate msg/s"
 echo "mamori verdicts: $(grep -o '"verdict":"[a-z]*"' "$work/check.jsonl" | sort | uniq -c | tr -s ' \n' ' ')"
+fi
 
 # ---- 2. relay ---------------------------------------------------------------------------
 msg="$work/message.eml"
 "$bench" message --size 10240 >"$msg"
 from=suzuki@partner.example
 to=sato@acme.example
+accept_rate=n/a
+deliver_rate=n/a
+direct_rate=n/a
+if part relay; then
 echo "== relay: smtp-source -s $sessions -m $relay_n, $(wc -c <"$msg") byte message =="
 echo "verdict of the relay message: $("$mamori" --data "$work/check" mail check "$msg" --json | grep -o '"verdict":"[a-z]*"')"
 
@@ -184,14 +209,17 @@ deadline=$(($(date +%s) + 600))
 while kill -0 "$sink_pid" 2>/dev/null && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.05; done
 t2=$(now)
 if kill -0 "$sink_pid" 2>/dev/null; then
-  echo "not everything was delivered within 600 s; $(find "$gw/mail-spool/msg" -name '*.json' | wc -l) still queued" >&2
+  echo "not everything was delivered within 600 s; $(find "$gw/mail-spool/msg" -name '*.mail' | wc -l) still queued" >&2
 fi
 accept_rate=$(rate "$relay_n" "$t0" "$t1")
 deliver_rate=$(rate "$relay_n" "$t0" "$t2")
 kill "$gw_pid" 2>/dev/null; wait "$gw_pid" 2>/dev/null || true
 echo "smtp-source → mamori → smtp-sink: accepted $accept_rate msg/s, delivered $deliver_rate msg/s"
+fi
 
 # ---- 3. latency -------------------------------------------------------------------------
+added_p99=n/a
+if part latency; then
 echo "== latency: $lat_n messages over $lat_c connection(s) =="
 sink_port=$(free_port)
 smtp-sink "${sink_user[@]}" 127.0.0.1:"$sink_port" 1024 >/dev/null 2>>"$work/smtp-sink.log" &
@@ -210,9 +238,13 @@ wait_port "$gw_port" "mamori mail serve"
   --own-sink 127.0.0.1:"$own_sink" --message "$msg" --messages "$lat_n" \
   --connections "$lat_c" --from "$from" --to "$to" | tee "$work/latency.out"
 added_p99=$(grep -o 'added_p99_ms=[0-9.-]*' "$work/latency.out" | cut -d= -f2)
+fi
 
 # ---- summary ----------------------------------------------------------------------------
-verdict() { awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? (v >= t) : (v <= t); print ok ? "met" : "MISSED" }'; }
+verdict() {
+  [ "$1" = n/a ] && { echo "not run"; return; }
+  awk -v v="$1" -v t="$2" -v op="$3" 'BEGIN { ok = (op == ">=") ? (v >= t) : (v <= t); print ok ? "met" : "MISSED" }'
+}
 a_ratio=$(ratio "$mamori_rate" "$rspamd_rate")
 acc_ratio=$(ratio "$accept_rate" "$direct_rate")
 del_ratio=$(ratio "$deliver_rate" "$direct_rate")

@@ -61,7 +61,7 @@ impl QueueConfig {
 pub const PARALLEL_DELIVERIES: usize = 16;
 
 pub struct Queue {
-    spool: Spool,
+    spool: Arc<Spool>,
     config: QueueConfig,
     client: Client,
     resolver: Option<Arc<Resolver>>,
@@ -96,7 +96,7 @@ impl Queue {
         let client = Client::new(ClientConfig::new(&config.hostname))
             .map_err(|e| QueueError::Client(e.to_string()))?;
         Ok(Arc::new(Queue {
-            spool,
+            spool: Arc::new(spool),
             config,
             client,
             resolver,
@@ -113,6 +113,24 @@ impl Queue {
 
     pub fn spool(&self) -> &Spool {
         &self.spool
+    }
+
+    /// Runs spool I/O on the blocking pool: a read, an fsync or an unlink (with a
+    /// synchronous discard on some file systems) takes milliseconds, which on the runtime's
+    /// few worker threads would stall every SMTP session scheduled behind it.
+    async fn on_spool<T: Send + 'static>(
+        &self,
+        io: impl FnOnce(&Spool) -> Result<T, SpoolError> + Send + 'static,
+    ) -> Result<T, SpoolError> {
+        let spool = Arc::clone(&self.spool);
+        tokio::task::spawn_blocking(move || io(&spool))
+            .await
+            .unwrap_or_else(|e| {
+                Err(SpoolError::Io {
+                    path: PathBuf::new(),
+                    source: std::io::Error::other(e.to_string()),
+                })
+            })
     }
 
     /// Stores an accepted message; once this returns the sender may be told `250`.
@@ -174,7 +192,7 @@ impl Queue {
         let now = now_ms();
         let mut next: Option<i64> = None;
         let mut due = Vec::new();
-        for mut entry in self.spool.entries()? {
+        for mut entry in self.on_spool(|s| s.entries()).await? {
             match &entry.hold {
                 Some(Hold::Held { .. }) | Some(Hold::Quarantined { .. }) => continue,
                 Some(Hold::Delayed { until_ms }) if *until_ms > now => {
@@ -220,7 +238,8 @@ impl Queue {
 
     /// One delivery attempt for one message. Answers the entry if it stays queued.
     pub async fn attempt(&self, mut entry: Entry) -> Result<Option<Entry>, QueueError> {
-        let data = self.spool.data(&entry.id)?;
+        let id = entry.id.clone();
+        let data = self.on_spool(move |s| s.data(&id)).await?;
         let pending: Vec<String> = entry
             .recipients
             .iter()
@@ -289,7 +308,8 @@ impl Queue {
                 .copied()
                 .unwrap_or(Duration::from_secs(300));
             entry.next_attempt_ms = now_ms() + wait.as_millis() as i64;
-            self.spool.update(&entry)?;
+            let deferred = entry.clone();
+            self.on_spool(move |s| s.update(&deferred)).await?;
             tracing::info!(id = %entry.id, attempts = entry.attempts, error = %entry.last_error, "delivery deferred");
             return Ok(Some(entry));
         }
@@ -306,11 +326,13 @@ impl Queue {
         if !failed.is_empty() && !entry.mail_from.is_empty() {
             let (dsn_entry, dsn) =
                 bounce::notification(&entry, &failed, &data, &self.config.hostname);
-            self.spool.put(&dsn_entry, &dsn)?;
+            let bounce_id = dsn_entry.id.clone();
+            self.on_spool(move |s| s.put(&dsn_entry, &dsn)).await?;
             self.wake.notify_one();
-            tracing::info!(id = %entry.id, bounce = %dsn_entry.id, failed = failed.len(), "bounced to the sender");
+            tracing::info!(id = %entry.id, bounce = %bounce_id, failed = failed.len(), "bounced to the sender");
         }
-        self.spool.remove(&entry.id)?;
+        let id = entry.id.clone();
+        self.on_spool(move |s| s.remove(&id)).await?;
         tracing::info!(id = %entry.id, delivered = entry.recipients.len() - failed.len(), failed = failed.len(), "message done");
         Ok(None)
     }

@@ -3,18 +3,29 @@
 //!
 //! Layout under the spool directory:
 //! - `tmp/`: files being written; anything here at start-up was never acknowledged and is removed.
-//! - `msg/ID.eml`: the message exactly as received.
-//! - `msg/ID.json`: its [`Entry`] (envelope, per-recipient state, attempts, hold state).
-//!   The `.json` is renamed into place after the `.eml`, so its presence is the commit point:
-//!   an `.eml` without a `.json` after a crash is an unacknowledged leftover and is removed.
+//! - `msg/ID.mail`: one file per accepted message: a header line
+//!   `MAMORI-SPOOL 1 <entry bytes> <message bytes>`, the [`Entry`] as JSON (envelope,
+//!   per-recipient state, attempts, hold state) and a newline, then the message exactly as
+//!   received. It is written to `tmp/`, fsynced and renamed into `msg/`: its presence is the
+//!   commit point. One file means one fsync and one rename per message.
+//! - `msg/ID.json`: the entry's later state (after a deferral, a release, a retry), which
+//!   supersedes the entry inside `ID.mail`; written the same way (`tmp/`, fsync, rename).
+//! - The layout before version 1, still read so that a spool left by an older Mamori is
+//!   delivered: `msg/ID.eml` (the message) and `msg/ID.json` (its entry, the commit point;
+//!   an `.eml` without a `.json` was never acknowledged and is removed at start-up).
 //!
-//! Every write goes to `tmp/`, is fsynced, renamed into `msg/`, and the directory is fsynced,
-//! so a `kill -9` or power loss at any point leaves either the old or the new state.
+//! Every rename into `msg/` is followed by an fsync of `msg/` before the write counts as
+//! done, so a `kill -9` or power loss at any point leaves either the old or the new state.
+//! Concurrent writers share those directory fsyncs ([`DirCommit`]): one writer syncs the
+//! directory for every rename made before it started, the others wait for it, so under load
+//! the cost of the directory entry's durability is paid once per batch, not per message.
 
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
@@ -88,8 +99,16 @@ pub struct Entry {
     pub report: Option<serde_json::Value>,
 }
 
+/// The first bytes of a version-1 spool file.
+const MAGIC: &str = "MAMORI-SPOOL 1 ";
+/// The longest header line accepted (magic, two lengths, newline).
+const MAX_HEADER: usize = 64;
+/// An entry is a few KB (the analysis' reasons included); anything much larger is corrupt.
+const MAX_ENTRY: u64 = 16 << 20;
+
 pub struct Spool {
     root: PathBuf,
+    commit: DirCommit,
 }
 
 impl Spool {
@@ -106,9 +125,14 @@ impl Spool {
                 ),
             });
         }
-        Ok(Spool {
+        Ok(Spool::at(root))
+    }
+
+    fn at(root: &Path) -> Spool {
+        Spool {
             root: root.to_path_buf(),
-        })
+            commit: DirCommit::new(root.join("msg")),
+        }
     }
 
     /// Opens (creating) a spool for the gateway that serves it, and removes what was never
@@ -122,18 +146,23 @@ impl Spool {
         for f in fs::read_dir(&tmp).map_err(io(&tmp))?.flatten() {
             let _ = fs::remove_file(f.path());
         }
-        let spool = Spool {
-            root: root.to_path_buf(),
-        };
-        let msg = root.join("msg");
-        for f in fs::read_dir(&msg).map_err(io(&msg))?.flatten() {
-            let p = f.path();
-            if p.extension().is_some_and(|e| e == "eml") && !p.with_extension("json").exists() {
+        let spool = Spool::at(root);
+        let files = spool.files()?;
+        for id in &files.eml {
+            if !files.json.contains(id) {
+                let p = spool.msg(id, "eml");
                 tracing::warn!(file = %p.display(), "removing a message that was never acknowledged");
                 let _ = fs::remove_file(&p);
             }
         }
-        sync_dir(&msg)?;
+        // A state file whose message is gone is what a removal interrupted by a crash
+        // leaves (the message is removed first).
+        for id in &files.json {
+            if !files.mail.contains(id) && !files.eml.contains(id) {
+                let _ = fs::remove_file(spool.msg(id, "json"));
+            }
+        }
+        sync_dir(&root.join("msg"))?;
         Ok(spool)
     }
 
@@ -145,28 +174,67 @@ impl Spool {
         self.root.join("tmp").join(format!("{id}.{ext}"))
     }
 
+    /// The ids in `msg/`, by kind of file.
+    fn files(&self) -> Result<Files, SpoolError> {
+        let dir = self.root.join("msg");
+        let mut files = Files::default();
+        for f in fs::read_dir(&dir).map_err(io(&dir))?.flatten() {
+            let name = f.file_name();
+            let Some((id, ext)) = name.to_str().and_then(|n| n.split_once('.')) else {
+                continue;
+            };
+            if !valid_id(id) {
+                continue;
+            }
+            let set = match ext {
+                "mail" => &mut files.mail,
+                "json" => &mut files.json,
+                "eml" => &mut files.eml,
+                _ => continue,
+            };
+            set.insert(id.to_string());
+        }
+        Ok(files)
+    }
+
     /// Stores a new message durably. Only after this returns may the sender be told `250`.
     pub fn put(&self, entry: &Entry, data: &[u8]) -> Result<(), SpoolError> {
         if !valid_id(&entry.id) {
             return Err(SpoolError::Missing(entry.id.clone()));
         }
-        write_synced(&self.tmp(&entry.id, "eml"), data)?;
-        let eml = self.msg(&entry.id, "eml");
-        fs::rename(self.tmp(&entry.id, "eml"), &eml).map_err(io(&eml))?;
-        self.update(entry)
+        let dst = self.msg(&entry.id, "mail");
+        let json = serde_json::to_vec(entry).map_err(|e| SpoolError::Corrupt {
+            path: dst.clone(),
+            message: e.to_string(),
+        })?;
+        let header = format!("{MAGIC}{} {}\n", json.len(), data.len());
+        let mut file = Vec::with_capacity(header.len() + json.len() + 1 + data.len());
+        file.extend_from_slice(header.as_bytes());
+        file.extend_from_slice(&json);
+        file.push(b'\n');
+        file.extend_from_slice(data);
+        let tmp = self.tmp(&entry.id, "mail");
+        write_synced(&tmp, &file)?;
+        fs::rename(&tmp, &dst).map_err(io(&dst))?;
+        if let Err(e) = self.commit.sync() {
+            // Not acknowledged, so not to be delivered either: the sender will try again.
+            let _ = fs::remove_file(&dst);
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Replaces an entry's state atomically.
     pub fn update(&self, entry: &Entry) -> Result<(), SpoolError> {
+        let dst = self.msg(&entry.id, "json");
         let json = serde_json::to_vec_pretty(entry).map_err(|e| SpoolError::Corrupt {
-            path: self.msg(&entry.id, "json"),
+            path: dst.clone(),
             message: e.to_string(),
         })?;
         let tmp = self.tmp(&entry.id, "json");
         write_synced(&tmp, &json)?;
-        let dst = self.msg(&entry.id, "json");
         fs::rename(&tmp, &dst).map_err(io(&dst))?;
-        sync_dir(&self.root.join("msg"))
+        self.commit.sync()
     }
 
     pub fn entry(&self, id: &str) -> Result<Entry, SpoolError> {
@@ -174,14 +242,45 @@ impl Spool {
             return Err(SpoolError::Missing(id.to_string()));
         }
         let path = self.msg(id, "json");
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
+        match fs::read(&path) {
+            Ok(bytes) => {
+                // A state file alone is the rest of an interrupted removal.
+                if !self.msg(id, "mail").exists() && !self.msg(id, "eml").exists() {
+                    return Err(SpoolError::Missing(id.into()));
+                }
+                return serde_json::from_slice(&bytes).map_err(|e| SpoolError::Corrupt {
+                    path,
+                    message: e.to_string(),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(&path)(e)),
+        }
+        let path = self.msg(id, "mail");
+        let mut file = match File::open(&path) {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(SpoolError::Missing(id.into()))
             }
             Err(e) => return Err(io(&path)(e)),
         };
-        serde_json::from_slice(&bytes).map_err(|e| SpoolError::Corrupt {
+        let (mut rest, entry_len, _) = read_header(&mut file, &path)?;
+        let mut json = Vec::with_capacity(entry_len as usize);
+        json.extend_from_slice(
+            rest.get(..(entry_len as usize).min(rest.len()))
+                .unwrap_or(&[]),
+        );
+        if (json.len() as u64) < entry_len {
+            rest.clear();
+            (&mut file)
+                .take(entry_len - json.len() as u64)
+                .read_to_end(&mut json)
+                .map_err(io(&path))?;
+        }
+        if (json.len() as u64) != entry_len {
+            return Err(corrupt(&path, "shorter than its header says"));
+        }
+        serde_json::from_slice(&json).map_err(|e| SpoolError::Corrupt {
             path,
             message: e.to_string(),
         })
@@ -191,29 +290,33 @@ impl Spool {
         if !valid_id(id) {
             return Err(SpoolError::Missing(id.to_string()));
         }
-        let path = self.msg(id, "eml");
-        fs::read(&path).map_err(io(&path))
+        let path = self.msg(id, "mail");
+        match fs::read(&path) {
+            Ok(bytes) => message_part(&bytes)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| corrupt(&path, "not a spool file of version 1")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let path = self.msg(id, "eml");
+                fs::read(&path).map_err(io(&path))
+            }
+            Err(e) => Err(io(&path)(e)),
+        }
     }
 
     /// Every committed entry; a corrupt one is reported and skipped, never deleted.
     pub fn entries(&self) -> Result<Vec<Entry>, SpoolError> {
-        let dir = self.root.join("msg");
+        let files = self.files()?;
         let mut out = Vec::new();
-        for f in fs::read_dir(&dir).map_err(io(&dir))?.flatten() {
-            let p = f.path();
-            if p.extension().is_some_and(|e| e == "json") {
-                let id = p
-                    .file_stem()
-                    .and_then(|s| s.to_str())
-                    .unwrap_or_default()
-                    .to_string();
-                match self.entry(&id) {
-                    Ok(e) => out.push(e),
-                    Err(e) => tracing::error!(error = %e, "unreadable spool entry left in place"),
-                }
+        let old = files.eml.iter().filter(|id| files.json.contains(*id));
+        for id in files.mail.iter().chain(old) {
+            match self.entry(id) {
+                Ok(e) => out.push(e),
+                // Delivered and removed since the directory was listed.
+                Err(SpoolError::Missing(_)) => {}
+                Err(e) => tracing::error!(error = %e, "unreadable spool entry left in place"),
             }
         }
-        out.sort_by_key(|e| e.received_ms);
+        out.sort_by(|a, b| a.received_ms.cmp(&b.received_ms).then(a.id.cmp(&b.id)));
         Ok(out)
     }
 
@@ -232,7 +335,9 @@ impl Spool {
         if !valid_id(id) {
             return Err(SpoolError::Missing(id.to_string()));
         }
-        for ext in ["json", "eml"] {
+        // The message before its state file: a crash in between leaves a state file alone,
+        // which start-up removes, never a message with a stale state.
+        for ext in ["mail", "eml", "json"] {
             let p = self.msg(id, ext);
             match fs::remove_file(&p) {
                 Ok(()) => {}
@@ -243,6 +348,147 @@ impl Spool {
         // No directory fsync: if a crash undoes the removal, the message is delivered
         // again, which at-least-once delivery allows; the fsync cost every delivery.
         Ok(())
+    }
+}
+
+/// The ids found in `msg/`, by file kind.
+#[derive(Default)]
+struct Files {
+    mail: HashSet<String>,
+    json: HashSet<String>,
+    eml: HashSet<String>,
+}
+
+fn corrupt(path: &Path, message: &str) -> SpoolError {
+    SpoolError::Corrupt {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    }
+}
+
+/// Parses `MAMORI-SPOOL 1 <entry> <message>\n` at the start of `bytes`: the header's
+/// length and the two sizes.
+fn parse_header(bytes: &[u8]) -> Option<(usize, u64, u64)> {
+    let line_end = bytes.iter().take(MAX_HEADER).position(|b| *b == b'\n')?;
+    let line = std::str::from_utf8(bytes.get(..line_end)?).ok()?;
+    let sizes = line.strip_prefix(MAGIC)?;
+    let (entry, message) = sizes.split_once(' ')?;
+    let entry: u64 = entry.parse().ok()?;
+    let message: u64 = message.parse().ok()?;
+    (entry <= MAX_ENTRY).then_some((line_end + 1, entry, message))
+}
+
+/// Reads a version-1 file's header; answers the bytes read past it, the entry's size and
+/// the message's size, after checking the file is as long as the header says.
+fn read_header(file: &mut File, path: &Path) -> Result<(Vec<u8>, u64, u64), SpoolError> {
+    // Enough for the header and a typical entry in one read.
+    let mut buf = vec![0; 4096];
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(io(path)(e)),
+        }
+    }
+    buf.truncate(filled);
+    let (header, entry, message) =
+        parse_header(&buf).ok_or_else(|| corrupt(path, "not a spool file of version 1"))?;
+    let len = file.metadata().map_err(io(path))?.len();
+    if len != header as u64 + entry + 1 + message {
+        return Err(corrupt(path, "its length does not match its header"));
+    }
+    Ok((buf.split_off(header), entry, message))
+}
+
+/// The message inside a whole version-1 file.
+fn message_part(bytes: &[u8]) -> Option<&[u8]> {
+    let (header, entry, message) = parse_header(bytes)?;
+    let start = header
+        .checked_add(usize::try_from(entry).ok()?)?
+        .checked_add(1)?;
+    let end = start.checked_add(usize::try_from(message).ok()?)?;
+    (end == bytes.len())
+        .then(|| bytes.get(start..end))
+        .flatten()
+}
+
+/// Group commit of the directory fsyncs that make renames into `msg/` durable.
+///
+/// A writer takes a ticket after its rename and waits until a directory fsync that began
+/// after that ticket has finished. If none is running, it runs one itself, for every ticket
+/// taken so far; writers arriving meanwhile wait for the next one, which then covers all of
+/// them. A failed fsync fails exactly the tickets it was meant to cover.
+struct DirCommit {
+    dir: PathBuf,
+    state: Mutex<CommitState>,
+    done: Condvar,
+    /// Directory fsyncs run, for the tests that prove they are shared.
+    #[cfg(test)]
+    syncs: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Default)]
+struct CommitState {
+    /// Tickets handed out so far (the last one's number).
+    issued: u64,
+    /// Every ticket up to this one is durable.
+    synced: u64,
+    /// A writer is syncing the directory now.
+    running: bool,
+    /// The tickets `(after, up_to]` of the last failed fsync, and its error.
+    failed: Option<(u64, u64, std::io::ErrorKind, String)>,
+}
+
+impl DirCommit {
+    fn new(dir: PathBuf) -> DirCommit {
+        DirCommit {
+            dir,
+            state: Mutex::new(CommitState::default()),
+            done: Condvar::new(),
+            #[cfg(test)]
+            syncs: Default::default(),
+        }
+    }
+
+    /// Returns once every rename this thread made in the directory is durable.
+    fn sync(&self) -> Result<(), SpoolError> {
+        // A poisoned lock only means another writer panicked; the counters stay consistent.
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.issued += 1;
+        let ticket = st.issued;
+        loop {
+            if st.synced >= ticket {
+                return Ok(());
+            }
+            if let Some((after, up_to, kind, message)) = &st.failed {
+                if *after < ticket && ticket <= *up_to {
+                    return Err(SpoolError::Io {
+                        path: self.dir.clone(),
+                        source: std::io::Error::new(*kind, message.clone()),
+                    });
+                }
+            }
+            if st.running {
+                st = self.done.wait(st).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            st.running = true;
+            let (after, up_to) = (st.synced, st.issued);
+            drop(st);
+            #[cfg(test)]
+            self.syncs
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let result = File::open(&self.dir).and_then(|d| d.sync_all());
+            st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.running = false;
+            match result {
+                Ok(()) => st.synced = st.synced.max(up_to),
+                Err(e) => st.failed = Some((after, up_to, e.kind(), e.to_string())),
+            }
+            self.done.notify_all();
+        }
     }
 }
 
@@ -286,4 +532,74 @@ fn write_synced(path: &Path, data: &[u8]) -> Result<(), SpoolError> {
 
 fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    fn dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("mamori-dircommit-{}", ulid::Ulid::new()));
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// Waits until `n` writers hold a ticket.
+    fn wait_for_tickets(commit: &DirCommit, n: u64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while commit.state.lock().unwrap().issued < n {
+            assert!(Instant::now() < deadline, "writers never arrived");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn writers_waiting_behind_a_directory_fsync_share_the_next_one() {
+        let commit = Arc::new(DirCommit::new(dir()));
+        // A directory fsync is under way (this test holds it), and 20 writers arrive.
+        commit.state.lock().unwrap().running = true;
+        let writers: Vec<_> = (0..20)
+            .map(|_| {
+                let commit = commit.clone();
+                std::thread::spawn(move || commit.sync())
+            })
+            .collect();
+        wait_for_tickets(&commit, 20);
+        // The fsync ends having covered none of them.
+        commit.state.lock().unwrap().running = false;
+        commit.done.notify_all();
+        for w in writers {
+            w.join().unwrap().unwrap();
+        }
+        assert_eq!(commit.syncs.load(Ordering::Relaxed), 1);
+        assert_eq!(commit.state.lock().unwrap().synced, 20);
+        // A writer alone syncs for itself.
+        commit.sync().unwrap();
+        assert_eq!(commit.syncs.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn a_failed_directory_fsync_fails_the_writers_it_covered_and_no_others() {
+        let d = dir();
+        let commit = Arc::new(DirCommit::new(d.join("gone")));
+        commit.state.lock().unwrap().running = true;
+        let writers: Vec<_> = (0..5)
+            .map(|_| {
+                let commit = commit.clone();
+                std::thread::spawn(move || commit.sync())
+            })
+            .collect();
+        wait_for_tickets(&commit, 5);
+        commit.state.lock().unwrap().running = false;
+        commit.done.notify_all();
+        for w in writers {
+            assert!(w.join().unwrap().is_err());
+        }
+        // The directory is back: the next writer succeeds, nobody hangs.
+        fs::create_dir_all(d.join("gone")).unwrap();
+        commit.sync().unwrap();
+    }
 }
