@@ -14,7 +14,8 @@
 #
 # Environment: TENANTS (1000), ALERTS (50000000), EVENTS (1000000), SAMPLES (500),
 # CLIENTS (4), PARTS ("console forward"), FORWARD_STORE (postgres | sqlite: the console's
-# store in part B; postgres by default, as a provider runs it).
+# store in part B; postgres by default, as a provider runs it), MAMORI (the binary to measure,
+# target/release/mamori by default: point it at another build to compare two in one session).
 #
 # Time and disk (measured on 2 shared, busy cores): the load generates about 12,000 alerts/s
 # and ends at about 1.3 KB per alert (row with its JSON body, five indexes, incidents,
@@ -38,6 +39,7 @@ SAMPLES="${SAMPLES:-500}"
 CLIENTS="${CLIENTS:-4}"
 PARTS="${PARTS:-console forward}"
 FORWARD_STORE="${FORWARD_STORE:-postgres}"
+MAMORI="${MAMORI:-target/release/mamori}"
 
 CARGO_INCREMENTAL=0 cargo build --release -p mamori -p mamori-bench-service
 bench=target/release/mamori-bench-service
@@ -73,7 +75,7 @@ for part in $PARTS; do
   case "$part" in
     console)
       echo "== A. provider console on PostgreSQL: $TENANTS tenants, $ALERTS alerts =="
-      "$bench" console --mamori target/release/mamori --store "$url" --pgdata "$pgdata" \
+      "$bench" console --mamori "$MAMORI" --store "$url" --pgdata "$pgdata" \
         --tenants "$TENANTS" --alerts "$ALERTS" --samples "$SAMPLES" --clients "$CLIENTS" || status=$?
       # Part B does not need the big database; free its disk before going on.
       psql_admin "DROP DATABASE IF EXISTS mamori_bench WITH (FORCE)" >/dev/null
@@ -82,7 +84,7 @@ for part in $PARTS; do
       echo "== B. sensor → console forwarding over HTTPS: $EVENTS events (console on $FORWARD_STORE) =="
       store=""
       [ "$FORWARD_STORE" = postgres ] && store=postgres://mamori_bench:mamori_bench@127.0.0.1/mamori_bench_fwd
-      "$bench" forward --mamori target/release/mamori --store "$store" --events "$EVENTS" || status=$?
+      "$bench" forward --mamori "$MAMORI" --store "$store" --events "$EVENTS" || status=$?
       ;;
     *) echo "unknown part $part (console, forward)" >&2; exit 1 ;;
   esac

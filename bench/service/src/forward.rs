@@ -4,7 +4,9 @@
 //! spool; then the console starts, the sensor is restarted (so that no retry backoff left
 //! over from the outage counts), and the time until the console counts all N gives the
 //! throughput end to end: TLS, the sensor's spool reads, the console's parsing, correlation
-//! and storage.
+//! and storage. On PostgreSQL the anchor is the database alone writing the same rows with
+//! the same indexes (`postgres_alone`), measured right after on the same busy machine: the
+//! store's ceiling, since one tenant's batches are written one at a time by one backend.
 
 use crate::server::{self, Auth, Mamori};
 use anyhow::{bail, Context, Result};
@@ -240,5 +242,37 @@ async fn run_in(a: &Args, dir: &Path) -> Result<bool> {
         if met { "met" } else { "MISSED" }
     );
     running.stop(Duration::from_secs(30))?;
+    if let Some(url) = &a.store {
+        let rate = postgres_alone(url).await?;
+        println!(
+            "[forward/{backend}] anchor: PostgreSQL alone copies the same {total} rows into a table with the same indexes at {rate:.0} rows/s (Mamori end to end: {:.0}% of that)",
+            100.0 * (total as f64 / took) / rate
+        );
+    }
     Ok(met)
+}
+
+/// The anchor for the PostgreSQL run, measured on the same machine at the same moment: the
+/// rows the console stored, copied by PostgreSQL itself (no network, parsing or
+/// correlation) into a table with the same indexes, in one statement. Answers rows/s.
+async fn postgres_alone(url: &str) -> Result<f64> {
+    let (db, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .context("connecting to PostgreSQL for the anchor")?;
+    tokio::spawn(connection);
+    db.batch_execute(
+        "DROP TABLE IF EXISTS bench_anchor;
+         CREATE TABLE bench_anchor (LIKE alerts INCLUDING ALL);",
+    )
+    .await?;
+    let started = Instant::now();
+    let rows = db
+        .execute(
+            "INSERT INTO bench_anchor SELECT * FROM alerts ORDER BY time_ms, id",
+            &[],
+        )
+        .await?;
+    let took = started.elapsed().as_secs_f64();
+    db.batch_execute("DROP TABLE bench_anchor").await?;
+    Ok(rows as f64 / took.max(1e-3))
 }

@@ -186,7 +186,14 @@ pub async fn ingest(
         Ok(b) => b,
         Err(_) => return Ok(too_large()),
     };
-    let (alerts, mut answer) = parse_ndjson(&bytes, &tenant);
+    // Parsing a large body takes milliseconds of CPU: off the async workers, so other
+    // requests and the bus writer keep going meanwhile.
+    let (alerts, mut answer) = {
+        let tenant = tenant.clone();
+        tokio::task::spawn_blocking(move || parse_ndjson(&bytes, &tenant))
+            .await
+            .map_err(|e| ConsoleError::Internal(e.to_string()))?
+    };
     if !alerts.is_empty() {
         let receipt = state
             .bus

@@ -127,6 +127,39 @@ pub struct StoredAlert {
     pub incident: Option<Ulid>,
 }
 
+/// Alerts made ready to store: their columns and serialised bodies, worked out without the
+/// store (the costliest part of an alert), so that a caller can prepare the next batch while
+/// the previous one is being written ([`writer`] does).
+#[derive(Debug, Clone, Default)]
+pub struct PreparedBatch {
+    alerts: Vec<correlate::PreparedAlert>,
+}
+
+impl PreparedBatch {
+    pub fn new(alerts: &[Alert]) -> Result<PreparedBatch> {
+        Ok(PreparedBatch {
+            alerts: correlate::PreparedAlert::batch(alerts)?,
+        })
+    }
+
+    /// Appends another batch, keeping the order.
+    pub fn append(&mut self, other: PreparedBatch) {
+        if self.alerts.is_empty() {
+            self.alerts = other.alerts;
+        } else {
+            self.alerts.extend(other.alerts);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.alerts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.alerts.is_empty()
+    }
+}
+
 /// What [`Store::ingest`] did with a batch.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IngestOutcome {
@@ -225,7 +258,19 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a batch in one transaction and correlates each new alert into an incident.
     /// Every alert's `tenant` must name an existing tenant. Alerts whose id is already stored
     /// are counted as duplicates and change nothing. `window` is the correlation window.
-    async fn ingest(&self, alerts: &[Alert], window: time::Duration) -> Result<IngestOutcome>;
+    async fn ingest(&self, alerts: &[Alert], window: time::Duration) -> Result<IngestOutcome> {
+        if alerts.is_empty() {
+            return Ok(IngestOutcome::default());
+        }
+        self.ingest_prepared(PreparedBatch::new(alerts)?, window)
+            .await
+    }
+    /// [`Store::ingest`] for alerts already prepared; the same outcome.
+    async fn ingest_prepared(
+        &self,
+        batch: PreparedBatch,
+        window: time::Duration,
+    ) -> Result<IngestOutcome>;
     async fn alerts(&self, scope: &Scope, query: &AlertQuery) -> Result<Page<StoredAlert>>;
     async fn alert(&self, scope: &Scope, id: Ulid) -> Result<Option<StoredAlert>>;
     /// Counts of alerts since `since`, bucketed by `bucket` for the chart.

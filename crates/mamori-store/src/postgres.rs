@@ -4,9 +4,11 @@
 //! Connections come from a deadpool pool (plain TCP, `NoTls`: put PostgreSQL on a private
 //! network or a local socket). Statements are prepared once per connection and cached.
 //!
-//! Ingest costs a handful of round trips per batch, not one per alert: the batch's columns
-//! are sent as arrays and expanded with `UNNEST` into one `INSERT` for alerts and one each for
-//! incidents, their updates, timeline entries and rollup counts. Replicas may ingest at the
+//! Ingest costs a handful of round trips per batch, not one per alert: the alerts go in with
+//! one binary `COPY` (no per-row planning, array decoding or conflict check; their ids were
+//! checked first), and the incidents, their updates, timeline entries and rollup counts as
+//! arrays expanded with `UNNEST`, one statement each. The alerts arrive prepared
+//! ([`PreparedBatch`]), so no serialising happens while the transaction is open. Replicas may ingest at the
 //! same time, so a batch first takes a transaction-scoped advisory lock per tenant (in name
 //! order, so two batches cannot deadlock) and locks the open incidents it may join with
 //! `FOR UPDATE`; correlation of one tenant therefore happens one batch at a time.
@@ -19,8 +21,8 @@ use crate::records::{
 };
 use crate::{
     migrations, ActionQuery, AlertCounts, AlertQuery, Error, EventQuery, IncidentQuery,
-    IngestOutcome, LogEvent, NewAction, NewUser, Page, ResponseAction, Result, Session, Store,
-    StoredAlert,
+    IngestOutcome, LogEvent, NewAction, NewUser, Page, PreparedBatch, ResponseAction, Result,
+    Session, Store, StoredAlert,
 };
 use crate::{SensorContact, TenantHealth};
 use async_trait::async_trait;
@@ -29,12 +31,13 @@ use deadpool_postgres::{
 };
 use mamori_core::incident::IncidentChange;
 use mamori_core::tenant::Token;
-use mamori_core::{from_unix_ms, unix_ms, Alert, Incident, Scope, Tenant, TimelineEntry, User};
+use mamori_core::{from_unix_ms, unix_ms, Incident, Scope, Tenant, TimelineEntry, User};
 use std::collections::HashSet;
 use std::time::Duration;
 use time::OffsetDateTime;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row};
 use ulid::Ulid;
 
@@ -261,22 +264,26 @@ impl PostgresStore {
 
     async fn ingest_batch(
         &self,
-        alerts: &[Alert],
+        prepared: &[PreparedAlert],
         window: time::Duration,
     ) -> Result<IngestOutcome> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-
-        let mut tenants: Vec<String> = alerts.iter().map(|a| a.tenant.clone()).collect();
+        let mut tenants: Vec<&str> = prepared.iter().map(|p| p.tenant.as_str()).collect();
         tenants.sort_unstable();
         tenants.dedup();
+        let ids: Vec<&str> = prepared.iter().map(|p| p.id_text.as_str()).collect();
+
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let known_tenants = tx
+            .prepare_cached("SELECT name FROM tenants WHERE name = ANY($1)")
+            .await?;
         let known: HashSet<String> = tx
-            .query("SELECT name FROM tenants WHERE name = ANY($1)", &[&tenants])
+            .query(&known_tenants, &[&tenants])
             .await?
             .iter()
             .map(|r| r.try_get(0))
             .collect::<std::result::Result<_, _>>()?;
-        if let Some(t) = tenants.iter().find(|t| !known.contains(*t)) {
+        if let Some(t) = tenants.iter().find(|t| !known.contains(**t)) {
             return Err(Error::Invalid(format!("unknown tenant {t}")));
         }
         let lock = tx
@@ -286,18 +293,19 @@ impl PostgresStore {
             tx.execute(&lock, &[&LOCK_INGEST, t]).await?;
         }
 
-        let prepared = PreparedAlert::batch(alerts)?;
-        let ids: Vec<&str> = prepared.iter().map(|p| p.id_text.as_str()).collect();
+        let already = tx
+            .prepare_cached("SELECT id FROM alerts WHERE id = ANY($1)")
+            .await?;
         let stored: HashSet<String> = tx
-            .query("SELECT id FROM alerts WHERE id = ANY($1)", &[&ids])
+            .query(&already, &[&ids])
             .await?
             .iter()
             .map(|r| r.try_get(0))
             .collect::<std::result::Result<_, _>>()?;
         let mut outcome = IngestOutcome::default();
-        let mut seen = HashSet::with_capacity(alerts.len());
-        let mut fresh: Vec<&PreparedAlert> = Vec::with_capacity(alerts.len());
-        for p in &prepared {
+        let mut seen = HashSet::with_capacity(prepared.len());
+        let mut fresh: Vec<&PreparedAlert> = Vec::with_capacity(prepared.len());
+        for p in prepared {
             if !seen.insert(p.id) || stored.contains(&p.id_text) {
                 outcome.duplicates += 1;
                 outcome.duplicate_ids.push(p.id);
@@ -320,10 +328,9 @@ impl PostgresStore {
         let r_since: Vec<i64> = ranges.iter().map(|r| r.since_ms).collect();
         // The LIMIT applies to the inner index scan; only joinable incidents are read in full,
         // and locked against a concurrent state change (one closed meanwhile drops out).
-        let ids: Vec<String> = tx
-            .query(
-                &format!(
-                    "SELECT DISTINCT k.id FROM UNNEST($1::text[], $2::text[], $3::bigint[],
+        let candidates = tx
+            .prepare_cached(&format!(
+                "SELECT DISTINCT k.id FROM UNNEST($1::text[], $2::text[], $3::bigint[],
                          $4::bigint[], $5::bigint[]) AS r(tenant, asset, after_ms, until_ms, since_ms)
                      CROSS JOIN LATERAL (
                          SELECT i.id, i.last_seen_ms, i.state FROM incidents i
@@ -331,16 +338,14 @@ impl PostgresStore {
                              AND i.first_seen_ms > r.after_ms AND i.first_seen_ms <= r.until_ms
                          ORDER BY i.first_seen_ms DESC LIMIT {}) k
                      WHERE k.last_seen_ms >= r.since_ms AND k.{}",
-                    correlate::CANDIDATES_PER_RANGE,
-                    query::open_states()
-                ),
-                &[
-                    &r_tenant,
-                    &r_asset,
-                    &r_after,
-                    &r_until,
-                    &r_since,
-                ],
+                correlate::CANDIDATES_PER_RANGE,
+                query::open_states()
+            ))
+            .await?;
+        let ids: Vec<String> = tx
+            .query(
+                &candidates,
+                &[&r_tenant, &r_asset, &r_after, &r_until, &r_since],
             )
             .await?
             .iter()
@@ -362,61 +367,61 @@ impl PostgresStore {
             }
         }
 
+        // The alerts go in with COPY: no per-row planning, array decoding or conflict
+        // check. Duplicates were filtered above under the tenant lock, so a unique violation
+        // means another tenant's batch stored the same alert id meanwhile: the transaction
+        // fails and a retry sees them as duplicates.
         let n = fresh.len();
-        let mut c_id = Vec::with_capacity(n);
-        let mut c_tenant = Vec::with_capacity(n);
-        let mut c_time = Vec::with_capacity(n);
-        let mut c_engine = Vec::with_capacity(n);
-        let mut c_severity = Vec::with_capacity(n);
-        let mut c_rule_id = Vec::with_capacity(n);
-        let mut c_rule_name = Vec::with_capacity(n);
-        let mut c_summary = Vec::with_capacity(n);
-        let mut c_asset = Vec::with_capacity(n);
-        let mut c_incident = Vec::with_capacity(n);
-        let mut c_body = Vec::with_capacity(n);
-        for p in &fresh {
-            let incident = correlation.assign(p);
-            c_id.push(p.id_text.as_str());
-            c_tenant.push(p.tenant.as_str());
-            c_time.push(p.time_ms);
-            c_engine.push(p.engine.as_str());
-            c_severity.push(p.severity.rank());
-            c_rule_id.push(pg_text(&p.rule_id));
-            c_rule_name.push(pg_text(&p.rule_name));
-            c_summary.push(pg_text(&p.summary));
-            c_asset.push(p.asset.as_deref());
-            c_incident.push(incident.map(|i| i.to_string()));
-            c_body.push(p.body.as_str());
-        }
-        let inserted = tx
-            .execute(
-                "INSERT INTO alerts (id, tenant, time_ms, engine, severity, rule_id, rule_name,
-                     summary, asset, incident_id, body)
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[],
-                     $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[],
-                     $11::text[])
-                 ON CONFLICT (id) DO NOTHING",
-                &[
-                    &c_id,
-                    &c_tenant,
-                    &c_time,
-                    &c_engine,
-                    &c_severity,
-                    &c_rule_id,
-                    &c_rule_name,
-                    &c_summary,
-                    &c_asset,
-                    &c_incident,
-                    &c_body,
-                ],
+        let sink = tx
+            .copy_in(
+                "COPY alerts (id, tenant, time_ms, engine, severity, rule_id, rule_name,
+                     summary, asset, incident_id, body) FROM STDIN BINARY",
             )
             .await?;
+        let copy = BinaryCopyInWriter::new(
+            sink,
+            &[
+                Type::TEXT,
+                Type::TEXT,
+                Type::INT8,
+                Type::TEXT,
+                Type::INT8,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+            ],
+        );
+        tokio::pin!(copy);
+        for p in &fresh {
+            let incident = correlation.assign(p).map(|i| i.to_string());
+            let severity = p.severity.rank();
+            copy.as_mut()
+                .write(&[
+                    &p.id_text,
+                    &p.tenant,
+                    &p.time_ms,
+                    &p.engine.as_str(),
+                    &severity,
+                    &pg_text(&p.rule_id),
+                    &pg_text(&p.rule_name),
+                    &pg_text(&p.summary),
+                    &p.asset,
+                    &incident,
+                    &p.body,
+                ])
+                .await
+                .map_err(|e| constraint(e, "an alert id of this batch"))?;
+        }
+        let inserted = copy
+            .finish()
+            .await
+            .map_err(|e| constraint(e, "an alert id of this batch"))?;
         if inserted != n as u64 {
-            // Only possible when another tenant's batch stored the same alert id meanwhile;
-            // the transaction is rolled back and a retry sees them as duplicates.
-            return Err(Error::Conflict(format!(
-                "{} alerts of this batch, stored concurrently",
-                n as u64 - inserted
+            return Err(Error::Corrupt(format!(
+                "COPY stored {inserted} of {n} alerts"
             )));
         }
         outcome.stored = n;
@@ -435,11 +440,14 @@ impl PostgresStore {
             let lasts: Vec<i64> = opened.iter().map(|i| i.last_seen_ms).collect();
             let updated: Vec<i64> = opened.iter().map(|i| i.updated_at_ms).collect();
             tx.execute(
-                "INSERT INTO incidents (id, tenant, asset, title, severity, state, alert_count,
+                &tx.prepare_cached(
+                    "INSERT INTO incidents (id, tenant, asset, title, severity, state, alert_count,
                      first_seen_ms, last_seen_ms, updated_at_ms)
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
                      $5::bigint[], $6::text[], $7::bigint[], $8::bigint[], $9::bigint[],
                      $10::bigint[])",
+                )
+                .await?,
                 &[
                     &ids,
                     &tenants,
@@ -461,9 +469,12 @@ impl PostgresStore {
             let tenants: Vec<&str> = per_tenant.keys().copied().collect();
             let counts: Vec<i64> = per_tenant.values().copied().collect();
             tx.execute(
-                "INSERT INTO open_incidents (tenant, count)
+                &tx.prepare_cached(
+                    "INSERT INTO open_incidents (tenant, count)
                  SELECT * FROM UNNEST($1::text[], $2::bigint[])
                  ON CONFLICT (tenant) DO UPDATE SET count = open_incidents.count + EXCLUDED.count",
+                )
+                .await?,
                 &[&tenants, &counts],
             )
             .await?;
@@ -479,7 +490,8 @@ impl PostgresStore {
             let lasts: Vec<i64> = changed.iter().map(|i| i.last_seen_ms).collect();
             let updated: Vec<i64> = changed.iter().map(|i| i.updated_at_ms).collect();
             tx.execute(
-                "UPDATE incidents AS i SET title = u.title, severity = u.severity,
+                &tx.prepare_cached(
+                    "UPDATE incidents AS i SET title = u.title, severity = u.severity,
                      alert_count = u.alert_count, first_seen_ms = u.first_seen_ms,
                      last_seen_ms = u.last_seen_ms, updated_at_ms = u.updated_at_ms
                  FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[],
@@ -487,6 +499,8 @@ impl PostgresStore {
                      AS u(id, title, severity, alert_count, first_seen_ms, last_seen_ms,
                           updated_at_ms)
                  WHERE i.id = u.id",
+                )
+                .await?,
                 &[
                     &ids,
                     &titles,
@@ -510,8 +524,11 @@ impl PostgresStore {
                 .map(|e| records::timeline_body(&e.kind))
                 .collect::<Result<_>>()?;
             tx.execute(
-                "INSERT INTO incident_timeline (incident_id, time_ms, actor, body)
+                &tx.prepare_cached(
+                    "INSERT INTO incident_timeline (incident_id, time_ms, actor, body)
                  SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[])",
+                )
+                .await?,
                 &[&ids, &times, &actors, &bodies],
             )
             .await?;
@@ -524,11 +541,14 @@ impl PostgresStore {
         let r_severity: Vec<i64> = rollup.keys().map(|k| k.3).collect();
         let r_count: Vec<i64> = rollup.values().copied().collect();
         tx.execute(
-            "INSERT INTO alert_rollup (tenant, hour_ms, engine, severity, count)
+            &tx.prepare_cached(
+                "INSERT INTO alert_rollup (tenant, hour_ms, engine, severity, count)
              SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::bigint[],
                  $5::bigint[])
              ON CONFLICT (tenant, hour_ms, engine, severity)
              DO UPDATE SET count = alert_rollup.count + EXCLUDED.count",
+            )
+            .await?,
             &[&r_tenant, &r_hour, &r_engine, &r_severity, &r_count],
         )
         .await?;
@@ -538,10 +558,13 @@ impl PostgresStore {
         let a_severity: Vec<i64> = rollup_all.keys().map(|k| k.2).collect();
         let a_count: Vec<i64> = rollup_all.values().copied().collect();
         tx.execute(
-            "INSERT INTO alert_rollup_all (hour_ms, engine, severity, count)
+            &tx.prepare_cached(
+                "INSERT INTO alert_rollup_all (hour_ms, engine, severity, count)
              SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::bigint[])
              ON CONFLICT (hour_ms, engine, severity)
              DO UPDATE SET count = alert_rollup_all.count + EXCLUDED.count",
+            )
+            .await?,
             &[&a_hour, &a_engine, &a_severity, &a_count],
         )
         .await?;
@@ -892,11 +915,15 @@ impl Store for PostgresStore {
         Ok(n > 0)
     }
 
-    async fn ingest(&self, alerts: &[Alert], window: time::Duration) -> Result<IngestOutcome> {
-        if alerts.is_empty() {
+    async fn ingest_prepared(
+        &self,
+        batch: PreparedBatch,
+        window: time::Duration,
+    ) -> Result<IngestOutcome> {
+        if batch.is_empty() {
             return Ok(IngestOutcome::default());
         }
-        self.ingest_batch(alerts, window).await
+        self.ingest_batch(&batch.alerts, window).await
     }
 
     async fn alerts(&self, scope: &Scope, query: &AlertQuery) -> Result<Page<StoredAlert>> {

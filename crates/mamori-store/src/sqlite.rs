@@ -25,14 +25,14 @@ use crate::records::{
 };
 use crate::{
     migrations, ActionQuery, AlertCounts, AlertQuery, Error, EventQuery, IncidentQuery,
-    IngestOutcome, LogEvent, NewAction, NewUser, Page, ResponseAction, Result, Session, Store,
-    StoredAlert,
+    IngestOutcome, LogEvent, NewAction, NewUser, Page, PreparedBatch, ResponseAction, Result,
+    Session, Store, StoredAlert,
 };
 use crate::{SensorContact, TenantHealth};
 use async_trait::async_trait;
 use mamori_core::incident::IncidentChange;
 use mamori_core::tenant::Token;
-use mamori_core::{from_unix_ms, unix_ms, Alert, Incident, Scope, Tenant, TimelineEntry, User};
+use mamori_core::{from_unix_ms, unix_ms, Incident, Scope, Tenant, TimelineEntry, User};
 use rusqlite::config::DbConfig;
 use rusqlite::ffi;
 use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
@@ -1022,14 +1022,17 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn ingest(&self, alerts: &[Alert], window: time::Duration) -> Result<IngestOutcome> {
-        if alerts.is_empty() {
+    async fn ingest_prepared(
+        &self,
+        batch: PreparedBatch,
+        window: time::Duration,
+    ) -> Result<IngestOutcome> {
+        if batch.is_empty() {
             return Ok(IngestOutcome::default());
         }
-        // Serialising happens before taking the write lock, so it overlaps another
-        // caller's write.
-        let prepared = PreparedAlert::batch(alerts)?;
-        self.write(move |c| ingest_batch(c, &prepared, window))
+        // The batch was serialised before the write lock is taken, so that work overlaps
+        // another caller's write.
+        self.write(move |c| ingest_batch(c, &batch.alerts, window))
             .await
     }
 

@@ -5,11 +5,18 @@
 //! answered as soon as their alerts are committed. Fire-and-forget publishers may let a small
 //! batch wait up to `flush` for company. If a merged batch fails, each envelope is retried on
 //! its own so one bad envelope does not fail its neighbours.
+//!
+//! The writing is pipelined: each envelope is prepared for the store ([`PreparedBatch`]:
+//! columns and serialised bodies) on a blocking thread as soon as it arrives, while the
+//! previous batch is being written, so the store never waits for that work. Batches are
+//! still written one at a time and in arrival order, so correlation sees the alerts in the
+//! same order as without the pipeline.
 
-use crate::DynStore;
+use crate::{DynStore, PreparedBatch};
 use mamori_core::bus::{BusError, Envelope, Receipt, Subscriber};
 use std::collections::HashMap;
 use std::time::Duration;
+use tokio::task::JoinHandle;
 
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
@@ -18,41 +25,106 @@ pub struct WriterConfig {
     pub window: time::Duration,
 }
 
+/// An envelope being prepared on a blocking thread; it comes back with its alerts.
+type Preparing = JoinHandle<(Envelope, crate::Result<PreparedBatch>)>;
+
+/// The envelopes of the next batch, in arrival order.
+#[derive(Default)]
+struct Pending {
+    envelopes: Vec<Preparing>,
+    alerts: usize,
+    /// Whether a publisher waits for one of them.
+    waits: bool,
+}
+
+impl Pending {
+    fn push(&mut self, env: Envelope) {
+        self.alerts += env.alerts.len();
+        self.waits |= env.ack.is_some();
+        self.envelopes.push(tokio::task::spawn_blocking(move || {
+            let prepared = PreparedBatch::new(&env.alerts);
+            (env, prepared)
+        }));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.envelopes.is_empty()
+    }
+}
+
 /// Runs until every publisher is gone and the queue is drained.
 pub async fn run(mut sub: Subscriber, store: DynStore, config: WriterConfig) {
-    while let Some(first) = sub.recv().await {
-        let mut count = first.alerts.len();
-        let mut batch = vec![first];
+    let mut next = Pending::default();
+    let mut writing: Option<JoinHandle<()>> = None;
+    let mut open = true;
+    loop {
+        if let Some(task) = writing.as_mut() {
+            // While a batch is written, the next one gathers and prepares.
+            tokio::select! {
+                biased;
+                done = task => {
+                    if let Err(e) = done {
+                        tracing::error!(error = %e, "the event writer's write task failed");
+                    }
+                    writing = None;
+                }
+                env = sub.recv(), if open && next.alerts < config.batch_size => match env {
+                    Some(env) => next.push(env),
+                    None => open = false,
+                },
+            }
+            continue;
+        }
+        if next.is_empty() {
+            match sub.recv().await {
+                Some(env) => next.push(env),
+                None => break,
+            }
+        }
         let deadline = tokio::time::Instant::now() + config.flush;
-        while count < config.batch_size {
+        while next.alerts < config.batch_size {
             if let Some(env) = sub.try_recv() {
-                count += env.alerts.len();
-                batch.push(env);
+                next.push(env);
                 continue;
             }
-            let someone_waits = batch.iter().any(|e| e.ack.is_some());
-            if someone_waits || config.flush.is_zero() {
+            if next.waits || config.flush.is_zero() {
                 break;
             }
             match tokio::time::timeout_at(deadline, sub.recv()).await {
-                Ok(Some(env)) => {
-                    count += env.alerts.len();
-                    batch.push(env);
-                }
+                Ok(Some(env)) => next.push(env),
                 Ok(None) | Err(_) => break,
             }
         }
-        write(&store, batch, &config).await;
+        let batch = std::mem::take(&mut next);
+        writing = Some(tokio::spawn(write(store.clone(), batch, config.clone())));
     }
     tracing::debug!("event writer drained and stopped");
 }
 
-async fn write(store: &DynStore, batch: Vec<Envelope>, config: &WriterConfig) {
-    let all: Vec<_> = batch
-        .iter()
-        .flat_map(|e| e.alerts.iter().cloned())
-        .collect();
-    match store.ingest(&all, config.window).await {
+async fn write(store: DynStore, pending: Pending, config: WriterConfig) {
+    let mut batch = Vec::with_capacity(pending.envelopes.len());
+    let mut all = PreparedBatch::default();
+    for preparing in pending.envelopes {
+        match preparing.await {
+            Ok((env, Ok(prepared))) => {
+                all.append(prepared);
+                batch.push(env);
+            }
+            Ok((env, Err(e))) => {
+                // Preparing is deterministic: trying again would fail the same way.
+                tracing::error!(error = %e, alerts = env.alerts.len(), "alerts cannot be stored");
+                if let Some(ack) = env.ack {
+                    let _ = ack.send(Err(BusError::Store(e.to_string())));
+                }
+            }
+            // Only a bug gets here; the envelope is gone and its publisher hears "closed".
+            Err(e) => tracing::error!(error = %e, "preparing alerts for the store failed"),
+        }
+    }
+    if batch.is_empty() {
+        return;
+    }
+    match store.ingest_prepared(all, config.window).await {
         Ok(outcome) => {
             tracing::debug!(
                 stored = outcome.stored,
@@ -67,12 +139,12 @@ async fn write(store: &DynStore, batch: Vec<Envelope>, config: &WriterConfig) {
         Err(e) if batch.len() > 1 => {
             tracing::warn!(error = %e, envelopes = batch.len(), "batch failed; storing envelopes one by one");
             for env in batch {
-                write_one(store, env, config).await;
+                write_one(&store, env, &config).await;
             }
         }
         Err(_) => {
             for env in batch {
-                write_one(store, env, config).await;
+                write_one(&store, env, &config).await;
             }
         }
     }

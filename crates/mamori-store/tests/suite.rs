@@ -238,6 +238,7 @@ suite!(
     tokens_are_found_by_hash_until_revoked_and_names_can_be_reused,
     ingest_counts_duplicates_within_and_across_batches,
     ingest_refuses_a_batch_with_an_unknown_tenant,
+    a_batch_correlates_and_counts_exactly_as_alerts_one_by_one,
     alerts_on_one_asset_within_the_window_share_an_incident,
     an_alert_after_the_window_opens_a_new_incident,
     different_assets_get_different_incidents,
@@ -600,6 +601,214 @@ async fn ingest_counts_duplicates_within_and_across_batches(db: Db) {
             .len(),
         3
     );
+}
+
+/// What a tenant's alerts became, with the tenant's own ids replaced by positions in the
+/// list of alerts it was sent, so that two tenants fed the same alerts can be compared.
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    /// In first-seen order.
+    incidents: Vec<IncidentShape>,
+    /// Positions of alerts stored without an incident.
+    unassigned: Vec<usize>,
+    /// The overview's figures: total, by severity, by engine, hourly buckets, open incidents.
+    total: i64,
+    by_severity: Vec<(String, i64)>,
+    by_engine: Vec<(String, i64)>,
+    buckets: Vec<(i64, Vec<(String, i64)>)>,
+    open_incidents: i64,
+}
+
+#[derive(Debug, PartialEq)]
+struct IncidentShape {
+    asset: String,
+    title: String,
+    severity: Severity,
+    state: IncidentState,
+    alert_count: i64,
+    first_seen_ms: i64,
+    last_seen_ms: i64,
+    /// Positions of its alerts.
+    alerts: Vec<usize>,
+    /// Its timeline, alerts named by position.
+    timeline: Vec<String>,
+}
+
+async fn outcome_of(s: &DynStore, tenant: &str, sent: &[Alert]) -> Outcome {
+    let scope = Scope::Tenant(tenant.to_string());
+    let position = |id: Ulid| {
+        sent.iter()
+            .position(|a| a.id == id)
+            .expect("alert was sent")
+    };
+    let mut q = AlertQuery {
+        limit: 500,
+        ..AlertQuery::default()
+    };
+    let mut by_incident: std::collections::BTreeMap<Ulid, Vec<usize>> = Default::default();
+    let mut unassigned = Vec::new();
+    loop {
+        let page = s.alerts(&scope, &q).await.expect("alerts");
+        for a in &page.items {
+            match a.incident {
+                Some(i) => by_incident.entry(i).or_default().push(position(a.alert.id)),
+                None => unassigned.push(position(a.alert.id)),
+            }
+        }
+        match page.next {
+            Some(next) => q.cursor = Some(next),
+            None => break,
+        }
+    }
+    let mut incidents = Vec::new();
+    let page = s
+        .incidents(
+            &scope,
+            &IncidentQuery {
+                limit: 500,
+                ..IncidentQuery::default()
+            },
+        )
+        .await
+        .expect("incidents");
+    assert!(page.next.is_none());
+    for inc in page.items {
+        let mut alerts = by_incident.remove(&inc.id).unwrap_or_default();
+        alerts.sort_unstable();
+        let timeline = s
+            .timeline(&scope, inc.id)
+            .await
+            .expect("timeline")
+            .into_iter()
+            .map(|e| match e.kind {
+                TimelineKind::Opened { severity, alert } => {
+                    format!("opened {severity} by {}", position(alert))
+                }
+                TimelineKind::SeverityRaised { from, to, alert } => {
+                    format!("raised {from}->{to} by {}", position(alert))
+                }
+                other => format!("{other:?}"),
+            })
+            .collect();
+        incidents.push(IncidentShape {
+            asset: inc.asset,
+            title: inc.title,
+            severity: inc.severity,
+            state: inc.state,
+            alert_count: inc.alert_count,
+            first_seen_ms: unix_ms(inc.first_seen),
+            last_seen_ms: unix_ms(inc.last_seen),
+            alerts,
+            timeline,
+        });
+    }
+    incidents.sort_by(|a, b| (a.first_seen_ms, &a.asset).cmp(&(b.first_seen_ms, &b.asset)));
+    assert!(
+        by_incident.is_empty(),
+        "alerts point at incidents not listed"
+    );
+    unassigned.sort_unstable();
+    let c = s
+        .alert_counts(&scope, at(-24 * 60), Duration::hours(1))
+        .await
+        .expect("counts");
+    let buckets = c
+        .buckets
+        .into_iter()
+        .map(|b| (b.start_ms, b.by_severity.into_iter().collect()))
+        .collect();
+    Outcome {
+        incidents,
+        unassigned,
+        total: c.total,
+        by_severity: c.by_severity.into_iter().collect(),
+        by_engine: c.by_engine.into_iter().collect(),
+        buckets,
+        open_incidents: c.open_incidents,
+    }
+}
+
+async fn a_batch_correlates_and_counts_exactly_as_alerts_one_by_one(db: Db) {
+    let s = &db.store;
+    setup(s, &["batched", "single"]).await;
+    // Before: on each tenant an open incident on host a (joined by the alerts below) and a
+    // resolved one on host b (not joined).
+    let mut before = Vec::new();
+    for t in ["batched", "single"] {
+        let a = alert(t, "10.0.0.1", Severity::Low, at(0));
+        let b = alert(t, "10.0.0.2", Severity::High, at(0));
+        ingest(s, std::slice::from_ref(&a)).await;
+        ingest(s, std::slice::from_ref(&b)).await;
+        before.push(vec![a, b.clone()]);
+        let closed = incident_of(s, b.id).await.expect("incident");
+        s.update_incident(
+            &Scope::All,
+            closed,
+            IncidentChange::State(IncidentState::Resolved),
+            "taro@acme.example",
+        )
+        .await
+        .expect("resolve");
+    }
+    // Three hosts over three hours: runs inside the window, gaps beyond it, rising and falling
+    // severities, info alerts, alerts without an asset, two engines.
+    let severities = [
+        Severity::Info,
+        Severity::Low,
+        Severity::Medium,
+        Severity::Info,
+        Severity::High,
+        Severity::Low,
+        Severity::Critical,
+    ];
+    let minutes = [1, 4, 9, 17, 26, 33, 70, 71, 95, 140, 141, 150, 176];
+    let mut sent = Vec::new();
+    for (i, m) in minutes.iter().enumerate() {
+        for (h, host) in ["10.0.0.1", "10.0.0.2", "10.0.0.3"].iter().enumerate() {
+            let severity = severities[(i + h) % severities.len()];
+            let mut a = alert("single", host, severity, at(m + h as i64));
+            if (i + h) % 5 == 0 {
+                a.engine = Engine::Waf;
+            }
+            if (i + h) % 6 == 0 {
+                a.asset = None;
+            }
+            sent.push(a);
+        }
+    }
+    // One by one, in time order (the order a batch is correlated in).
+    let mut in_order = sent.clone();
+    in_order.sort_by_key(|a| (a.time, a.id));
+    for a in &in_order {
+        assert_eq!(ingest(s, std::slice::from_ref(a)).await.stored, 1);
+    }
+    // The same alerts under new ids, shuffled, in one batch prepared in three pieces (as the
+    // bus writer merges envelopes), with an alert repeated inside the batch.
+    let copies: Vec<Alert> = sent
+        .iter()
+        .map(|a| Alert {
+            id: Ulid::from_datetime(std::time::SystemTime::from(a.time)),
+            tenant: "batched".into(),
+            ..a.clone()
+        })
+        .collect();
+    let mut shuffled = copies.clone();
+    shuffled.reverse();
+    shuffled.swap(3, 20);
+    shuffled.push(shuffled[7].clone());
+    let mut batch = mamori_store::PreparedBatch::default();
+    for piece in shuffled.chunks(15) {
+        batch.append(mamori_store::PreparedBatch::new(piece).expect("prepare"));
+    }
+    let outcome = s.ingest_prepared(batch, WINDOW).await.expect("ingest");
+    assert_eq!(outcome.stored, copies.len());
+    assert_eq!(outcome.duplicates, 1);
+
+    let batched = outcome_of(s, "batched", &[&before[0][..], &copies[..]].concat()).await;
+    let single = outcome_of(s, "single", &[&before[1][..], &sent[..]].concat()).await;
+    assert!(single.incidents.len() > 4, "{single:?}");
+    assert!(!single.unassigned.is_empty());
+    assert_eq!(batched, single);
 }
 
 async fn ingest_refuses_a_batch_with_an_unknown_tenant(db: Db) {
