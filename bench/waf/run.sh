@@ -82,8 +82,15 @@ for port in 18102 18103; do
   echo "port $port: attack -> $a, normal -> $n"
 done
 
-run() { # name port kind(get|post) conns -> "rps p50 p99"
-  local out
+# CPU per request (user+system clock ticks of /proc/PID/stat over the run, in µs) of nginx's
+# worker (in (a) proxy and backend, in (b) ModSecurity too, in (c) the backend only) and of
+# Mamori: unlike req/s it hardly moves when other work shares the 2 cores.
+NGINX_WORKER=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -1)
+HZ=$(getconf CLK_TCK)
+ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+run() { # name port kind(get|post) conns -> "rps p50 p99 non2xx nginx_us mamori_us"
+  local out n0 m0
+  n0=$(ticks "$NGINX_WORKER"); m0=$(ticks "$MAMORI_PID")
   if [ "$3" = post ]; then
     out=$(wrk -t2 -c"$4" -d"${DUR}s" --latency -s "$WORK/post.lua" "${HDRS[@]}" "http://127.0.0.1:$2/index.html")
   else
@@ -94,16 +101,19 @@ run() { # name port kind(get|post) conns -> "rps p50 p99"
   p50=$(echo "$out" | awk '$1=="50%" {print $2}')
   p99=$(echo "$out" | awk '$1=="99%" {print $2}')
   non2xx=$(echo "$out" | awk '/Non-2xx/ {print $5}')
-  echo "$rps $p50 $p99 ${non2xx:-0}"
+  local reqs n1 m1
+  reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+  n1=$(ticks "$NGINX_WORKER"); m1=$(ticks "$MAMORI_PID")
+  echo "$rps $p50 $p99 ${non2xx:-0} $(( (n1 - n0) * 1000000 / HZ / reqs )) $(( (m1 - m0) * 1000000 / HZ / reqs ))"
 }
-printf "%-28s %10s %10s %10s %8s\n" "setup" "req/s" "p50" "p99" "non-2xx"
+printf "%-28s %10s %10s %10s %8s %14s %14s\n" "setup" "req/s" "p50" "p99" "non-2xx" "nginx µs/req" "mamori µs/req"
 declare -A R
 for kind in get post; do
   for setup in "nginx:18101" "nginx+modsecurity+crs:18102" "mamori-waf+crs:18103"; do
     name=${setup%%:*}; port=${setup##*:}
-    read -r rps p50 p99 bad < <(run "$name" "$port" "$kind" 32)
+    read -r rps p50 p99 bad ncpu mcpu < <(run "$name" "$port" "$kind" 32)
     R[$name-$kind]=$rps
-    printf "%-28s %10s %10s %10s %8s\n" "$name ($kind)" "$rps" "$p50" "$p99" "$bad"
+    printf "%-28s %10s %10s %10s %8s %14s %14s\n" "$name ($kind)" "$rps" "$p50" "$p99" "$bad" "$ncpu" "$mcpu"
   done
 done
 for kind in get post; do
@@ -114,7 +124,7 @@ print(f"{kind}: mamori / modsecurity = {c/b:.1f}x (target >= 20x); mamori / ngin
 PY
 done
 # Added latency at moderate load (4 connections): backend direct vs through Mamori.
-read -r _ d50 d99 _ < <(run backend 18100 get 4)
-read -r _ m50 m99 _ < <(run mamori 18103 get 4)
+read -r _ d50 d99 _ _ _ < <(run backend 18100 get 4)
+read -r _ m50 m99 _ _ _ < <(run mamori 18103 get 4)
 echo "moderate load p99: backend $d99, through mamori $m99 (p50 $d50 -> $m50); target: <= 1 ms added"
 grep -c . "$WORK/audit.jsonl" 2>/dev/null | sed 's/^/audit records: /' || true

@@ -266,6 +266,13 @@ struct Slot {
 /// The transformed value is the source value itself.
 pub const SOURCE: u32 = u32::MAX;
 
+/// Caches kept per thread for reuse (a thread runs a few transactions at once at most).
+const CACHE_POOL_SIZE: usize = 8;
+
+thread_local! {
+    static CACHE_POOL: std::cell::RefCell<Vec<Cache>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Per-transaction cache of transformation results and literal scans.
 #[derive(Debug, Default)]
 pub struct Cache {
@@ -350,7 +357,8 @@ impl Cache {
             .satisfies(want)
     }
 
-    pub fn new() -> Cache {
+    /// An empty cache with room for a typical request.
+    pub fn with_room() -> Cache {
         let mut map = FxMap::default();
         map.reserve(512);
         Cache {
@@ -360,6 +368,34 @@ impl Cache {
             scan_index: FxMap::default(),
             unions: FxMap::default(),
         }
+    }
+
+    /// A cleared cache from this thread's pool, else a new one: a fresh cache's tables are
+    /// about 20 KB, too large for the allocator's small-block caches, and were otherwise
+    /// allocated and freed on every request.
+    pub fn pooled() -> Cache {
+        CACHE_POOL
+            .with(|p| p.borrow_mut().pop())
+            .unwrap_or_else(Cache::with_room)
+    }
+
+    /// Empties the cache (keeping its tables' capacity) and returns it to this thread's pool.
+    pub fn recycle(mut self) {
+        self.map.clear();
+        self.arena.clear();
+        self.scans.clear();
+        self.scan_index.clear();
+        self.unions.clear();
+        // A request with huge values must not pin its tables for the thread's lifetime.
+        if self.map.capacity() > 4096 || self.scans.capacity() > 1024 {
+            return;
+        }
+        CACHE_POOL.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < CACHE_POOL_SIZE {
+                p.push(self);
+            }
+        });
     }
 
     /// The scan of a transformed value (computing it once per distinct bytes).

@@ -424,7 +424,7 @@ impl RuleSet {
             mode: cfg.engine,
             forced_detection: false,
             d,
-            cache: Cache::new(),
+            cache: Cache::pooled(),
             found: Vec::new(),
             path_buf: Vec::new(),
             removed_ids: Vec::new(),
@@ -436,6 +436,12 @@ impl RuleSet {
             allow: None,
             phases_done: [false; 5],
         }
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        std::mem::take(&mut self.cache).recycle();
     }
 }
 
@@ -862,13 +868,8 @@ impl<'r> Transaction<'r> {
             Op::Inert => None,
             Op::Dynamic { name, arg, dir } => {
                 let expanded = self.expand(arg, Some(rule));
-                match Operator::compile(name, &String::from_utf8_lossy(&expanded), dir) {
-                    Ok(op) => {
-                        dynamic = op;
-                        Some(&dynamic)
-                    }
-                    Err(_) => None,
-                }
+                dynamic = dynamic_operator(name, expanded, dir);
+                dynamic.as_deref()
             }
         };
         // Skip the link when no value of its collections contains a required literal.
@@ -1114,6 +1115,53 @@ impl<'r> Transaction<'r> {
             }
         }
     }
+}
+
+/// Most operators [`dynamic_operator`] keeps compiled per thread.
+const DYNAMIC_OPERATORS: usize = 128;
+/// Longer expanded arguments are compiled each time, not kept: an argument built from
+/// request data must not make the cache hold large compiled regexes.
+const DYNAMIC_ARG_MAX: usize = 1024;
+
+type DynamicKey = (String, Vec<u8>, std::path::PathBuf);
+
+thread_local! {
+    /// Operators whose argument holds a macro, by (name, expanded argument, directory): the
+    /// expansion is the same on most requests (`%{tx.allowed_methods}` from the setup), and
+    /// compiling it on each request cost more than running it.
+    static DYNAMIC: std::cell::RefCell<FxMap<DynamicKey, Option<std::rc::Rc<Operator>>>> =
+        std::cell::RefCell::new(FxMap::default());
+}
+
+/// The operator `name` with its macro-expanded argument, compiled once per thread and
+/// argument; `None` when the argument does not compile (the link then matches nothing).
+fn dynamic_operator(
+    name: &str,
+    arg: Vec<u8>,
+    dir: &std::path::Path,
+) -> Option<std::rc::Rc<Operator>> {
+    if name.to_ascii_lowercase().ends_with("fromfile") || arg.len() > DYNAMIC_ARG_MAX {
+        // The file may change between rule reloads: read it each time.
+        return Operator::compile(name, &String::from_utf8_lossy(&arg), dir)
+            .ok()
+            .map(std::rc::Rc::new);
+    }
+    let key = (name.to_string(), arg, dir.to_path_buf());
+    DYNAMIC.with(|cache| {
+        if let Some(op) = cache.borrow().get(&key) {
+            return op.clone();
+        }
+        let op = Operator::compile(name, &String::from_utf8_lossy(&key.1), dir)
+            .ok()
+            .map(std::rc::Rc::new);
+        let mut cache = cache.borrow_mut();
+        // Arguments expanded from request data could each differ: bound the memory.
+        if cache.len() >= DYNAMIC_OPERATORS {
+            cache.clear();
+        }
+        cache.insert(key, op.clone());
+        op
+    })
 }
 
 fn target_removed(removed: &[(RemovedBy, Target)], rule: &Rule, var: Var, key: &[u8]) -> bool {

@@ -735,7 +735,9 @@ impl Proxy {
     ) -> Response<ProxyBody> {
         let findings = inspection.finish();
         let mode = self.mode_of(ctx.site);
-        let id = self.record(&ctx, findings, stop.status, mode);
+        let id = self
+            .record(&ctx, findings, stop.status, mode)
+            .unwrap_or_else(|| ulid::Ulid::new().to_string());
         if let Some(loc) = stop.redirect.filter(|l| !l.is_empty()) {
             let mut r = Response::new(full(Bytes::new()));
             *r.status_mut() = StatusCode::FOUND;
@@ -761,12 +763,13 @@ impl Proxy {
     }
 
     /// Writes the audit record and the alert when a rule matched or login protection acted;
-    /// returns the record's id (the reference on the block page).
-    fn record(&self, ctx: &Ctx<'_>, findings: Findings, status: u16, mode: Mode) -> String {
-        let id = ulid::Ulid::new().to_string();
+    /// returns the record's id (the reference on the block page), `None` when nothing was
+    /// recorded (most requests: no id is made for them).
+    fn record(&self, ctx: &Ctx<'_>, findings: Findings, status: u16, mode: Mode) -> Option<String> {
         if findings.hits.is_empty() && ctx.login_signal.is_none() {
-            return id;
+            return None;
         }
+        let id = ulid::Ulid::new().to_string();
         let action = if ctx.login_signal.is_some() {
             Action::LoginRefused
         } else if status == 403
@@ -818,7 +821,7 @@ impl Proxy {
                 record.to_alert(&self.config.tenant, &self.config.sensor)
             ]);
         }
-        id
+        Some(id)
     }
 
     /// The challenge form's POST: sets the pass cookie and sends the browser back.
