@@ -520,10 +520,24 @@ pub async fn run_applier(
         }
     };
     let mut tick = tokio::time::interval(Duration::from_secs(2));
+    // A failure is logged when it starts or changes, not every round (a sensor's console may
+    // be down for hours), and the recovery once.
+    let mut failing: Option<String> = None;
     loop {
         tick.tick().await;
-        if let Err(e) = applier.sync(false).await {
-            tracing::warn!(error = %format!("{e:#}"), "syncing response actions failed");
+        match applier.sync(false).await {
+            Ok(()) => {
+                if failing.take().is_some() {
+                    tracing::info!("syncing response actions works again");
+                }
+            }
+            Err(e) => {
+                let message = format!("{e:#}");
+                if failing.as_ref() != Some(&message) {
+                    tracing::warn!(error = %message, "syncing response actions failed; retrying every 2 s");
+                    failing = Some(message);
+                }
+            }
         }
     }
 }
