@@ -4,47 +4,7 @@
 mod common;
 
 use common::*;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Sensor(Child);
-
-impl Drop for Sensor {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn sensor(data: &std::path::Path, console: &str, token: &str, listen: &str) -> Sensor {
-    let child = Command::new(bin())
-        .arg("--data")
-        .arg(data)
-        .args([
-            "up",
-            "--role",
-            "sensor",
-            "--console",
-            console,
-            "--token",
-            token,
-        ])
-        .args(["--listen", listen, "--sensor-name", "gw1"])
-        .env("MAMORI_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the sensor");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(listen).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the sensor did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Sensor(child)
-}
 
 /// `n` events starting at `from`, one NDJSON line each, with their own ids.
 fn events(path: &std::path::Path, from: usize, n: usize) {
@@ -134,7 +94,7 @@ fn events_survive_a_console_outage_and_a_killed_sensor_and_arrive_once() {
     let base = console.base.clone();
     let local = format!("127.0.0.1:{}", free_port());
     let local_url = format!("http://{local}");
-    let gw = sensor(&sensor_data, &base, &token, &local);
+    let gw = sensor_at(&sensor_data, &base, &token, &local);
 
     // The console goes away; 100,000 events are spooled on the sensor meanwhile.
     drop(console);
@@ -158,7 +118,7 @@ fn events_survive_a_console_outage_and_a_killed_sensor_and_arrive_once() {
     events(&file, 100_000, 20_000);
     send(&sensor_data, &file, &local_url, &token);
     drop(gw);
-    let _gw = sensor(&sensor_data, &base, &token, &local);
+    let _gw = sensor_at(&sensor_data, &base, &token, &local);
     wait_for(&base, &token, 120_000);
     // Nothing more trickles in later.
     std::thread::sleep(Duration::from_secs(2));
