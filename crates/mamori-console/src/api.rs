@@ -419,7 +419,8 @@ pub async fn action_status(
         .into());
     }
     state.store.set_action_status(id, status).await?;
-    tracing::info!(action = %id, sensor = %b.sensor, %status, "a sensor reported on an action");
+    // Debug formatting: the sensor's name comes from the request, so it is quoted and escaped.
+    tracing::info!(action = %id, sensor = ?b.sensor, %status, "a sensor reported on an action");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -56,8 +56,9 @@ impl Rule {
     /// The pattern the prefilter uses for this rule when it uses one, and the buffer it is
     /// searched in (`None` = packet payload / stream).
     pub fn fast_pattern(&self) -> Option<(Option<Buffer>, &[u8])> {
-        match self.detect.fast.as_ref()?.patterns.as_slice() {
-            [one] => Some((self.detect.fast.as_ref()?.source.buffer(), one.as_slice())),
+        let fast = self.detect.fast.as_ref()?;
+        match fast.patterns.as_slice() {
+            [one] => Some((fast.source.buffer(), one.as_slice())),
             _ => None,
         }
     }

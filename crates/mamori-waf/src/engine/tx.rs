@@ -1140,7 +1140,10 @@ fn dynamic_operator(
     arg: Vec<u8>,
     dir: &std::path::Path,
 ) -> Option<std::rc::Rc<Operator>> {
-    if name.to_ascii_lowercase().ends_with("fromfile") || arg.len() > DYNAMIC_ARG_MAX {
+    let from_file = name
+        .get(name.len().saturating_sub(8)..)
+        .is_some_and(|end| end.eq_ignore_ascii_case("fromfile"));
+    if from_file || arg.len() > DYNAMIC_ARG_MAX {
         // The file may change between rule reloads: read it each time.
         return Operator::compile(name, &String::from_utf8_lossy(&arg), dir)
             .ok()
