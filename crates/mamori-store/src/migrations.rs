@@ -209,6 +209,12 @@ CREATE INDEX log_events_time ON log_events(time_ms, id);
     (5, RESPONSE_ACTIONS),
     (6, SENSORS),
     (7, TRIAGE),
+    (
+        8,
+        r#"
+-- Nothing: SQLite compares the alerts' tenant and asset byte by byte already.
+"#,
+    ),
 ];
 
 /// ULIDs are compared byte-wise (`COLLATE "C"`) so that keyset pagination and `ORDER BY`
@@ -386,6 +392,18 @@ CREATE INDEX log_events_time ON log_events(time_ms, id);
     (5, RESPONSE_ACTIONS),
     (6, SENSORS),
     (7, TRIAGE),
+    (
+        8,
+        r#"
+-- Every alert stored updates two indexes on tenant and asset. Byte-wise comparison ("C")
+-- costs about a tenth less per insert than the database's locale (measured with C.UTF-8),
+-- and nothing depends on the order: tenant names are ASCII (both orders agree there) and
+-- nothing is listed in asset order. The table is not rewritten; the indexes on these
+-- columns are rebuilt.
+ALTER TABLE alerts ALTER COLUMN tenant TYPE TEXT COLLATE "C",
+    ALTER COLUMN asset TYPE TEXT COLLATE "C";
+"#,
+    ),
 ];
 
 /// Migration 5, the same on both backends.

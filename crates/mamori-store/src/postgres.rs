@@ -5,13 +5,20 @@
 //! network or a local socket). Statements are prepared once per connection and cached.
 //!
 //! Ingest costs a handful of round trips per batch, not one per alert: the alerts go in with
-//! one binary `COPY` (no per-row planning, array decoding or conflict check; their ids were
-//! checked first), and the incidents, their updates, timeline entries and rollup counts as
-//! arrays expanded with `UNNEST`, one statement each. The alerts arrive prepared
-//! ([`PreparedBatch`]), so no serialising happens while the transaction is open. Replicas may ingest at the
-//! same time, so a batch first takes a transaction-scoped advisory lock per tenant (in name
-//! order, so two batches cannot deadlock) and locks the open incidents it may join with
-//! `FOR UPDATE`; correlation of one tenant therefore happens one batch at a time.
+//! one binary `COPY` (no per-row planning, array decoding or conflict check; a batch is
+//! assumed new, and only when the COPY meets an id stored already, as when a sensor resends
+//! a batch whose answer it lost, does it go again with its ids looked up first), and the
+//! incidents, their updates, timeline entries and rollup counts as arrays expanded with
+//! `UNNEST`, one statement each. The alerts arrive prepared
+//! ([`PreparedBatch`]), so no serialising happens while the transaction is open.
+//!
+//! A batch is split into [`INGEST_SHARDS`] shards by tenant and asset, stored at the same time
+//! on separate connections. Replicas may ingest at the same time too, so each shard first
+//! takes a transaction-scoped advisory lock per tenant and shard (in name order, so two
+//! batches cannot deadlock) and locks the open incidents it may join with `FOR UPDATE`;
+//! correlation of one tenant's asset therefore happens one batch at a time. A shard that
+//! fails fails the batch; shards stored meanwhile are then found stored when it is sent
+//! again, and counted as duplicates.
 
 use crate::correlate::{self, Correlation, PreparedAlert};
 use crate::query::{self, Dialect, Param};
@@ -54,6 +61,34 @@ pub struct PostgresStore {
 }
 
 type DynParam = Box<dyn ToSql + Sync + Send>;
+
+/// A batch is stored in this many shards at once, each in its own transaction on its own
+/// connection, so that PostgreSQL's work (mostly index insertion) runs on several backends.
+/// An alert's shard follows its tenant and asset ([`ingest_shard`]), and correlation only ever
+/// joins alerts of one tenant and asset, so shards never share an incident: they share only
+/// the tenant's counters (`open_incidents`, the rollups), whose rows every transaction
+/// updates in key order. Replicas must agree on this number.
+const INGEST_SHARDS: usize = 2;
+
+/// The shard of an alert: a stable hash (FNV-1a) of its tenant and asset, the same in every
+/// build and replica.
+fn ingest_shard(tenant: &str, asset: Option<&str>) -> usize {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let asset = asset.unwrap_or("");
+    for b in tenant.bytes().chain([0xff]).chain(asset.bytes()) {
+        hash = (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (hash % INGEST_SHARDS as u64) as usize
+}
+
+/// Whether an ingest looks up which of its alert ids are stored already before its COPY.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum IdsStored {
+    /// None are: a stored one makes the COPY fail with a unique violation
+    /// ([`Error::Conflict`]), the transaction rolls back and the batch goes again, looked up.
+    Assumed,
+    LookedUp,
+}
 
 fn to_params(params: Vec<Param>) -> Vec<DynParam> {
     params
@@ -262,10 +297,37 @@ impl PostgresStore {
         Ok(())
     }
 
-    async fn ingest_batch(
+    /// Stores one shard of a batch. Almost every batch is new: its ids are looked up only
+    /// when the COPY meets one stored.
+    async fn ingest_shard(
         &self,
+        shard: usize,
         prepared: &[PreparedAlert],
         window: time::Duration,
+    ) -> Result<IngestOutcome> {
+        match self
+            .ingest_batch(shard, prepared, window, IdsStored::Assumed)
+            .await
+        {
+            Err(Error::Conflict(_)) => {
+                tracing::debug!(
+                    "a batch holds alerts already stored; storing it again with its ids looked up"
+                );
+                self.ingest_batch(shard, prepared, window, IdsStored::LookedUp)
+                    .await
+            }
+            done => done,
+        }
+    }
+
+    /// Stores alerts of one shard in one transaction, holding the shard's ingest lock of
+    /// each of their tenants.
+    async fn ingest_batch(
+        &self,
+        shard: usize,
+        prepared: &[PreparedAlert],
+        window: time::Duration,
+        ids_stored: IdsStored,
     ) -> Result<IngestOutcome> {
         let mut tenants: Vec<&str> = prepared.iter().map(|p| p.tenant.as_str()).collect();
         tenants.sort_unstable();
@@ -290,18 +352,23 @@ impl PostgresStore {
             .prepare_cached("SELECT pg_advisory_xact_lock($1, hashtext($2))")
             .await?;
         for t in &tenants {
-            tx.execute(&lock, &[&LOCK_INGEST, t]).await?;
+            tx.execute(&lock, &[&LOCK_INGEST, &format!("{t}#{shard}")])
+                .await?;
         }
 
-        let already = tx
-            .prepare_cached("SELECT id FROM alerts WHERE id = ANY($1)")
-            .await?;
-        let stored: HashSet<String> = tx
-            .query(&already, &[&ids])
-            .await?
-            .iter()
-            .map(|r| r.try_get(0))
-            .collect::<std::result::Result<_, _>>()?;
+        let stored: HashSet<String> = match ids_stored {
+            IdsStored::Assumed => HashSet::new(),
+            IdsStored::LookedUp => {
+                let already = tx
+                    .prepare_cached("SELECT id FROM alerts WHERE id = ANY($1)")
+                    .await?;
+                tx.query(&already, &[&ids])
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get(0))
+                    .collect::<std::result::Result<_, _>>()?
+            }
+        };
         let mut outcome = IngestOutcome::default();
         let mut seen = HashSet::with_capacity(prepared.len());
         let mut fresh: Vec<&PreparedAlert> = Vec::with_capacity(prepared.len());
@@ -368,9 +435,9 @@ impl PostgresStore {
         }
 
         // The alerts go in with COPY: no per-row planning, array decoding or conflict
-        // check. Duplicates were filtered above under the tenant lock, so a unique violation
-        // means another tenant's batch stored the same alert id meanwhile: the transaction
-        // fails and a retry sees them as duplicates.
+        // check. A unique violation means an id was stored already: by an earlier sending of
+        // this batch (its ids were not looked up), or, when they were, by another tenant's
+        // batch meanwhile. The transaction fails and the retry sees them as duplicates.
         let n = fresh.len();
         let sink = tx
             .copy_in(
@@ -923,7 +990,42 @@ impl Store for PostgresStore {
         if batch.is_empty() {
             return Ok(IngestOutcome::default());
         }
-        self.ingest_batch(&batch.alerts, window).await
+        let mut shards: Vec<Vec<PreparedAlert>> = vec![Vec::new(); INGEST_SHARDS];
+        for alert in batch.alerts {
+            shards[ingest_shard(&alert.tenant, alert.asset.as_deref())].push(alert);
+        }
+        let mut running = tokio::task::JoinSet::new();
+        for (shard, alerts) in shards.into_iter().enumerate() {
+            if alerts.is_empty() {
+                continue;
+            }
+            let store = PostgresStore {
+                pool: self.pool.clone(),
+            };
+            running.spawn(async move { store.ingest_shard(shard, &alerts, window).await });
+        }
+        // Every shard is waited for, so none is still writing when the caller hears of a
+        // failure and tries again.
+        let mut outcome = IngestOutcome::default();
+        let mut failed = None;
+        while let Some(done) = running.join_next().await {
+            match done {
+                Ok(Ok(part)) => {
+                    outcome.stored += part.stored;
+                    outcome.duplicates += part.duplicates;
+                    outcome.duplicate_ids.extend(part.duplicate_ids);
+                    outcome.incidents_opened += part.incidents_opened;
+                }
+                Ok(Err(e)) => failed = failed.or(Some(e)),
+                Err(e) => {
+                    failed = failed.or(Some(Error::Corrupt(format!("an ingest task failed: {e}"))))
+                }
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(outcome),
+        }
     }
 
     async fn alerts(&self, scope: &Scope, query: &AlertQuery) -> Result<Page<StoredAlert>> {
@@ -1413,7 +1515,11 @@ impl Store for PostgresStore {
         let only = scope.tenant().map(str::to_string);
         let client = self.client().await?;
         let statement = client
-            .prepare_cached(&crate::sensors::health_sql("$1", "$2::text"))
+            .prepare_cached(&crate::sensors::health_sql(
+                "$1",
+                "$2::text",
+                " COLLATE \"C\"",
+            ))
             .await?;
         let rows = client
             .query(&statement, &[&unix_ms(online_since), &only])
@@ -1529,5 +1635,26 @@ impl Store for PostgresStore {
         tx.commit().await?;
         tracing::info!(deleted, cutoff_ms, "purged old alerts");
         Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_alerts_shard_is_stable_and_shards_share_the_load() {
+        // Replicas and builds must agree: these values may never change.
+        assert_eq!(ingest_shard("acme", Some("10.0.0.1")), 0);
+        assert_eq!(ingest_shard("acme", Some("10.0.0.2")), 1);
+        assert_eq!(ingest_shard("acme", None), ingest_shard("acme", Some("")));
+        let mut per = [0usize; INGEST_SHARDS];
+        for host in 0..2000 {
+            per[ingest_shard("acme", Some(&format!("10.1.{}.{}", host / 250, host % 250)))] += 1;
+        }
+        assert!(
+            per.iter().all(|&n| n > 2000 / INGEST_SHARDS * 8 / 10),
+            "{per:?}"
+        );
     }
 }

@@ -49,11 +49,14 @@ pub struct TenantHealth {
 }
 
 /// The health query, the same text on both backends (`$1`/`?1` is `online_since`, `$2`/`?2`
-/// the one tenant or NULL).
-pub(crate) fn health_sql(p1: &str, p2: &str) -> String {
+/// the one tenant or NULL). `alerts_collate` names the collation of `alerts.tenant` where it
+/// differs from `tenants.name` (PostgreSQL: ` COLLATE "C"`), so the two can be compared and
+/// the alerts' index used.
+pub(crate) fn health_sql(p1: &str, p2: &str, alerts_collate: &str) -> String {
     format!(
         "SELECT t.name, t.display_name,
-            (SELECT a.time_ms FROM alerts a WHERE a.tenant = t.name ORDER BY a.time_ms DESC LIMIT 1),
+            (SELECT a.time_ms FROM alerts a WHERE a.tenant = t.name{alerts_collate}
+                ORDER BY a.time_ms DESC LIMIT 1),
             COALESCE((SELECT o.count FROM open_incidents o WHERE o.tenant = t.name), 0),
             (SELECT COUNT(*) FROM sensors s WHERE s.tenant = t.name),
             (SELECT COUNT(*) FROM sensors s WHERE s.tenant = t.name AND s.last_contact_ms >= {p1})

@@ -1521,7 +1521,7 @@ impl Store for SqliteStore {
         let only = scope.tenant().map(str::to_string);
         let since = unix_ms(online_since);
         self.read(move |c| {
-            let mut st = c.prepare_cached(&crate::sensors::health_sql("?1", "?2"))?;
+            let mut st = c.prepare_cached(&crate::sensors::health_sql("?1", "?2", ""))?;
             let rows = st.query_map(params![since, only], |r| {
                 Ok(TenantHealth {
                     tenant: r.get(0)?,
