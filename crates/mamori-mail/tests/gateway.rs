@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 #[derive(Default)]
 struct Sink {
     got: Mutex<Vec<(Envelope, Vec<u8>)>>,
+    /// The client address of each message's connection.
+    peers: Mutex<Vec<SocketAddr>>,
 }
 
 #[async_trait]
@@ -28,7 +30,8 @@ impl Handler for Sink {
         Ok(())
     }
 
-    async fn data(&self, _: &SessionInfo, envelope: &Envelope, message: Vec<u8>) -> Reply {
+    async fn data(&self, info: &SessionInfo, envelope: &Envelope, message: Vec<u8>) -> Reply {
+        self.peers.lock().unwrap().push(info.peer);
         self.got.lock().unwrap().push((envelope.clone(), message));
         Reply::queued("sink")
     }
@@ -84,8 +87,21 @@ async fn setup_with(
     policy: Policy,
     accounts: Option<Arc<dyn Accounts>>,
 ) -> Setup {
+    let mut sink_config = ServerConfig::new("test.localhost");
+    sink_config.max_recipients = 1000;
+    setup_full(direction, spool, policy, accounts, sink_config).await
+}
+
+/// [`setup_with`], with the sink's server configured as given.
+async fn setup_full(
+    direction: Direction,
+    spool: PathBuf,
+    policy: Policy,
+    accounts: Option<Arc<dyn Accounts>>,
+    sink_config: ServerConfig,
+) -> Setup {
     let sink = Arc::new(Sink::default());
-    let sink_addr = serve(sink.clone(), 1000).await;
+    let sink_addr = serve_with(sink.clone(), sink_config).await;
     let queue = Queue::open(
         QueueConfig::new(
             spool,
@@ -227,6 +243,57 @@ async fn an_ordinary_mail_is_relayed_byte_for_byte() {
         s.queue.spool().entries().unwrap().is_empty(),
         "delivered mail leaves the spool"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deliveries_reuse_the_next_hops_connection_until_it_closes_it() {
+    let mut sink_config = ServerConfig::new("test.localhost");
+    // The sink hangs up on a client silent for this long (421), as servers do.
+    sink_config.command_timeout = Duration::from_millis(700);
+    let s = setup_full(
+        Direction::Outbound,
+        spool_dir(),
+        Policy::default(),
+        None,
+        sink_config,
+    )
+    .await;
+    let to = ["tanaka@partner.example.jp".to_string()];
+    for n in 1..=3 {
+        let m = mail(
+            "sato@acme.example.jp",
+            &to[0],
+            "",
+            &format!("第{n}便"),
+            "本文\r\n",
+        );
+        send(s.gateway, "sato@acme.example.jp", &to, &m)
+            .await
+            .unwrap();
+        assert_eq!(wait_for(&s.sink, n).await.len(), n);
+    }
+    let peers = s.sink.peers.lock().unwrap().clone();
+    assert!(
+        peers.iter().all(|p| *p == peers[0]),
+        "one connection carried all three messages: {peers:?}"
+    );
+
+    // The sink closes the idle connection; the next message still goes, over a new one.
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let m = mail("sato@acme.example.jp", &to[0], "", "第4便", "本文\r\n");
+    send(s.gateway, "sato@acme.example.jp", &to, &m)
+        .await
+        .unwrap();
+    let got = wait_for(&s.sink, 4).await;
+    assert_eq!(got.len(), 4, "the message after the hang-up was delivered");
+    assert_eq!(got[3].1, m);
+    let peers = s.sink.peers.lock().unwrap().clone();
+    assert_ne!(
+        peers[3], peers[0],
+        "a new connection after the server closed the old one"
+    );
+    let deferred = s.queue.spool().entries().unwrap();
+    assert!(deferred.is_empty(), "nothing deferred: {deferred:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,6 +9,7 @@
 //! delay) releases them. `mamori mail queue` and the console list, retry, release and delete.
 
 pub mod bounce;
+mod reuse;
 pub mod spool;
 
 use crate::auth::Resolver;
@@ -65,6 +66,8 @@ pub struct Queue {
     config: QueueConfig,
     client: Client,
     resolver: Option<Arc<Resolver>>,
+    /// Sessions to next hops kept open between deliveries.
+    sessions: reuse::Sessions,
     wake: Notify,
     outcomes: std::sync::OnceLock<Arc<crate::takeover::Tracker>>,
 }
@@ -100,6 +103,7 @@ impl Queue {
             config,
             client,
             resolver,
+            sessions: reuse::Sessions::default(),
             wake: Notify::new(),
             outcomes: std::sync::OnceLock::new(),
         }))
@@ -175,6 +179,7 @@ impl Queue {
                     Some(now_ms() + 5_000)
                 }
             };
+            self.sessions.close_expired();
             let wait = next
                 .map(|t| Duration::from_millis((t - now_ms()).clamp(0, 5_000) as u64))
                 .unwrap_or(Duration::from_secs(5));
@@ -381,7 +386,11 @@ impl Queue {
         };
         let mut last = "no mail server found for the recipient domain".to_string();
         for (host, port) in targets {
-            match self.client.deliver(host, *port, &envelope, data).await {
+            match self
+                .sessions
+                .deliver(&self.client, host, *port, &envelope, data)
+                .await
+            {
                 Ok(d) => {
                     return Ok(d
                         .recipients
