@@ -194,3 +194,73 @@ async fn up_runs_the_waf_and_login_protection_alerts_reach_the_console() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+/// Kills a child process when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn waf_serve_answers_on_every_thread_and_will_not_share_its_port() {
+    let data = temp_dir("wafserve");
+    let web = temp_dir("wafserve-site");
+    let site = site(&web);
+    let rules = data.join("local.conf");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        &rules,
+        "SecRuleEngine On\nSecRule ARGS \"@contains <script>\" \"id:10001,phase:2,deny,status:403,log\"\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let upstream = format!("http://127.0.0.1:{}", site.port);
+    let serve = |data: &Path| {
+        Command::new(bin())
+            .arg("--data")
+            .arg(data)
+            .args(["waf", "serve", "--listen", &listen, "--upstream", &upstream])
+            .arg("--rules")
+            .arg(&rules)
+            .env("MAMORI_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start mamori waf serve")
+    };
+    let _first = Running(serve(&data));
+    wait_for(port);
+
+    // Connections land on the serving threads the kernel picks; every one is answered and
+    // inspected the same.
+    for i in 0..24 {
+        let (status, body) = http(
+            port,
+            &format!(
+                "GET /index.html?n={i} HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n"
+            ),
+        );
+        assert_eq!(status, 200, "request {i}: {body}");
+        let (status, _) = http(
+            port,
+            "GET /?q=%3Cscript%3E HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status, 403, "attack {i}");
+    }
+
+    // A second proxy on the same port is refused, not let in beside the first.
+    let second = serve(&temp_dir("wafserve-second"))
+        .wait_with_output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "a second proxy started: {stderr}");
+    assert!(
+        stderr.contains(&format!("listening on {listen}")) && stderr.contains("in use"),
+        "{stderr}"
+    );
+}
