@@ -188,7 +188,8 @@ pub async fn run_proxy(
     let listen = waf.listen.clone();
     let tls_listen = waf.tls_listen.clone();
     let proxy = Proxy::new(waf, bus).context("starting the WAF")?;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(16));
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get().min(mamori_waf::proxy::SERVING_THREADS));
     let sockets = reuseport_sockets(&listen, threads)
         .await
         .with_context(|| format!("listening on {listen}"))?;
@@ -236,7 +237,7 @@ pub async fn run_proxy(
                             return;
                         }
                     };
-                    p.serve(listener, async move {
+                    p.serve_on_thread(i, listener, async move {
                         let _ = rx.wait_for(|s| *s).await;
                     })
                     .await

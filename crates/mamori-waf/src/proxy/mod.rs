@@ -90,12 +90,22 @@ pub struct Proxy {
         Option<std::time::SystemTime>,
         Option<std::time::SystemTime>,
     )>,
-    client: Client<HttpConnector, ProxyBody>,
+    /// Clients to the upstreams, one per serving thread ([`Proxy::serve_on_thread`]): a
+    /// pooled connection is driven by the runtime that opened it, so each thread keeps its own.
+    clients: Vec<Client<HttpConnector, ProxyBody>>,
     audit: Option<AuditLog>,
     alerts: Option<Publisher>,
     secret: [u8; 32],
     /// Audit records also go here (tests and `mamori waf test` read them).
     pub taps: std::sync::Mutex<Vec<tokio::sync::mpsc::UnboundedSender<AuditRecord>>>,
+}
+
+/// Threads that may serve one proxy, each with its own upstream client.
+pub const SERVING_THREADS: usize = 16;
+
+thread_local! {
+    /// Which serving thread this is (0 on a shared multi-threaded runtime).
+    static SERVING_THREAD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -138,10 +148,14 @@ impl Proxy {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(256)
-            .build(connector);
+        let clients = (0..SERVING_THREADS)
+            .map(|_| {
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(Duration::from_secs(30))
+                    .pool_max_idle_per_host(256)
+                    .build(connector.clone())
+            })
+            .collect();
         let mut secret = [0u8; 32];
         for (i, b) in ulid::Ulid::new()
             .to_bytes()
@@ -158,7 +172,7 @@ impl Proxy {
             modes: std::sync::RwLock::new(std::collections::HashMap::new()),
             bans: std::sync::RwLock::new(Vec::new()),
             seen: std::sync::Mutex::new((None, None, None)),
-            client,
+            clients,
             audit,
             alerts,
             secret,
@@ -265,6 +279,18 @@ impl Proxy {
 
     fn site(&self, host: &str) -> Option<&Site> {
         self.sites.iter().find(|s| s.serves(host))
+    }
+
+    /// [`Proxy::serve`] on a thread of its own with its own runtime, the `index`th of up to
+    /// [`SERVING_THREADS`]: its requests go upstream over connections of its own.
+    pub async fn serve_on_thread(
+        self: Arc<Self>,
+        index: usize,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        SERVING_THREAD.set(index);
+        self.serve(listener, shutdown).await
     }
 
     /// Serves plain HTTP on `listener` until `shutdown` resolves.
@@ -577,7 +603,8 @@ impl Proxy {
             Err(e) => return page(pages::bad_gateway(&e.to_string())),
         };
         let timeout = Duration::from_secs(self.config.upstream_timeout_secs.max(1));
-        let resp = match tokio::time::timeout(timeout, self.client.request(out)).await {
+        let client = &self.clients[SERVING_THREAD.get() % self.clients.len()];
+        let resp = match tokio::time::timeout(timeout, client.request(out)).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
                 if e.is_connect() {
