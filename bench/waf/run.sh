@@ -5,7 +5,7 @@
 # latency and the ratios; then the latency Mamori adds over the backend at moderate load.
 #
 # Needs: nginx libnginx-mod-http-modsecurity modsecurity-crs wrk (Debian packages).
-# Usage: bash bench/waf/run.sh [seconds per run, default 10]
+# Usage: bash bench/waf/run.sh [seconds per run, default 10]   (MAMORI=path: another build)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DUR=${1:-10}
@@ -13,7 +13,13 @@ TARGET=${CARGO_TARGET_DIR:-target}
 for bin in nginx wrk; do command -v $bin >/dev/null || { echo "missing $bin: apt-get install nginx libnginx-mod-http-modsecurity modsecurity-crs wrk"; exit 1; }; done
 [ -d /usr/share/modsecurity-crs/rules ] || { echo "missing Debian's CRS: apt-get install modsecurity-crs"; exit 1; }
 MODSEC_MOD=$(ls /usr/lib/nginx/modules/ngx_http_modsecurity_module.so)
-cargo build --release -q -p mamori
+# MAMORI=path measures another build (e.g. an older one, alternately with this one).
+if [ -n "${MAMORI:-}" ]; then
+  MAMORI_BIN=$MAMORI
+else
+  cargo build --release -q -p mamori
+  MAMORI_BIN=$TARGET/release/mamori
+fi
 WORK=$(mktemp -d /tmp/mamori-bench-waf.XXXX)
 chmod 755 "$WORK"   # nginx's workers (www-data) read the page from here
 trap 'nginx -p "$WORK" -c "$WORK/nginx.conf" -s stop 2>/dev/null || true; kill $MAMORI_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -61,7 +67,7 @@ http {
 }
 CONF
 nginx -p "$WORK" -c "$WORK/nginx.conf"
-"$TARGET/release/mamori" --data "$WORK/mamori-data" waf serve --listen 127.0.0.1:18103 \
+"$MAMORI_BIN" --data "$WORK/mamori-data" waf serve --listen 127.0.0.1:18103 \
   --upstream http://127.0.0.1:18100 --rules /usr/share/modsecurity-crs --audit-log "$WORK/audit.jsonl" 2>"$WORK/mamori.log" &
 MAMORI_PID=$!
 for i in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:18103/ && break; sleep 0.2; done
