@@ -332,7 +332,6 @@ impl PostgresStore {
         let mut tenants: Vec<&str> = prepared.iter().map(|p| p.tenant.as_str()).collect();
         tenants.sort_unstable();
         tenants.dedup();
-        let ids: Vec<&str> = prepared.iter().map(|p| p.id_text.as_str()).collect();
 
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
@@ -359,6 +358,7 @@ impl PostgresStore {
         let stored: HashSet<String> = match ids_stored {
             IdsStored::Assumed => HashSet::new(),
             IdsStored::LookedUp => {
+                let ids: Vec<&str> = prepared.iter().map(|p| p.id_text.as_str()).collect();
                 let already = tx
                     .prepare_cached("SELECT id FROM alerts WHERE id = ANY($1)")
                     .await?;
