@@ -106,14 +106,12 @@ impl Handler for Gateway {
         // thread switches, more than the check itself (6–8% of the relay's throughput).
         // A large one, whose attachments may take a while, goes to the blocking pool so that
         // it does not hold up the other sessions on this thread.
-        let checked = if message.len() <= INLINE_CHECK_BYTES {
-            Ok((check(&message, direction, &policy, &ctx), message))
+        let small = message.len() <= INLINE_CHECK_BYTES;
+        let run = move || (check(&message, direction, &policy, &ctx), message);
+        let checked = if small {
+            Ok(run())
         } else {
-            tokio::task::spawn_blocking(move || {
-                let report = check(&message, direction, &policy, &ctx);
-                (report, message)
-            })
-            .await
+            tokio::task::spawn_blocking(run).await
         };
         let (report, message) = match checked {
             Ok(r) => r,
