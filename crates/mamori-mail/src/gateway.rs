@@ -180,14 +180,9 @@ impl Handler for Gateway {
             size: bytes.len() as u64,
             report: Some(report.to_json()),
         };
-        // The spool's writes and fsyncs block: off the runtime's threads, so that other
-        // sessions go on (and concurrent fsyncs share the file system's journal commits).
-        let stored = {
-            let (queue, entry, bytes) = (self.queue.clone(), entry.clone(), bytes);
-            tokio::task::spawn_blocking(move || queue.enqueue(&entry, &bytes))
-                .await
-                .unwrap_or_else(|e| Err(crate::queue::QueueError::Client(e.to_string())))
-        };
+        // The spool's writes and fsyncs block: never on the runtime's threads, so that other
+        // sessions go on (and concurrent messages share one sync).
+        let stored = self.queue.enqueue_async(entry.clone(), bytes).await;
         match stored {
             Ok(()) => {
                 tracing::info!(id = %id, verdict = report.verdict.as_str(), score = report.score, "message accepted");

@@ -1,7 +1,7 @@
-//! The spool on disk: one file per message (envelope and bytes together), later state in a
-//! separate file that supersedes it, the older two-file layout still read and delivered, and
-//! many concurrent writers sharing directory fsyncs — every one acknowledged, every one
-//! found again after a crash, none twice.
+//! The spool on disk: messages on their way appended to the journal, held ones one file per
+//! message (envelope and bytes together), later state in a file that supersedes it, the
+//! older two-file layout still read and delivered, and many concurrent writers sharing
+//! syncs — every one acknowledged, every one found again after a crash, none twice.
 
 use mamori_mail::queue::spool::{Entry, Hold, RcptState, Recipient, Spool};
 use mamori_mail::queue::{NextHop, Queue, QueueConfig};
@@ -59,23 +59,134 @@ fn subject(message: &[u8]) -> String {
         .unwrap_or_default()
 }
 
+/// The journal's files: segments (`.log`) and their tombstones (`.done`).
+fn journal(dir: &Path) -> Vec<String> {
+    names(&dir.join("journal"))
+}
+
 #[test]
-fn an_accepted_message_is_one_file_with_its_envelope() {
+fn a_message_on_its_way_is_appended_to_the_journal_and_a_held_one_gets_a_file() {
     let dir = spool_dir();
     let spool = Spool::open(&dir).unwrap();
-    let (e, data) = entry("one file");
+    let (e, data) = entry("journal");
     spool.put(&e, &data).unwrap();
-    assert_eq!(names(&dir.join("msg")), [format!("{}.mail", e.id)]);
-    assert!(names(&dir.join("tmp")).is_empty());
+    assert!(names(&dir.join("msg")).is_empty());
+    assert_eq!(journal(&dir), ["0000000000000000.log"]);
+    assert!(spool.in_journal(&e.id));
     assert_eq!(spool.entry(&e.id).unwrap(), e);
     assert_eq!(spool.data(&e.id).unwrap(), data);
     assert_eq!(spool.entries().unwrap(), std::slice::from_ref(&e));
-    // Another process (the CLI, the console) reads the same.
+
+    let (mut held, held_data) = entry("held");
+    held.hold = Some(Hold::Held {
+        reasons: vec!["mail.personal_data".into()],
+    });
+    spool.put(&held, &held_data).unwrap();
+    assert_eq!(names(&dir.join("msg")), [format!("{}.mail", held.id)]);
+    assert!(!spool.in_journal(&held.id));
+    assert_eq!(spool.entries().unwrap(), [e.clone(), held.clone()]);
+
+    // Another process (the CLI, the console) reads the same from disk.
     let other = Spool::attach(&dir).unwrap();
     assert_eq!(other.entry(&e.id).unwrap(), e);
     assert_eq!(other.data(&e.id).unwrap(), data);
+    assert_eq!(other.entries().unwrap(), [e.clone(), held.clone()]);
+
+    // Delivered: a tombstone, and the message is gone for both.
     spool.remove(&e.id).unwrap();
+    assert!(!spool.in_journal(&e.id));
+    assert!(spool.entry(&e.id).is_err());
+    assert_eq!(other.entries().unwrap(), std::slice::from_ref(&held));
+    spool.remove(&held.id).unwrap();
     assert!(names(&dir.join("msg")).is_empty());
+    assert!(spool.entries().unwrap().is_empty());
+    drop(spool);
+    // A restart removes the segment with nothing left in it.
+    let spool = Spool::open(&dir).unwrap();
+    assert!(journal(&dir).is_empty());
+    assert!(spool.entries().unwrap().is_empty());
+}
+
+#[test]
+fn a_journal_message_whose_state_changes_moves_to_a_file_of_its_own() {
+    let dir = spool_dir();
+    let spool = Spool::open(&dir).unwrap();
+    let (mut e, data) = entry("deferred from the journal");
+    spool.put(&e, &data).unwrap();
+    e.attempts = 1;
+    e.last_error = "421 try later".into();
+    spool.update(&e).unwrap();
+    assert!(!spool.in_journal(&e.id));
+    assert_eq!(names(&dir.join("msg")), [format!("{}.mail", e.id)]);
+    assert_eq!(spool.entries().unwrap(), std::slice::from_ref(&e));
+    assert_eq!(spool.data(&e.id).unwrap(), data);
+    drop(spool);
+    let spool = Spool::open(&dir).unwrap();
+    assert_eq!(spool.entries().unwrap(), std::slice::from_ref(&e));
+    assert!(journal(&dir).is_empty(), "its segment had nothing else");
+
+    // The same from another process while the gateway runs: the gateway stops listing
+    // the journal copy.
+    let (mut f, f_data) = entry("retried from the CLI");
+    spool.put(&f, &f_data).unwrap();
+    let other = Spool::attach(&dir).unwrap();
+    f.next_attempt_ms = 1;
+    other.update(&f).unwrap();
+    assert_eq!(spool.entries().unwrap(), [e.clone(), f.clone()]);
+    assert_eq!(spool.data(&f.id).unwrap(), f_data);
+    // And a delete from another process is seen too.
+    let (g, g_data) = entry("deleted from the CLI");
+    spool.put(&g, &g_data).unwrap();
+    other.remove(&g.id).unwrap();
+    assert_eq!(spool.entries().unwrap(), [e, f]);
+    assert!(!spool.in_journal(&g.id));
+}
+
+/// A crash part-way through an append leaves the end of a segment cut short: everything
+/// before it is recovered, the torn record (never acknowledged) is not, and appends go on
+/// in a new segment.
+#[test]
+fn a_torn_record_at_the_end_of_the_journal_is_dropped_and_the_rest_recovered() {
+    let dir = spool_dir();
+    let spool = Spool::open(&dir).unwrap();
+    let (a, a_data) = entry("before the crash");
+    let (b, b_data) = entry("delivered before the crash");
+    spool.put(&a, &a_data).unwrap();
+    spool.put(&b, &b_data).unwrap();
+    spool.remove(&b.id).unwrap();
+    std::mem::forget(spool);
+    let segment = dir.join("journal").join("0000000000000000.log");
+    for torn in [
+        &b"MAMORI-SPOOL 1 10 5\n{\"id\""[..],
+        b"MAMORI-SP",
+        b"\0\0\0\0",
+    ] {
+        let mut bytes = std::fs::read(&segment).unwrap();
+        let keep = bytes.len();
+        bytes.extend_from_slice(torn);
+        std::fs::write(&segment, &bytes).unwrap();
+        let spool = Spool::open(&dir).unwrap();
+        assert_eq!(spool.entries().unwrap(), std::slice::from_ref(&a));
+        assert_eq!(spool.data(&a.id).unwrap(), a_data);
+        drop(spool);
+        bytes.truncate(keep);
+        std::fs::write(&segment, &bytes).unwrap();
+    }
+    let spool = Spool::open(&dir).unwrap();
+    let (c, c_data) = entry("after the restart");
+    spool.put(&c, &c_data).unwrap();
+    assert_eq!(
+        journal(&dir),
+        [
+            "0000000000000000.done",
+            "0000000000000000.log",
+            "0000000000000001.log"
+        ]
+    );
+    assert_eq!(spool.entries().unwrap(), [a.clone(), c.clone()]);
+    // The old segment goes once its last message is delivered.
+    spool.remove(&a.id).unwrap();
+    assert_eq!(journal(&dir), ["0000000000000001.log"]);
 }
 
 #[test]
@@ -153,7 +264,9 @@ fn a_spool_in_the_old_two_file_layout_is_still_read() {
     std::fs::write(&stray, b"Subject: x\r\n\r\n").unwrap();
     let spool = Spool::open(&dir).unwrap();
     assert!(!stray.exists());
-    let (new, new_data) = entry("new layout");
+    let (mut new, new_data) = entry("new layout");
+    // Listed after the old one (entries are in the order received).
+    new.received_ms = old.received_ms + 1;
     spool.put(&new, &new_data).unwrap();
     let entries = spool.entries().unwrap();
     assert_eq!(entries, [old.clone(), new.clone()]);

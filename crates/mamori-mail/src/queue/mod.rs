@@ -9,6 +9,7 @@
 //! delay) releases them. `mamori mail queue` and the console list, retry, release and delete.
 
 pub mod bounce;
+mod journal;
 mod reuse;
 pub mod spool;
 
@@ -146,6 +147,26 @@ impl Queue {
         Ok(())
     }
 
+    /// [`Queue::enqueue`] for async callers: a message on its way to delivery waits for the
+    /// journal's shared sync without holding a thread; others are written on the blocking
+    /// pool.
+    pub async fn enqueue_async(&self, entry: Entry, data: Vec<u8>) -> Result<(), QueueError> {
+        let hold = entry.hold.is_some();
+        match self.spool.submit(&entry, &data) {
+            Some(answer) => answer.await.unwrap_or_else(|_| {
+                Err(SpoolError::Io {
+                    path: self.config.spool_dir.clone(),
+                    source: std::io::Error::other("the journal writer has stopped"),
+                })
+            })?,
+            None => self.on_spool(move |s| s.put(&entry, &data)).await?,
+        }
+        if !hold {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
     /// Lets a held, quarantined or delayed message go now.
     pub fn release(&self, id: &str) -> Result<Entry, QueueError> {
         let e = self.spool.release(id)?;
@@ -244,7 +265,12 @@ impl Queue {
     /// One delivery attempt for one message. Answers the entry if it stays queued.
     pub async fn attempt(&self, mut entry: Entry) -> Result<Option<Entry>, QueueError> {
         let id = entry.id.clone();
-        let data = self.on_spool(move |s| s.data(&id)).await?;
+        // A message in the journal was written moments ago: its bytes are in the page cache.
+        let data = if self.spool.in_journal(&id) {
+            self.spool.data(&id)?
+        } else {
+            self.on_spool(move |s| s.data(&id)).await?
+        };
         let pending: Vec<String> = entry
             .recipients
             .iter()
@@ -337,7 +363,12 @@ impl Queue {
             tracing::info!(id = %entry.id, bounce = %bounce_id, failed = failed.len(), "bounced to the sender");
         }
         let id = entry.id.clone();
-        self.on_spool(move |s| s.remove(&id)).await?;
+        if self.spool.in_journal(&id) {
+            // A tombstone: one short write to the page cache.
+            self.spool.remove(&id)?;
+        } else {
+            self.on_spool(move |s| s.remove(&id)).await?;
+        }
         tracing::info!(id = %entry.id, delivered = entry.recipients.len() - failed.len(), failed = failed.len(), "message done");
         Ok(None)
     }

@@ -2,8 +2,12 @@
 //! `250`, and stays there until it is delivered, bounced, released, or deleted.
 //!
 //! Layout under the spool directory:
+//! - `journal/SEQ.log` and `SEQ.done`: messages on their first delivery attempt, appended
+//!   and synced in groups, with tombstones for the delivered ones ([`super::journal`]). Only
+//!   the process serving the spool appends; the others read it from disk.
 //! - `tmp/`: files being written; anything here at start-up was never acknowledged and is removed.
-//! - `msg/ID.mail`: one file per accepted message: a header line
+//! - `msg/ID.mail`: one file per held message, and per message moved out of the journal when
+//!   its first attempt failed: a header line
 //!   `MAMORI-SPOOL 1 <entry bytes> <message bytes>`, the [`Entry`] as JSON (envelope,
 //!   per-recipient state, attempts, hold state) and a newline, then the message exactly as
 //!   received. It is written to `tmp/`, fsynced and renamed into `msg/`: its presence is the
@@ -20,6 +24,7 @@
 //! directory for every rename made before it started, the others wait for it, so under load
 //! the cost of the directory entry's durability is paid once per batch, not per message.
 
+use super::journal::{self, Journal, Record};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -40,7 +45,7 @@ pub enum SpoolError {
     Missing(String),
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SpoolError + '_ {
+pub(super) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SpoolError + '_ {
     move |source| SpoolError::Io {
         path: path.to_path_buf(),
         source,
@@ -108,7 +113,11 @@ const MAX_ENTRY: u64 = 16 << 20;
 
 pub struct Spool {
     root: PathBuf,
-    commit: DirCommit,
+    /// Directory fsyncs of `msg/`, shared by concurrent renames.
+    commit: GroupCommit,
+    /// The journal this process appends to; `None` in a process that only looks
+    /// ([`Spool::attach`]), which reads the journal from disk each time.
+    journal: Option<Journal>,
 }
 
 impl Spool {
@@ -131,7 +140,8 @@ impl Spool {
     fn at(root: &Path) -> Spool {
         Spool {
             root: root.to_path_buf(),
-            commit: DirCommit::new(root.join("msg")),
+            commit: GroupCommit::new(),
+            journal: None,
         }
     }
 
@@ -163,7 +173,63 @@ impl Spool {
             }
         }
         sync_dir(&root.join("msg"))?;
-        Ok(spool)
+        let files = spool.files()?;
+        let journal = Journal::open(&root.join("journal"), &|id| files.has_message(id))?;
+        Ok(Spool {
+            journal: Some(journal),
+            ..spool
+        })
+    }
+
+    fn journal_dir(&self) -> PathBuf {
+        self.root.join("journal")
+    }
+
+    /// The journal's live records: this process's own index, or what is on disk in a
+    /// process that only looks. A message that also has a file in `msg/` is the file's.
+    fn journal_live(&self, files: &Files) -> Result<Vec<Record>, SpoolError> {
+        match &self.journal {
+            Some(j) => Ok(j
+                .live()
+                .into_iter()
+                .filter(|r| !files.has_message(&r.entry.id))
+                .collect()),
+            None => journal::live_on_disk(&self.journal_dir(), &|id| files.has_message(id)),
+        }
+    }
+
+    /// Message `id` in the journal, unless it has a file in `msg/`.
+    fn journal_record(&self, id: &str) -> Result<Option<Record>, SpoolError> {
+        if let Some(j) = &self.journal {
+            return Ok(j.get(id));
+        }
+        let has_file = self.msg(id, "mail").exists() || self.msg(id, "eml").exists();
+        if has_file {
+            return Ok(None);
+        }
+        let live = journal::live_on_disk(&self.journal_dir(), &|_| false)?;
+        Ok(live.into_iter().find(|r| r.entry.id == id))
+    }
+
+    fn journal_data(&self, r: &Record) -> Result<Vec<u8>, SpoolError> {
+        match &self.journal {
+            Some(j) => j.data(r),
+            None => journal::data_on_disk(&self.journal_dir(), r),
+        }
+    }
+
+    fn journal_remove(&self, r: &Record) -> Result<(), SpoolError> {
+        match &self.journal {
+            Some(j) => j.remove(&r.entry.id, r.seq),
+            None => journal::remove_on_disk(&self.journal_dir(), r),
+        }
+    }
+
+    /// Every rename into `msg/` so far is durable once this returns.
+    fn sync_msg_dir(&self) -> Result<(), SpoolError> {
+        let msg = self.root.join("msg");
+        self.commit
+            .sync(&msg, || File::open(&msg).and_then(|d| d.sync_all()))
     }
 
     fn msg(&self, id: &str, ext: &str) -> PathBuf {
@@ -198,10 +264,39 @@ impl Spool {
     }
 
     /// Stores a new message durably. Only after this returns may the sender be told `250`.
+    /// A message on its way to delivery goes to the journal (in the process that serves the
+    /// spool); a held one gets a file of its own, since it may wait for days.
     pub fn put(&self, entry: &Entry, data: &[u8]) -> Result<(), SpoolError> {
         if !valid_id(&entry.id) {
             return Err(SpoolError::Missing(entry.id.clone()));
         }
+        match &self.journal {
+            Some(j) if entry.hold.is_none() => j.append(entry, data),
+            _ => self.put_file(entry, data),
+        }
+    }
+
+    /// [`Spool::put`] for async callers, when the message goes to the journal: the answer
+    /// comes once it is durable, without a thread waiting for it. `None`: use `put`.
+    pub fn submit(
+        &self,
+        entry: &Entry,
+        data: &[u8],
+    ) -> Option<tokio::sync::oneshot::Receiver<Result<(), SpoolError>>> {
+        match &self.journal {
+            Some(j) if entry.hold.is_none() && valid_id(&entry.id) => Some(j.submit(entry, data)),
+            _ => None,
+        }
+    }
+
+    /// Whether message `id` is in this process's journal: reading it and removing it then
+    /// touch only the page cache.
+    pub fn in_journal(&self, id: &str) -> bool {
+        self.journal.as_ref().is_some_and(|j| j.has(id))
+    }
+
+    /// Writes `msg/ID.mail`: entry and message in one file, fsynced and renamed into place.
+    fn put_file(&self, entry: &Entry, data: &[u8]) -> Result<(), SpoolError> {
         let dst = self.msg(&entry.id, "mail");
         let json = serde_json::to_vec(entry).map_err(|e| SpoolError::Corrupt {
             path: dst.clone(),
@@ -216,7 +311,7 @@ impl Spool {
         let tmp = self.tmp(&entry.id, "mail");
         write_synced(&tmp, &file)?;
         fs::rename(&tmp, &dst).map_err(io(&dst))?;
-        if let Err(e) = self.commit.sync() {
+        if let Err(e) = self.sync_msg_dir() {
             // Not acknowledged, so not to be delivered either: the sender will try again.
             let _ = fs::remove_file(&dst);
             return Err(e);
@@ -224,8 +319,17 @@ impl Spool {
         Ok(())
     }
 
-    /// Replaces an entry's state atomically.
+    /// Replaces an entry's state atomically. A message in the journal moves to a file of
+    /// its own first (then gets its tombstone): it is no longer on its first attempt.
     pub fn update(&self, entry: &Entry) -> Result<(), SpoolError> {
+        if !valid_id(&entry.id) {
+            return Err(SpoolError::Missing(entry.id.clone()));
+        }
+        if let Some(r) = self.journal_record(&entry.id)? {
+            let data = self.journal_data(&r)?;
+            self.put_file(entry, &data)?;
+            return self.journal_remove(&r);
+        }
         let dst = self.msg(&entry.id, "json");
         let json = serde_json::to_vec_pretty(entry).map_err(|e| SpoolError::Corrupt {
             path: dst.clone(),
@@ -234,7 +338,7 @@ impl Spool {
         let tmp = self.tmp(&entry.id, "json");
         write_synced(&tmp, &json)?;
         fs::rename(&tmp, &dst).map_err(io(&dst))?;
-        self.commit.sync()
+        self.sync_msg_dir()
     }
 
     pub fn entry(&self, id: &str) -> Result<Entry, SpoolError> {
@@ -260,7 +364,10 @@ impl Spool {
         let mut file = match File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(SpoolError::Missing(id.into()))
+                return match self.journal_record(id)? {
+                    Some(r) => Ok(r.entry),
+                    None => Err(SpoolError::Missing(id.into())),
+                };
             }
             Err(e) => return Err(io(&path)(e)),
         };
@@ -296,8 +403,14 @@ impl Spool {
                 .map(<[u8]>::to_vec)
                 .ok_or_else(|| corrupt(&path, "not a spool file of version 1")),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(r) = self.journal_record(id)? {
+                    return self.journal_data(&r);
+                }
                 let path = self.msg(id, "eml");
-                fs::read(&path).map_err(io(&path))
+                fs::read(&path).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => SpoolError::Missing(id.into()),
+                    _ => io(&path)(e),
+                })
             }
             Err(e) => Err(io(&path)(e)),
         }
@@ -316,6 +429,7 @@ impl Spool {
                 Err(e) => tracing::error!(error = %e, "unreadable spool entry left in place"),
             }
         }
+        out.extend(self.journal_live(&files)?.into_iter().map(|r| r.entry));
         out.sort_by(|a, b| a.received_ms.cmp(&b.received_ms).then(a.id.cmp(&b.id)));
         Ok(out)
     }
@@ -334,6 +448,9 @@ impl Spool {
     pub fn remove(&self, id: &str) -> Result<(), SpoolError> {
         if !valid_id(id) {
             return Err(SpoolError::Missing(id.to_string()));
+        }
+        if let Some(r) = self.journal_record(id)? {
+            return self.journal_remove(&r);
         }
         // The message before its state file: a crash in between leaves a state file alone,
         // which start-up removes, never a message with a stale state.
@@ -359,7 +476,14 @@ struct Files {
     eml: HashSet<String>,
 }
 
-fn corrupt(path: &Path, message: &str) -> SpoolError {
+impl Files {
+    /// Whether `id` has a message file (either layout).
+    fn has_message(&self, id: &str) -> bool {
+        self.mail.contains(id) || self.eml.contains(id)
+    }
+}
+
+pub(super) fn corrupt(path: &Path, message: &str) -> SpoolError {
     SpoolError::Corrupt {
         path: path.to_path_buf(),
         message: message.to_string(),
@@ -368,7 +492,7 @@ fn corrupt(path: &Path, message: &str) -> SpoolError {
 
 /// Parses `MAMORI-SPOOL 1 <entry> <message>\n` at the start of `bytes`: the header's
 /// length and the two sizes.
-fn parse_header(bytes: &[u8]) -> Option<(usize, u64, u64)> {
+pub(super) fn parse_header(bytes: &[u8]) -> Option<(usize, u64, u64)> {
     let line_end = bytes.iter().take(MAX_HEADER).position(|b| *b == b'\n')?;
     let line = std::str::from_utf8(bytes.get(..line_end)?).ok()?;
     let sizes = line.strip_prefix(MAGIC)?;
@@ -414,17 +538,17 @@ fn message_part(bytes: &[u8]) -> Option<&[u8]> {
         .flatten()
 }
 
-/// Group commit of the directory fsyncs that make renames into `msg/` durable.
+/// Group commit of fsyncs: of the directory that makes renames into `msg/` durable, and of
+/// the journal segment that appends go to.
 ///
-/// A writer takes a ticket after its rename and waits until a directory fsync that began
-/// after that ticket has finished. If none is running, it runs one itself, for every ticket
-/// taken so far; writers arriving meanwhile wait for the next one, which then covers all of
-/// them. A failed fsync fails exactly the tickets it was meant to cover.
-struct DirCommit {
-    dir: PathBuf,
+/// A writer takes a ticket after its write and waits until an fsync that began after that
+/// ticket has finished. If none is running, it runs one itself, for every ticket taken so
+/// far; writers arriving meanwhile wait for the next one, which then covers all of them. A
+/// failed fsync fails exactly the tickets it was meant to cover.
+pub(super) struct GroupCommit {
     state: Mutex<CommitState>,
     done: Condvar,
-    /// Directory fsyncs run, for the tests that prove they are shared.
+    /// Fsyncs run, for the tests that prove they are shared.
     #[cfg(test)]
     syncs: std::sync::atomic::AtomicU64,
 }
@@ -435,16 +559,15 @@ struct CommitState {
     issued: u64,
     /// Every ticket up to this one is durable.
     synced: u64,
-    /// A writer is syncing the directory now.
+    /// A writer is syncing now.
     running: bool,
     /// The tickets `(after, up_to]` of the last failed fsync, and its error.
     failed: Option<(u64, u64, std::io::ErrorKind, String)>,
 }
 
-impl DirCommit {
-    fn new(dir: PathBuf) -> DirCommit {
-        DirCommit {
-            dir,
+impl GroupCommit {
+    pub(super) fn new() -> GroupCommit {
+        GroupCommit {
             state: Mutex::new(CommitState::default()),
             done: Condvar::new(),
             #[cfg(test)]
@@ -452,8 +575,13 @@ impl DirCommit {
         }
     }
 
-    /// Returns once every rename this thread made in the directory is durable.
-    fn sync(&self) -> Result<(), SpoolError> {
+    /// Returns once everything this thread wrote before calling is durable: `fsync` makes
+    /// everything written so far durable; `what` names it in an error.
+    pub(super) fn sync(
+        &self,
+        what: &Path,
+        fsync: impl Fn() -> std::io::Result<()>,
+    ) -> Result<(), SpoolError> {
         // A poisoned lock only means another writer panicked; the counters stay consistent.
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         st.issued += 1;
@@ -465,7 +593,7 @@ impl DirCommit {
             if let Some((after, up_to, kind, message)) = &st.failed {
                 if *after < ticket && ticket <= *up_to {
                     return Err(SpoolError::Io {
-                        path: self.dir.clone(),
+                        path: what.to_path_buf(),
                         source: std::io::Error::new(*kind, message.clone()),
                     });
                 }
@@ -480,7 +608,7 @@ impl DirCommit {
             #[cfg(test)]
             self.syncs
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let result = File::open(&self.dir).and_then(|d| d.sync_all());
+            let result = fsync();
             st = self.state.lock().unwrap_or_else(|p| p.into_inner());
             st.running = false;
             match result {
@@ -520,7 +648,7 @@ impl Spool {
 }
 
 /// Ids are ULIDs; anything else (a path from a URL, say) is refused before touching disk.
-fn valid_id(id: &str) -> bool {
+pub(super) fn valid_id(id: &str) -> bool {
     id.len() == 26 && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
@@ -547,8 +675,12 @@ mod tests {
         d
     }
 
+    fn sync_dir_of(commit: &GroupCommit, d: &Path) -> Result<(), SpoolError> {
+        commit.sync(d, || File::open(d).and_then(|f| f.sync_all()))
+    }
+
     /// Waits until `n` writers hold a ticket.
-    fn wait_for_tickets(commit: &DirCommit, n: u64) {
+    fn wait_for_tickets(commit: &GroupCommit, n: u64) {
         let deadline = Instant::now() + Duration::from_secs(10);
         while commit.state.lock().unwrap().issued < n {
             assert!(Instant::now() < deadline, "writers never arrived");
@@ -558,13 +690,14 @@ mod tests {
 
     #[test]
     fn writers_waiting_behind_a_directory_fsync_share_the_next_one() {
-        let commit = Arc::new(DirCommit::new(dir()));
+        let d = dir();
+        let commit = Arc::new(GroupCommit::new());
         // A directory fsync is under way (this test holds it), and 20 writers arrive.
         commit.state.lock().unwrap().running = true;
         let writers: Vec<_> = (0..20)
             .map(|_| {
-                let commit = commit.clone();
-                std::thread::spawn(move || commit.sync())
+                let (commit, d) = (commit.clone(), d.clone());
+                std::thread::spawn(move || sync_dir_of(&commit, &d))
             })
             .collect();
         wait_for_tickets(&commit, 20);
@@ -577,19 +710,20 @@ mod tests {
         assert_eq!(commit.syncs.load(Ordering::Relaxed), 1);
         assert_eq!(commit.state.lock().unwrap().synced, 20);
         // A writer alone syncs for itself.
-        commit.sync().unwrap();
+        sync_dir_of(&commit, &d).unwrap();
         assert_eq!(commit.syncs.load(Ordering::Relaxed), 2);
     }
 
     #[test]
     fn a_failed_directory_fsync_fails_the_writers_it_covered_and_no_others() {
         let d = dir();
-        let commit = Arc::new(DirCommit::new(d.join("gone")));
+        let gone = d.join("gone");
+        let commit = Arc::new(GroupCommit::new());
         commit.state.lock().unwrap().running = true;
         let writers: Vec<_> = (0..5)
             .map(|_| {
-                let commit = commit.clone();
-                std::thread::spawn(move || commit.sync())
+                let (commit, gone) = (commit.clone(), gone.clone());
+                std::thread::spawn(move || sync_dir_of(&commit, &gone))
             })
             .collect();
         wait_for_tickets(&commit, 5);
@@ -599,7 +733,7 @@ mod tests {
             assert!(w.join().unwrap().is_err());
         }
         // The directory is back: the next writer succeeds, nobody hangs.
-        fs::create_dir_all(d.join("gone")).unwrap();
-        commit.sync().unwrap();
+        fs::create_dir_all(&gone).unwrap();
+        sync_dir_of(&commit, &gone).unwrap();
     }
 }
