@@ -116,10 +116,7 @@ impl DataDecoder {
                 }
                 State::Body => {
                     // Copy the run up to the next CR or LF in one go.
-                    let run = input[i..]
-                        .iter()
-                        .position(|&b| b == b'\r' || b == b'\n')
-                        .unwrap_or(input.len() - i);
+                    let run = memchr::memchr2(b'\r', b'\n', &input[i..]).unwrap_or(input.len() - i);
                     if run > 0 {
                         self.count_line(run);
                         self.emit(&input[i..i + run]);
@@ -195,18 +192,27 @@ impl DataDecoder {
 /// bare LF as a line ending.
 pub fn encode(message: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(message.len() + message.len() / 64 + 5);
-    let mut line_start = true;
-    let mut previous = 0u8;
-    for &byte in message {
-        if line_start && byte == b'.' {
+    let mut rest = message;
+    while !rest.is_empty() {
+        // At the start of a line.
+        if rest[0] == b'.' {
             out.push(b'.');
         }
-        if byte == b'\n' && previous != b'\r' {
-            out.push(b'\r');
+        match memchr::memchr(b'\n', rest) {
+            Some(lf) => {
+                let line = &rest[..lf];
+                out.extend_from_slice(line);
+                if !line.ends_with(b"\r") {
+                    out.push(b'\r');
+                }
+                out.push(b'\n');
+                rest = &rest[lf + 1..];
+            }
+            None => {
+                out.extend_from_slice(rest);
+                break;
+            }
         }
-        out.push(byte);
-        line_start = byte == b'\n';
-        previous = byte;
     }
     if !out.is_empty() && !out.ends_with(b"\r\n") {
         out.extend_from_slice(b"\r\n");
