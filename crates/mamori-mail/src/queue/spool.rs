@@ -397,6 +397,11 @@ impl Spool {
         if !valid_id(id) {
             return Err(SpoolError::Missing(id.to_string()));
         }
+        // This process's journal first: a message it holds has no file (one moved out by
+        // another process meanwhile has the same bytes).
+        if let Some(r) = self.journal.as_ref().and_then(|j| j.get(id)) {
+            return self.journal_data(&r);
+        }
         let path = self.msg(id, "mail");
         match fs::read(&path) {
             Ok(bytes) => message_part(&bytes)
