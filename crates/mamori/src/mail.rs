@@ -123,7 +123,7 @@ pub async fn run_gateway(
     policy: Policy,
     store: mamori_store::DynStore,
     bus: mamori_core::bus::Publisher,
-    shutdown: impl std::future::Future<Output = ()> + Send,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     let dir = direction(&settings.direction)?;
     let hop = if settings.next_hop == "mx" {
@@ -200,7 +200,17 @@ pub async fn run_gateway(
         let mut rx = stop_rx;
         let _ = rx.wait_for(|s| *s).await;
     }));
-    mamori_smtp::listen(listener, Arc::new(server), Arc::new(gateway), shutdown).await;
+    // On the runtime's workers, not the thread that called block_on: each accepted session
+    // then starts on the worker that accepted it instead of waking another thread.
+    let serving = tokio::spawn(mamori_smtp::listen(
+        listener,
+        Arc::new(server),
+        Arc::new(gateway),
+        shutdown,
+    ));
+    if let Err(e) = serving.await {
+        tracing::error!(error = %e, "the mail gateway's listener stopped");
+    }
     let _ = stop_tx.send(true);
     let _ = runner.await;
     Ok(())
