@@ -5,11 +5,13 @@
 #    against rspamd 3.4 (`rspamc -n 8`, network checks disabled) over the same files; the
 #    median of three interleaved rounds.
 # 2. Relay: `smtp-source` → `mamori mail serve --direction inbound` → `smtp-sink`, against
-#    `smtp-source` → `smtp-sink` directly: accepted and delivered msg/s.
+#    `smtp-source` → `smtp-sink` directly: accepted and delivered msg/s; the median of
+#    RELAY_ROUNDS interleaved rounds.
 # 3. Latency: `mamori-bench-mail latency`, the SMTP transaction time (MAIL … final 250)
 #    straight to smtp-sink and through Mamori; p50/p99 of each and the difference.
 # Environment: MAMORI_MAIL_CORPUS (default ../shared/testdata/mail), RELAY_MESSAGES (5000),
-# RELAY_SESSIONS (20), LATENCY_MESSAGES (2000), LATENCY_CONNECTIONS (2), RSPAMD_REPEAT (5),
+# RELAY_SESSIONS (20), RELAY_ROUNDS (3: direct and through Mamori alternately, medians
+# reported, since the bare sink's rate moves most with the machine's load), LATENCY_MESSAGES (2000), LATENCY_CONNECTIONS (2), RSPAMD_REPEAT (5),
 # MAMORI_BENCH_DIR (/tmp: where the gateway's data directory and spool live), PARTS (which
 # parts to run, comma-separated: analysis,relay,latency; default all three; e.g. PARTS=relay
 # for quick iterations on the gateway — the summary then shows only what ran), MAMORI_BENCH_BIN
@@ -25,6 +27,7 @@ sessions="${RELAY_SESSIONS:-20}"
 lat_n="${LATENCY_MESSAGES:-2000}"
 lat_c="${LATENCY_CONNECTIONS:-2}"
 rspamd_repeat="${RSPAMD_REPEAT:-5}"
+relay_rounds="${RELAY_ROUNDS:-3}"
 parts=",${PARTS:-analysis,relay,latency},"
 part() { [[ "$parts" == *",$1,"* ]]; }
 
@@ -79,6 +82,8 @@ wait_port() {
   exit 1
 }
 now() { date +%s.%N; }
+# The middle value of the arguments (the lower middle for an even count).
+median() { printf '%s\n' "$@" | sort -g | sed -n "$(( ($# + 1) / 2 ))p"; }
 # smtp-sink refuses to run as root without a user to switch to.
 sink_user=()
 [ "$(id -u)" = 0 ] && sink_user=(-u nobody)
@@ -156,7 +161,6 @@ for round in 1 2 3; do
   echo "round $round: rspamd $rs_done of ${#list[@]} messages in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}') s, $r msg/s"
 done
 kill "$rspamd_pid" 2>/dev/null || true
-median() { printf '%s\n' "$@" | sort -g | sed -n 2p; }
 mamori_rate=$(median "${m_rates[@]}")
 rspamd_rate=$(median "${r_rates[@]}")
 echo "median: mamori $mamori_rate msg/s, rspamd $rspamd_rate msg/s"
@@ -172,49 +176,56 @@ accept_rate=n/a
 deliver_rate=n/a
 direct_rate=n/a
 if part relay; then
-echo "== relay: smtp-source -s $sessions -m $relay_n, $(wc -c <"$msg") byte message =="
+echo "== relay: smtp-source -s $sessions -m $relay_n, $(wc -c <"$msg") byte message, $relay_rounds interleaved rounds =="
 echo "verdict of the relay message: $("$mamori" --data "$work/check" mail check "$msg" --json | grep -o '"verdict":"[a-z]*"')"
+MAMORI_LOG=warn "$mamori" --data "$work/gateway" tenant add bench >/dev/null
+d_rates=()
+a_rates=()
+v_rates=()
+for round in $(seq 1 "$relay_rounds"); do
+  sink_port=$(free_port)
+  smtp-sink "${sink_user[@]}" 127.0.0.1:"$sink_port" 1024 >/dev/null 2>>"$work/smtp-sink.log" &
+  sink_pid=$!
+  pids+=("$sink_pid")
+  wait_port "$sink_port" smtp-sink
+  t0=$(now)
+  smtp-source -s "$sessions" -m "$relay_n" -F "$msg" -f "$from" -t "$to" 127.0.0.1:"$sink_port"
+  t1=$(now)
+  d_rates+=("$(rate "$relay_n" "$t0" "$t1")")
+  kill "$sink_pid"; wait "$sink_pid" 2>/dev/null || true
 
-sink_port=$(free_port)
-smtp-sink "${sink_user[@]}" 127.0.0.1:"$sink_port" 1024 >/dev/null 2>>"$work/smtp-sink.log" &
-sink_pid=$!
-pids+=("$sink_pid")
-wait_port "$sink_port" smtp-sink
-t0=$(now)
-smtp-source -s "$sessions" -m "$relay_n" -F "$msg" -f "$from" -t "$to" 127.0.0.1:"$sink_port"
-t1=$(now)
-direct_rate=$(rate "$relay_n" "$t0" "$t1")
-kill "$sink_pid"; wait "$sink_pid" 2>/dev/null || true
-echo "smtp-source → smtp-sink: $direct_rate msg/s"
-
-gw="$work/gateway"
-MAMORI_LOG=warn "$mamori" --data "$gw" tenant add bench >/dev/null
-sink_port=$(free_port)
-gw_port=$(free_port)
-# smtp-sink exits after the last message: that is when everything was delivered.
-smtp-sink "${sink_user[@]}" -M "$relay_n" 127.0.0.1:"$sink_port" 1024 >/dev/null 2>>"$work/smtp-sink.log" &
-sink_pid=$!
-pids+=("$sink_pid")
-wait_port "$sink_port" smtp-sink
-MAMORI_LOG=warn "$mamori" --data "$gw" mail serve --direction inbound --tenant bench \
-  --domain acme.example --listen 127.0.0.1:"$gw_port" --next-hop 127.0.0.1:"$sink_port" \
-  >"$work/gateway.log" 2>&1 &
-gw_pid=$!
-pids+=("$gw_pid")
-wait_port "$gw_port" "mamori mail serve"
-t0=$(now)
-smtp-source -s "$sessions" -m "$relay_n" -F "$msg" -f "$from" -t "$to" 127.0.0.1:"$gw_port"
-t1=$(now)
-deadline=$(($(date +%s) + 600))
-while kill -0 "$sink_pid" 2>/dev/null && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.05; done
-t2=$(now)
-if kill -0 "$sink_pid" 2>/dev/null; then
-  echo "not everything was delivered within 600 s; $(find "$gw/mail-spool/msg" -name '*.mail' | wc -l) still queued" >&2
-fi
-accept_rate=$(rate "$relay_n" "$t0" "$t1")
-deliver_rate=$(rate "$relay_n" "$t0" "$t2")
-kill "$gw_pid" 2>/dev/null; wait "$gw_pid" 2>/dev/null || true
-echo "smtp-source → mamori → smtp-sink: accepted $accept_rate msg/s, delivered $deliver_rate msg/s"
+  gw="$work/gateway"
+  sink_port=$(free_port)
+  gw_port=$(free_port)
+  # smtp-sink exits after the last message: that is when everything was delivered.
+  smtp-sink "${sink_user[@]}" -M "$relay_n" 127.0.0.1:"$sink_port" 1024 >/dev/null 2>>"$work/smtp-sink.log" &
+  sink_pid=$!
+  pids+=("$sink_pid")
+  wait_port "$sink_port" smtp-sink
+  MAMORI_LOG=warn "$mamori" --data "$gw" mail serve --direction inbound --tenant bench \
+    --domain acme.example --listen 127.0.0.1:"$gw_port" --next-hop 127.0.0.1:"$sink_port" \
+    >"$work/gateway.log" 2>&1 &
+  gw_pid=$!
+  pids+=("$gw_pid")
+  wait_port "$gw_port" "mamori mail serve"
+  t0=$(now)
+  smtp-source -s "$sessions" -m "$relay_n" -F "$msg" -f "$from" -t "$to" 127.0.0.1:"$gw_port"
+  t1=$(now)
+  deadline=$(($(date +%s) + 600))
+  while kill -0 "$sink_pid" 2>/dev/null && [ "$(date +%s)" -lt "$deadline" ]; do sleep 0.05; done
+  t2=$(now)
+  if kill -0 "$sink_pid" 2>/dev/null; then
+    echo "not everything was delivered within 600 s; $(find "$gw/mail-spool" -type f | wc -l) spool files left" >&2
+  fi
+  a_rates+=("$(rate "$relay_n" "$t0" "$t1")")
+  v_rates+=("$(rate "$relay_n" "$t0" "$t2")")
+  kill "$gw_pid" 2>/dev/null; wait "$gw_pid" 2>/dev/null || true
+  echo "round $round: smtp-source → smtp-sink ${d_rates[-1]} msg/s; → mamori → smtp-sink: accepted ${a_rates[-1]} msg/s, delivered ${v_rates[-1]} msg/s ($(ratio "${v_rates[-1]}" "${d_rates[-1]}"))"
+done
+direct_rate=$(median "${d_rates[@]}")
+accept_rate=$(median "${a_rates[@]}")
+deliver_rate=$(median "${v_rates[@]}")
+echo "median: smtp-sink direct $direct_rate msg/s; mamori accepted $accept_rate msg/s, delivered $deliver_rate msg/s"
 fi
 
 # ---- 3. latency -------------------------------------------------------------------------
