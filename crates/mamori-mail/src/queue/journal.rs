@@ -252,11 +252,15 @@ pub(super) fn live_on_disk(
 
 /// Reads a record's message.
 fn read_data(dir: &Path, file: &File, r: &Record) -> Result<Vec<u8>, SpoolError> {
-    let len = usize::try_from(r.data_len)
-        .map_err(|_| corrupt(&log_path(dir, r.seq), "message too large"))?;
+    read_at(dir, file, r.seq, r.data_at, r.data_len)
+}
+
+fn read_at(dir: &Path, file: &File, seq: u64, at: u64, len: u64) -> Result<Vec<u8>, SpoolError> {
+    let len =
+        usize::try_from(len).map_err(|_| corrupt(&log_path(dir, seq), "message too large"))?;
     let mut data = vec![0u8; len];
-    file.read_exact_at(&mut data, r.data_at)
-        .map_err(io(&log_path(dir, r.seq)))?;
+    file.read_exact_at(&mut data, at)
+        .map_err(io(&log_path(dir, seq)))?;
     Ok(data)
 }
 
@@ -447,6 +451,26 @@ impl Journal {
             Some(f) => read_data(&self.shared.dir, &f, r),
             None => Err(SpoolError::Missing(r.entry.id.clone())),
         }
+    }
+
+    /// The message of live record `id`, if the journal has it (without copying its entry).
+    pub(super) fn data_of(&self, id: &str) -> Option<Result<Vec<u8>, SpoolError>> {
+        let (file, seq, at, len) = {
+            let index = lock(&self.shared.index);
+            let r = index.records.get(id)?;
+            let file = index.segments.get(&r.seq).map(|s| Arc::clone(&s.file));
+            (file, r.seq, r.data_at, r.data_len)
+        };
+        Some(match file {
+            Some(f) => read_at(&self.shared.dir, &f, seq, at, len),
+            None => Err(SpoolError::Missing(id.to_string())),
+        })
+    }
+
+    /// Marks live record `id` delivered, if the journal has it.
+    pub(super) fn remove_id(&self, id: &str) -> Option<Result<(), SpoolError>> {
+        let seq = lock(&self.shared.index).records.get(id)?.seq;
+        Some(self.shared.tombstone(id, seq, false))
     }
 
     /// Marks `id` (a record of segment `seq`) delivered; removes its segment when it was the

@@ -399,8 +399,8 @@ impl Spool {
         }
         // This process's journal first: a message it holds has no file (one moved out by
         // another process meanwhile has the same bytes).
-        if let Some(r) = self.journal.as_ref().and_then(|j| j.get(id)) {
-            return self.journal_data(&r);
+        if let Some(data) = self.journal.as_ref().and_then(|j| j.data_of(id)) {
+            return data;
         }
         let path = self.msg(id, "mail");
         match fs::read(&path) {
@@ -454,8 +454,13 @@ impl Spool {
         if !valid_id(id) {
             return Err(SpoolError::Missing(id.to_string()));
         }
-        if let Some(r) = self.journal_record(id)? {
-            return self.journal_remove(&r);
+        if let Some(removed) = self.journal.as_ref().and_then(|j| j.remove_id(id)) {
+            return removed;
+        }
+        if self.journal.is_none() {
+            if let Some(r) = self.journal_record(id)? {
+                return self.journal_remove(&r);
+            }
         }
         // The message before its state file: a crash in between leaves a state file alone,
         // which start-up removes, never a message with a stale state.
