@@ -542,6 +542,9 @@ async fn a_new_process_delivers_what_the_old_one_accepted() {
     let e = &q1.spool().entries().unwrap()[0];
     assert_eq!(e.attempts, 1);
     assert!(!e.last_error.is_empty());
+    // Accepted into the journal; deferred, it has a file of its own.
+    assert!(!q1.spool().in_journal(&e.id));
+    assert!(spool.join("msg").join(format!("{}.mail", e.id)).exists());
     drop(q1);
     // Second process over the same spool, with the next hop back.
     let s = setup(Direction::Outbound, spool.clone()).await;
