@@ -134,10 +134,17 @@ fn a_journal_message_whose_state_changes_moves_to_a_file_of_its_own() {
     other.update(&f).unwrap();
     assert_eq!(spool.entries().unwrap(), [e.clone(), f.clone()]);
     assert_eq!(spool.data(&f.id).unwrap(), f_data);
-    // And a delete from another process is seen too.
+    // And a delete from another process is seen too, between this process's own
+    // tombstones in the same file.
+    let (x, x_data) = entry("delivered before");
     let (g, g_data) = entry("deleted from the CLI");
-    spool.put(&g, &g_data).unwrap();
+    let (z, z_data) = entry("delivered after");
+    for (m, data) in [(&x, &x_data), (&g, &g_data), (&z, &z_data)] {
+        spool.put(m, data).unwrap();
+    }
+    spool.remove(&x.id).unwrap();
     other.remove(&g.id).unwrap();
+    spool.remove(&z.id).unwrap();
     assert_eq!(spool.entries().unwrap(), [e, f]);
     assert!(!spool.in_journal(&g.id));
 }

@@ -104,8 +104,9 @@ struct Segment {
     sealed: bool,
     /// The tombstone file, opened on the first removal.
     done: Option<File>,
-    /// Bytes of the tombstone file read or written by this process; more on disk means
-    /// another process (`mamori mail queue delete`) added tombstones.
+    /// Bytes of the tombstone file already read for tombstones another process
+    /// (`mamori mail queue delete`) may have added; this process's own are read again,
+    /// and are no-ops then.
     done_len: u64,
 }
 
@@ -154,29 +155,33 @@ fn segments(dir: &Path) -> Result<Vec<u64>, SpoolError> {
     Ok(seqs)
 }
 
-/// The ids in a tombstone file from byte `from` on, and the file's length.
+/// The ids on the whole lines of a tombstone file from byte `from` on, and where the next
+/// read starts (a line being written is read next time).
 fn read_done(path: &Path, from: u64) -> Result<(Vec<String>, u64), SpoolError> {
-    let bytes = match fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), from)),
         Err(e) => return Err(io(path)(e)),
     };
-    let len = bytes.len() as u64;
-    // Only whole lines: a line being written is read next time.
+    let len = file.metadata().map_err(io(path))?.len();
+    let want = usize::try_from(len.saturating_sub(from))
+        .map_err(|_| corrupt(path, "tombstone file too large"))?;
+    let mut bytes = vec![0u8; want];
+    file.read_exact_at(&mut bytes, from).map_err(io(path))?;
     let end = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    let start = (from as usize).min(end);
-    let ids = bytes[start..end]
+    let ids = bytes[..end]
         .split(|b| *b == b'\n')
         .filter_map(|l| std::str::from_utf8(l).ok())
         .filter(|l| valid_id(l))
         .map(str::to_string)
         .collect();
-    Ok((ids, (end as u64).min(len)))
+    Ok((ids, from + end as u64))
 }
 
-/// Reads one segment: its records in order up to the first that is cut short or unreadable
-/// (reported), and its tombstones.
-fn read_segment(dir: &Path, seq: u64) -> Result<Found, SpoolError> {
+/// Reads one segment: its records in order up to the first that is cut short or unreadable,
+/// and its tombstones. `recovering`: the process that serves the spool reads it after a stop,
+/// and reports where it ended early (elsewhere that is an append under way).
+fn read_segment(dir: &Path, seq: u64, recovering: bool) -> Result<Found, SpoolError> {
     let path = log_path(dir, seq);
     let file = File::open(&path).map_err(io(&path))?;
     let len = file.metadata().map_err(io(&path))?.len();
@@ -189,22 +194,28 @@ fn read_segment(dir: &Path, seq: u64) -> Result<Found, SpoolError> {
         file.read_exact_at(&mut head[..want], at)
             .map_err(io(&path))?;
         let Some((header, entry_len, data_len)) = parse_header(&head[..want]) else {
-            tracing::warn!(segment = %path.display(), offset = at, "journal ends in a record that was never acknowledged");
+            if recovering {
+                tracing::warn!(segment = %path.display(), offset = at, "journal ends in a record that was never acknowledged");
+            }
             break;
         };
         let entry_at = at + header as u64;
         let data_at = entry_at + entry_len + 1;
-        let end = data_at + data_len;
-        if end > len {
-            tracing::warn!(segment = %path.display(), offset = at, "journal ends in a record cut short; it was never acknowledged");
+        let end = data_at.checked_add(data_len).filter(|e| *e <= len);
+        let Some(end) = end else {
+            if recovering {
+                tracing::warn!(segment = %path.display(), offset = at, "journal ends in a record cut short; it was never acknowledged");
+            }
             break;
-        }
+        };
         let mut json = vec![0u8; entry_len as usize + 1];
         file.read_exact_at(&mut json, entry_at).map_err(io(&path))?;
         let entry = match (json.pop(), serde_json::from_slice::<Entry>(&json)) {
             (Some(b'\n'), Ok(e)) if valid_id(&e.id) => e,
             _ => {
-                tracing::warn!(segment = %path.display(), offset = at, "unreadable journal record; what follows was never acknowledged");
+                if recovering {
+                    tracing::warn!(segment = %path.display(), offset = at, "unreadable journal record; what follows was never acknowledged");
+                }
                 break;
             }
         };
@@ -232,7 +243,7 @@ pub(super) fn live_on_disk(
 ) -> Result<Vec<Record>, SpoolError> {
     let mut out = Vec::new();
     for seq in segments(dir)? {
-        let found = match read_segment(dir, seq) {
+        let found = match read_segment(dir, seq, false) {
             Ok(f) => f,
             // Removed since the directory was listed: everything in it was delivered.
             Err(SpoolError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
@@ -309,7 +320,7 @@ impl Journal {
         let mut index = Index::default();
         for seq in segments(dir)? {
             index.next_seq = seq + 1;
-            let found = read_segment(dir, seq)?;
+            let found = read_segment(dir, seq, true)?;
             let mut live = 0;
             for r in found.records {
                 if found.done.contains(&r.entry.id) || moved(&r.entry.id) {
@@ -422,16 +433,12 @@ impl Journal {
         let dir = &self.shared.dir;
         let mut gone = Vec::new();
         for (seq, s) in index.segments.iter_mut() {
-            let path = done_path(dir, *seq);
-            let on_disk = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-            if on_disk > s.done_len {
-                match read_done(&path, s.done_len) {
-                    Ok((ids, len)) => {
-                        s.done_len = len;
-                        gone.extend(ids);
-                    }
-                    Err(e) => tracing::warn!(error = %e, "could not read journal tombstones"),
+            match read_done(&done_path(dir, *seq), s.done_len) {
+                Ok((ids, next)) => {
+                    s.done_len = next;
+                    gone.extend(ids);
                 }
+                Err(e) => tracing::warn!(error = %e, "could not read journal tombstones"),
             }
         }
         for id in gone {
@@ -508,9 +515,6 @@ impl Shared {
                 r
             }),
         };
-        if written.is_ok() {
-            s.done_len += id.len() as u64 + 1;
-        }
         // Gone from this process's view either way; a tombstone that could not be written
         // only means a delivery again after a restart.
         if was_live {
