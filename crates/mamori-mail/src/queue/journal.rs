@@ -21,7 +21,7 @@
 //! unreadable: appends are sequential and acknowledged only once synced, so everything after
 //! such a record was never acknowledged.
 
-use super::spool::{corrupt, io, parse_header, valid_id, Entry, SpoolError};
+use super::spool::{corrupt, io, parse_header, record, valid_id, Entry, SpoolError};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -366,22 +366,10 @@ impl Journal {
     }
 
     fn job(&self, entry: &Entry, data: &[u8], answer: Answer) {
-        let json = match serde_json::to_vec(entry) {
-            Ok(j) => j,
-            Err(e) => {
-                return answer.send(Err(SpoolError::Corrupt {
-                    path: self.shared.dir.clone(),
-                    message: e.to_string(),
-                }))
-            }
+        let (record, data_start) = match record(entry, data, &self.shared.dir) {
+            Ok(r) => r,
+            Err(e) => return answer.send(Err(e)),
         };
-        let header = format!("MAMORI-SPOOL 1 {} {}\n", json.len(), data.len());
-        let mut record = Vec::with_capacity(header.len() + json.len() + 1 + data.len());
-        record.extend_from_slice(header.as_bytes());
-        record.extend_from_slice(&json);
-        record.push(b'\n');
-        let data_start = record.len();
-        record.extend_from_slice(data);
         let job = Job {
             entry: entry.clone(),
             record,
@@ -449,17 +437,6 @@ impl Journal {
         index.records.values().cloned().collect()
     }
 
-    pub(super) fn data(&self, r: &Record) -> Result<Vec<u8>, SpoolError> {
-        let file = lock(&self.shared.index)
-            .segments
-            .get(&r.seq)
-            .map(|s| Arc::clone(&s.file));
-        match file {
-            Some(f) => read_data(&self.shared.dir, &f, r),
-            None => Err(SpoolError::Missing(r.entry.id.clone())),
-        }
-    }
-
     /// The message of live record `id`, if the journal has it (without copying its entry).
     pub(super) fn data_of(&self, id: &str) -> Option<Result<Vec<u8>, SpoolError>> {
         let (file, seq, at, len) = {
@@ -478,12 +455,6 @@ impl Journal {
     pub(super) fn remove_id(&self, id: &str) -> Option<Result<(), SpoolError>> {
         let seq = lock(&self.shared.index).records.get(id)?.seq;
         Some(self.shared.tombstone(id, seq, false))
-    }
-
-    /// Marks `id` (a record of segment `seq`) delivered; removes its segment when it was the
-    /// last live one there and nothing more will be appended.
-    pub(super) fn remove(&self, id: &str, seq: u64) -> Result<(), SpoolError> {
-        self.shared.tombstone(id, seq, false)
     }
 }
 
@@ -732,9 +703,9 @@ mod tests {
                         mine.push((e.id, data));
                     }
                     for (id, data) in &mine {
-                        let r = journal.get(id).expect("live until removed");
-                        assert_eq!(&journal.data(&r).unwrap(), data);
-                        journal.remove(id, r.seq).unwrap();
+                        let read = journal.data_of(id).expect("live until removed");
+                        assert_eq!(&read.unwrap(), data);
+                        journal.remove_id(id).expect("live until removed").unwrap();
                     }
                 })
             })

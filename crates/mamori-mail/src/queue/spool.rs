@@ -213,14 +213,17 @@ impl Spool {
 
     fn journal_data(&self, r: &Record) -> Result<Vec<u8>, SpoolError> {
         match &self.journal {
-            Some(j) => j.data(r),
+            Some(j) => j
+                .data_of(&r.entry.id)
+                .unwrap_or_else(|| Err(SpoolError::Missing(r.entry.id.clone()))),
             None => journal::data_on_disk(&self.journal_dir(), r),
         }
     }
 
     fn journal_remove(&self, r: &Record) -> Result<(), SpoolError> {
         match &self.journal {
-            Some(j) => j.remove(&r.entry.id, r.seq),
+            // Already gone (delivered meanwhile) is done too.
+            Some(j) => j.remove_id(&r.entry.id).unwrap_or(Ok(())),
             None => journal::remove_on_disk(&self.journal_dir(), r),
         }
     }
@@ -298,16 +301,7 @@ impl Spool {
     /// Writes `msg/ID.mail`: entry and message in one file, fsynced and renamed into place.
     fn put_file(&self, entry: &Entry, data: &[u8]) -> Result<(), SpoolError> {
         let dst = self.msg(&entry.id, "mail");
-        let json = serde_json::to_vec(entry).map_err(|e| SpoolError::Corrupt {
-            path: dst.clone(),
-            message: e.to_string(),
-        })?;
-        let header = format!("{MAGIC}{} {}\n", json.len(), data.len());
-        let mut file = Vec::with_capacity(header.len() + json.len() + 1 + data.len());
-        file.extend_from_slice(header.as_bytes());
-        file.extend_from_slice(&json);
-        file.push(b'\n');
-        file.extend_from_slice(data);
+        let (file, _) = record(entry, data, &dst)?;
         let tmp = self.tmp(&entry.id, "mail");
         write_synced(&tmp, &file)?;
         fs::rename(&tmp, &dst).map_err(io(&dst))?;
@@ -498,6 +492,25 @@ pub(super) fn corrupt(path: &Path, message: &str) -> SpoolError {
         path: path.to_path_buf(),
         message: message.to_string(),
     }
+}
+
+/// A message with its entry as a version-1 spool file (or journal record) holds them:
+/// `MAMORI-SPOOL 1 <entry> <message>\n`, the entry as JSON, a newline, the message. Also
+/// answers where the message starts. `path` names the destination in an error.
+pub(super) fn record(
+    entry: &Entry,
+    data: &[u8],
+    path: &Path,
+) -> Result<(Vec<u8>, usize), SpoolError> {
+    let json = serde_json::to_vec(entry).map_err(|e| corrupt(path, &e.to_string()))?;
+    let header = format!("{MAGIC}{} {}\n", json.len(), data.len());
+    let mut out = Vec::with_capacity(header.len() + json.len() + 1 + data.len());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(&json);
+    out.push(b'\n');
+    let data_start = out.len();
+    out.extend_from_slice(data);
+    Ok((out, data_start))
 }
 
 /// Parses `MAMORI-SPOOL 1 <entry> <message>\n` at the start of `bytes`: the header's
