@@ -17,7 +17,22 @@ struct Driver {
 }
 
 impl Drop for Driver {
+    /// Ends the WebDriver session, which closes the browser (killing chromedriver alone
+    /// leaves Chromium running), then stops chromedriver; on a pass and on a panic alike.
     fn drop(&mut self) {
+        use std::io::{Read, Write};
+        let addr = self.base.trim_start_matches("http://");
+        if let Ok(mut c) = std::net::TcpStream::connect(addr) {
+            let _ = c.set_read_timeout(Some(Duration::from_secs(15)));
+            let request = format!(
+                "DELETE /session/{} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n",
+                self.session
+            );
+            if c.write_all(request.as_bytes()).is_ok() {
+                // The answer comes once the browser is gone.
+                let _ = c.read_to_end(&mut Vec::new());
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
