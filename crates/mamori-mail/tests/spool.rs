@@ -78,6 +78,8 @@ fn a_message_on_its_way_is_appended_to_the_journal_and_a_held_one_gets_a_file() 
     assert_eq!(spool.entries().unwrap(), std::slice::from_ref(&e));
 
     let (mut held, held_data) = entry("held");
+    // Listed after the first (entries are in the order received).
+    held.received_ms = e.received_ms + 1;
     held.hold = Some(Hold::Held {
         reasons: vec!["mail.personal_data".into()],
     });
@@ -128,6 +130,7 @@ fn a_journal_message_whose_state_changes_moves_to_a_file_of_its_own() {
     // The same from another process while the gateway runs: the gateway stops listing
     // the journal copy.
     let (mut f, f_data) = entry("retried from the CLI");
+    f.received_ms = e.received_ms + 1;
     spool.put(&f, &f_data).unwrap();
     let other = Spool::attach(&dir).unwrap();
     f.next_attempt_ms = 1;
@@ -180,7 +183,8 @@ fn a_torn_record_at_the_end_of_the_journal_is_dropped_and_the_rest_recovered() {
         std::fs::write(&segment, &bytes).unwrap();
     }
     let spool = Spool::open(&dir).unwrap();
-    let (c, c_data) = entry("after the restart");
+    let (mut c, c_data) = entry("after the restart");
+    c.received_ms = a.received_ms + 1;
     spool.put(&c, &c_data).unwrap();
     assert_eq!(
         journal(&dir),
