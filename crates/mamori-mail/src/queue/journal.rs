@@ -21,7 +21,7 @@
 //! unreadable: appends are sequential and acknowledged only once synced, so everything after
 //! such a record was never acknowledged.
 
-use super::spool::{corrupt, io, parse_header, record, valid_id, Entry, SpoolError};
+use super::spool::{corrupt, io, parse_header, record, sync_dir, valid_id, Entry, SpoolError};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -591,9 +591,7 @@ impl Writer {
             .create_new(true)
             .open(&path)
             .map_err(io(&path))?;
-        File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io(dir))?;
+        sync_dir(dir)?;
         let file = Arc::new(file);
         let mut index = lock(&self.shared.index);
         index.next_seq = seq + 1;
@@ -608,24 +606,22 @@ impl Writer {
             },
         );
         if let Some(old) = self.active.take() {
-            let empty = index.segments.get_mut(&old.seq).is_some_and(|s| {
-                s.sealed = true;
-                s.live == 0
-            });
-            if empty {
-                index.segments.remove(&old.seq);
-                remove_segment(dir, old.seq);
-            }
+            change_segment(&mut index, dir, old.seq, |s| s.sealed = true);
         }
         self.active = Some(Active { seq, file, len: 0 });
         Ok(())
     }
 }
 
-/// One live record of segment `seq` fewer; a sealed segment left with none is removed.
+/// One live record of segment `seq` fewer.
 fn forget(index: &mut Index, dir: &Path, seq: u64) {
+    change_segment(index, dir, seq, |s| s.live = s.live.saturating_sub(1));
+}
+
+/// Applies `change` to segment `seq`; a sealed segment left with no live record is removed.
+fn change_segment(index: &mut Index, dir: &Path, seq: u64, change: impl FnOnce(&mut Segment)) {
     let empty = index.segments.get_mut(&seq).is_some_and(|s| {
-        s.live = s.live.saturating_sub(1);
+        change(s);
         s.sealed && s.live == 0
     });
     if empty {

@@ -681,7 +681,7 @@ fn write_synced(path: &Path, data: &[u8]) -> Result<(), SpoolError> {
     f.sync_all().map_err(io(path))
 }
 
-fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
+pub(super) fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
