@@ -574,6 +574,7 @@ impl Builder {
                 defaults: Default::default(),
                 chains: Chains::new(),
                 literals: None,
+                prelude: None,
                 rule_count: 0,
                 inert_operators: Vec::new(),
             },
@@ -633,7 +634,12 @@ impl Builder {
             .filter(|e| matches!(e, Entry::Rule(_)))
             .count();
         self.set.literals = self.literals.build();
-        Ok(self.set)
+        let mut set = self.set;
+        let prelude = set
+            .transaction(crate::request::RequestHead::default())
+            .prelude();
+        set.prelude = Some(prelude);
+        Ok(set)
     }
 
     fn directive(&mut self, d: Directive) -> Result<(), Error> {

@@ -104,6 +104,8 @@ pub struct RuleSet {
     defaults: [PhaseDefault; 5],
     chains: Chains,
     literals: Option<Literals>,
+    /// What the constant start of phase 1 leaves; every transaction starts from it.
+    prelude: Option<tx::Prelude>,
     rule_count: usize,
     /// Operators that never match here (`@rbl`, `@geoLookup`...), for the load report.
     pub inert_operators: Vec<String>,

@@ -260,3 +260,73 @@ fn rule_set_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<RuleSet>();
 }
+
+#[test]
+fn the_constant_start_of_phase_1_is_run_once_and_every_request_starts_from_it() {
+    // Rules 1-4 read only TX and constants: their effect is computed at load. Rule 5 would
+    // deny if it matched, so the constant start ends before it; it is evaluated per request.
+    let rs = rules(
+        r#"
+SecRuleEngine On
+SecRule &TX:limit "@eq 0" "id:1,phase:1,pass,nolog,setvar:tx.limit=3"
+SecAction "id:2,phase:1,pass,nolog,setvar:tx.score=0,setvar:tx.seen=%{tx.limit}"
+SecRule TX:limit "@gt 10" "id:3,phase:1,pass,nolog,skipAfter:END"
+SecRule TX:/^lim/ "@eq 3" "id:4,phase:1,pass,nolog,setvar:tx.matched=%{MATCHED_VAR_NAME}"
+SecMarker END
+SecRule TX:limit "@eq 3" "id:5,phase:1,deny,status:403,log,chain"
+    SecRule REQUEST_HEADERS:X-Deny "@streq yes" "t:none"
+SecRule ARGS "@streq attack" "id:6,phase:1,pass,log,setvar:tx.score=+%{tx.limit}"
+SecRule TX:score "@ge 3" "id:7,phase:1,deny,status:403,msg:'score %{tx.score} %{tx.seen} %{tx.matched}'"
+"#,
+    );
+    assert_eq!(rs.prelude.as_ref().map(|p| p.resume), Some(5));
+    let (i, a) = run(&rs, get("/?a=attack", &[]), b"");
+    assert_eq!(i.map(|i| i.msg), Some("score 3 3 TX:limit".to_string()));
+    assert_eq!(a.ids(), vec![6, 7]);
+    let (i, _) = run(&rs, get("/?a=fine", &[("X-Deny", "yes")]), b"");
+    assert_eq!(i.and_then(|i| i.rule_id), Some(5));
+    for _ in 0..2 {
+        let (i, a) = run(&rs, get("/?a=fine", &[]), b"");
+        assert!(i.is_none() && a.matched.is_empty());
+    }
+    // A constant rule that logs when it matches ends the constant start: it is logged on
+    // every request.
+    let rs = rules(
+        r#"
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.a=1"
+SecRule TX:a "@eq 1" "id:2,phase:1,pass,log,msg:'a is %{tx.a}'"
+"#,
+    );
+    for _ in 0..2 {
+        let (_, a) = run(&rs, get("/", &[]), b"");
+        assert_eq!(a.ids(), vec![2]);
+        assert_eq!(a.matched[0].msg, "a is 1");
+    }
+    // With the engine off nothing runs, the constant start included.
+    let rs = rules("SecRuleEngine Off\nSecAction \"id:1,phase:1,pass,nolog,setvar:tx.a=1\"");
+    let mut tx = rs.transaction(get("/", &[]));
+    assert!(tx.process_request_headers().is_none());
+    assert_eq!(tx.tx("a"), None);
+}
+
+#[test]
+fn plain_word_selectors_match_as_their_regexes_do() {
+    let rs = rules(
+        r#"
+SecRule REQUEST_COOKIES|!REQUEST_COOKIES:/__UTM/ "@contains x" "id:1,phase:1,pass,log"
+SecRule REQUEST_HEADERS:/^X-Sel$/ "@streq on" "id:2,phase:1,pass,log"
+SecRule ARGS:/^ITEM_/ "@streq on" "id:3,phase:1,pass,log"
+SecRule ARGS:/id-/ "@streq on" "id:4,phase:1,pass,log"
+"#,
+    );
+    let ids = |target: &str, headers: &[(&str, &str)]| run(&rs, get(target, headers), b"").1.ids();
+    assert_eq!(
+        ids("/", &[("Cookie", "__utma=x; a__UtMz=x")]),
+        Vec::<u32>::new()
+    );
+    assert_eq!(ids("/", &[("Cookie", "__utma=x; s=x")]), vec![1]);
+    assert_eq!(ids("/", &[("x-sel", "on"), ("X-Sel-2", "on")]), vec![2]);
+    assert_eq!(ids("/?item_1=on", &[]), vec![3]);
+    assert_eq!(ids("/?an_item_1=on&ITEM=on", &[]), Vec::<u32>::new());
+    assert_eq!(ids("/?user-ID-2=on", &[]), vec![4]);
+}

@@ -11,6 +11,7 @@ use crate::body::{self, Limits, Xml};
 use crate::operator::Operator;
 use crate::request::{parse_cookies, parse_query, Pair, RequestHead, UriParts};
 use std::borrow::Cow;
+use std::io::Write as _;
 use std::time::Instant;
 
 /// The rules asked to stop the request.
@@ -166,6 +167,83 @@ struct Found {
     captures: Vec<Vec<u8>>,
 }
 
+impl Default for Found {
+    fn default() -> Found {
+        Found {
+            var: Var::Tx,
+            key: Vec::new(),
+            count: false,
+            value: Vec::new(),
+            captures: Vec::new(),
+        }
+    }
+}
+
+/// Makes `v` a copy of `bytes`, in its own buffer when that is large enough.
+fn refill(v: &mut Vec<u8>, bytes: &[u8]) {
+    v.clear();
+    v.extend_from_slice(bytes);
+}
+
+/// A list whose entries keep their buffers when it is cleared, so refilling it allocates
+/// nothing once it has held as many entries: the values a link matches, `MATCHED_VARS`.
+#[derive(Debug, Default)]
+struct Reuse<T> {
+    items: Vec<T>,
+    len: usize,
+}
+
+impl<T: Default> Reuse<T> {
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// A new last entry, holding what an earlier one left: the caller overwrites it.
+    fn push(&mut self) -> &mut T {
+        if self.len == self.items.len() {
+            self.items.push(T::default());
+        }
+        self.len += 1;
+        &mut self.items[self.len - 1]
+    }
+
+    fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        self.items[..self.len].get_mut(i)
+    }
+
+    fn as_slice(&self) -> &[T] {
+        &self.items[..self.len]
+    }
+}
+
+/// `TX.0`..`TX.9`, the keys captures are stored under.
+const CAPTURE_KEYS: [&[u8]; 10] = [b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"8", b"9"];
+
+/// Sets `key` to `value` in a TX-like collection, reusing the entry's buffer when the key
+/// is there; a new key is refused once the collection holds [`MAX_STORE_KEYS`].
+fn store_set(map: &mut FxMap<Vec<u8>, Vec<u8>>, key: &[u8], value: &[u8]) {
+    let full = map.len() >= MAX_STORE_KEYS;
+    match map.get_mut(key) {
+        Some(v) => refill(v, value),
+        None if !full => {
+            map.insert(key.to_vec(), value.to_vec());
+        }
+        None => {}
+    }
+}
+
 enum RemovedBy {
     Ids(Vec<(u32, u32)>),
     Tag(String),
@@ -198,7 +276,7 @@ struct Data {
     stores: [FxMap<Vec<u8>, Vec<u8>>; 6],
     matched_var: Vec<u8>,
     matched_var_name: Vec<u8>,
-    matched_vars: Vec<Pair>,
+    matched_vars: Reuse<Pair>,
     response_status: u16,
     response_protocol: String,
     response_headers: Vec<Pair>,
@@ -323,8 +401,11 @@ pub struct Transaction<'r> {
     forced_detection: bool,
     d: Data,
     cache: Cache,
-    found: Vec<Found>,
+    found: Reuse<Found>,
     path_buf: Vec<ChainId>,
+    /// Scratch for `setvar`'s expanded key and value.
+    key_buf: Vec<u8>,
+    value_buf: Vec<u8>,
     removed_ids: Vec<(u32, u32)>,
     removed_tags: Vec<String>,
     removed_targets: Vec<(RemovedBy, Target)>,
@@ -407,7 +488,7 @@ impl RuleSet {
             stores: Default::default(),
             matched_var: Vec::new(),
             matched_var_name: Vec::new(),
-            matched_vars: Vec::new(),
+            matched_vars: Reuse::default(),
             response_status: 0,
             response_protocol: head.protocol.clone(),
             response_headers: Vec::new(),
@@ -425,8 +506,10 @@ impl RuleSet {
             forced_detection: false,
             d,
             cache: Cache::pooled(),
-            found: Vec::new(),
+            found: Reuse::default(),
             path_buf: Vec::new(),
+            key_buf: Vec::new(),
+            value_buf: Vec::new(),
             removed_ids: Vec::new(),
             removed_tags: Vec::new(),
             removed_targets: Vec::new(),
@@ -721,6 +804,15 @@ impl<'r> Transaction<'r> {
         let rs = self.rs;
         let entries = &rs.phases[pi];
         let mut i = 0;
+        if phase == 1 {
+            if let Some(p) = &rs.prelude {
+                self.d.tx.clone_from(&p.tx);
+                self.d.highest_severity = p.highest_severity;
+                self.d.matched_var.clone_from(&p.matched_var);
+                self.d.matched_var_name.clone_from(&p.matched_var_name);
+                i = p.resume;
+            }
+        }
         while i < entries.len() {
             let Entry::Rule(rule) = &entries[i] else {
                 i += 1;
@@ -787,22 +879,47 @@ impl<'r> Transaction<'r> {
                 }
                 Disruptive::Pass | Disruptive::Block => {}
             }
-            if rule.skip_after.is_some() {
-                i = rule.skip_to;
-                continue;
-            }
-            i += 1;
-            if rule.skip > 0 {
-                let mut left = rule.skip;
-                while i < entries.len() && left > 0 {
-                    if matches!(entries[i], Entry::Rule(_)) {
-                        left -= 1;
-                    }
-                    i += 1;
-                }
-            }
+            i = after_match(entries, i, rule);
         }
         None
+    }
+
+    /// Runs the start of phase 1 that is the same for every request — rules that read only
+    /// TX (which starts empty) and constants, and write only TX: CRS's setup defaults and
+    /// score resets — and returns the state it leaves, which [`Transaction::run_phase`]
+    /// starts from instead of running those rules again. It stops at the first rule that
+    /// reads the request, or would log or disrupt.
+    pub(super) fn prelude(mut self) -> Prelude {
+        let entries = &self.rs.phases[0];
+        let mut i = 0;
+        while i < entries.len() {
+            let Entry::Rule(rule) = &entries[i] else {
+                i += 1;
+                continue;
+            };
+            if !constant_rule(rule) {
+                break;
+            }
+            let before = (self.d.tx.clone(), self.d.highest_severity);
+            let (var, name) = (self.d.matched_var.clone(), self.d.matched_var_name.clone());
+            if !self.eval_rule(rule) {
+                i += 1;
+                continue;
+            }
+            if rule.disruptive != Disruptive::Pass || !self.matched.is_empty() {
+                (self.d.tx, self.d.highest_severity) = before;
+                (self.d.matched_var, self.d.matched_var_name) = (var, name);
+                break;
+            }
+            i = after_match(entries, i, rule);
+        }
+        Prelude {
+            tx: std::mem::take(&mut self.d.tx),
+            highest_severity: self.d.highest_severity,
+            matched_var: std::mem::take(&mut self.d.matched_var),
+            matched_var_name: std::mem::take(&mut self.d.matched_var_name),
+            resume: i,
+        }
     }
 
     /// Evaluates every link of the rule; on a full match records it (when it logs).
@@ -868,7 +985,7 @@ impl<'r> Transaction<'r> {
             Op::Inert => None,
             Op::Dynamic { name, arg, dir } => {
                 let expanded = self.expand(arg, Some(rule));
-                dynamic = dynamic_operator(name, expanded, dir);
+                dynamic = dynamic_operator(link, name, &expanded, dir);
                 dynamic.as_deref()
             }
         };
@@ -942,13 +1059,14 @@ impl<'r> Transaction<'r> {
         self.path_buf = path;
         let matched = !found.is_empty();
         // Actions run once per matched value, with that value's captures (as ModSecurity v3).
-        for f in found.drain(..) {
+        for f in found.as_slice() {
             if link.capture && !f.captures.is_empty() {
-                for (i, c) in f.captures.iter().enumerate().take(10) {
-                    self.d.tx.insert(i.to_string().into_bytes(), c.clone());
+                for (c, key) in f.captures.iter().zip(CAPTURE_KEYS) {
+                    store_set(&mut self.d.tx, key, c);
                 }
             }
-            let mut name = Vec::with_capacity(f.var.name().len() + 1 + f.key.len());
+            let name = &mut self.d.matched_var_name;
+            name.clear();
             if f.count {
                 name.push(b'&');
             }
@@ -958,10 +1076,11 @@ impl<'r> Transaction<'r> {
                 name.extend_from_slice(&f.key);
             }
             if self.d.matched_vars.len() < MAX_MATCHED_VARS {
-                self.d.matched_vars.push((name.clone(), f.value.clone()));
+                let slot = self.d.matched_vars.push();
+                slot.0.clone_from(name);
+                slot.1.clone_from(&f.value);
             }
-            self.d.matched_var = f.value;
-            self.d.matched_var_name = name;
+            self.d.matched_var.clone_from(&f.value);
             for a in &link.actions {
                 self.action(rule, a);
             }
@@ -978,38 +1097,39 @@ impl<'r> Transaction<'r> {
                 op,
                 value,
             } => {
-                let key = self.expand(key, Some(rule)).to_ascii_lowercase();
-                let value = if *op == SetOp::Delete {
-                    Vec::new()
-                } else {
-                    self.expand(value, Some(rule))
-                };
+                let mut k = std::mem::take(&mut self.key_buf);
+                let mut v = std::mem::take(&mut self.value_buf);
+                k.clear();
+                v.clear();
+                self.expand_into(key, Some(rule), &mut k);
+                k.make_ascii_lowercase();
+                if *op != SetOp::Delete {
+                    self.expand_into(value, Some(rule), &mut v);
+                }
                 let map = match store_index(*coll) {
                     Some(i) => &mut self.d.stores[i],
                     None => &mut self.d.tx,
                 };
                 match op {
                     SetOp::Delete => {
-                        map.remove(&key);
+                        map.remove(&k[..]);
                     }
-                    SetOp::Set => {
-                        if map.len() < MAX_STORE_KEYS || map.contains_key(&key) {
-                            map.insert(key, value);
-                        }
-                    }
+                    SetOp::Set => store_set(map, &k, &v),
                     SetOp::Add | SetOp::Sub => {
-                        let cur = map.get(&key).map_or(0, |v| atoll(v));
-                        let n = atoll(&value);
-                        let v = if *op == SetOp::Add {
+                        let cur = map.get(&k[..]).map_or(0, |x| atoll(x));
+                        let n = atoll(&v);
+                        let sum = if *op == SetOp::Add {
                             cur.saturating_add(n)
                         } else {
                             cur.saturating_sub(n)
                         };
-                        if map.len() < MAX_STORE_KEYS || map.contains_key(&key) {
-                            map.insert(key, v.to_string().into_bytes());
-                        }
+                        v.clear();
+                        let _ = write!(v, "{sum}");
+                        store_set(map, &k, &v);
                     }
                 }
+                self.key_buf = k;
+                self.value_buf = v;
             }
             Action::SetEnv { key, value } => {
                 let k = self.expand(key, Some(rule)).to_ascii_lowercase();
@@ -1047,14 +1167,17 @@ impl<'r> Transaction<'r> {
 
     /// Expands a template's macros.
     fn expand(&self, t: &Template, rule: Option<&Rule>) -> Vec<u8> {
-        if let Some(l) = t.literal() {
-            return l.to_vec();
-        }
         let mut out = Vec::new();
+        self.expand_into(t, rule, &mut out);
+        out
+    }
+
+    /// Appends a template's expansion to `out`.
+    fn expand_into(&self, t: &Template, rule: Option<&Rule>, out: &mut Vec<u8>) {
         for p in &t.parts {
             match p {
                 Part::Lit(l) => out.extend_from_slice(l),
-                Part::Var(v, key) => self.macro_value(*v, key.as_deref(), &mut out),
+                Part::Var(v, key) => self.macro_value(*v, key.as_deref(), out),
                 Part::Rule(field) => {
                     if let Some(r) = rule {
                         match field.as_str() {
@@ -1062,7 +1185,7 @@ impl<'r> Transaction<'r> {
                             "msg" => {
                                 if let Some(m) = &r.msg {
                                     if m.literal().is_some() {
-                                        out.extend_from_slice(&self.expand(m, None));
+                                        self.expand_into(m, None, out);
                                     }
                                 }
                             }
@@ -1081,7 +1204,6 @@ impl<'r> Transaction<'r> {
                 }
             }
         }
-        out
     }
 
     fn macro_value(&self, v: Var, key: Option<&[u8]>, out: &mut Vec<u8>) {
@@ -1117,52 +1239,138 @@ impl<'r> Transaction<'r> {
     }
 }
 
+/// The entry to go on at after `rule` (at `i`) matched without stopping the phase:
+/// its `skipAfter` marker, else the next entry past `skip` rules.
+fn after_match(entries: &[Entry], i: usize, rule: &Rule) -> usize {
+    if rule.skip_after.is_some() {
+        return rule.skip_to;
+    }
+    let mut i = i + 1;
+    let mut left = rule.skip;
+    while i < entries.len() && left > 0 {
+        if matches!(entries[i], Entry::Rule(_)) {
+            left -= 1;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// The state the constant start of phase 1 leaves (see [`Transaction::prelude`]).
+#[derive(Debug, Default)]
+pub struct Prelude {
+    tx: FxMap<Vec<u8>, Vec<u8>>,
+    highest_severity: u8,
+    matched_var: Vec<u8>,
+    matched_var_name: Vec<u8>,
+    /// The phase-1 entry the request-dependent rules start at.
+    pub(super) resume: usize,
+}
+
+/// Whether a rule reads nothing but TX and constants and writes nothing but TX, so it does
+/// the same on every request when TX starts the same.
+fn constant_rule(rule: &Rule) -> bool {
+    let template = |t: &Template| {
+        t.parts.iter().all(|p| match p {
+            Part::Lit(_) | Part::Rule(_) => true,
+            Part::Var(v, _) => matches!(
+                v,
+                Var::Tx
+                    | Var::MatchedVar
+                    | Var::MatchedVarName
+                    | Var::MatchedVars
+                    | Var::MatchedVarsNames
+            ),
+        })
+    };
+    rule.links.iter().all(|l| {
+        l.targets
+            .iter()
+            .chain(&l.excludes)
+            .all(|t| t.var == Var::Tx)
+            && match &l.op {
+                Op::Static(_) | Op::Inert => true,
+                Op::Dynamic { arg, .. } => template(arg),
+            }
+            && l.actions.iter().all(|a| match a {
+                Action::SetVar {
+                    coll: Var::Tx,
+                    key,
+                    value,
+                    ..
+                } => template(key) && template(value),
+                _ => false,
+            })
+    })
+}
+
 /// Most operators [`dynamic_operator`] keeps compiled per thread.
 const DYNAMIC_OPERATORS: usize = 128;
 /// Longer expanded arguments are compiled each time, not kept: an argument built from
 /// request data must not make the cache hold large compiled regexes.
 const DYNAMIC_ARG_MAX: usize = 1024;
 
-type DynamicKey = (String, Vec<u8>, std::path::PathBuf);
+/// A link's operator compiled for one expansion of its argument: (name, directory,
+/// expanded argument, operator).
+type Dynamic = (
+    String,
+    std::path::PathBuf,
+    Vec<u8>,
+    Option<std::rc::Rc<Operator>>,
+);
 
 thread_local! {
-    /// Operators whose argument holds a macro, by (name, expanded argument, directory): the
-    /// expansion is the same on most requests (`%{tx.allowed_methods}` from the setup), and
-    /// compiling it on each request cost more than running it.
-    static DYNAMIC: std::cell::RefCell<FxMap<DynamicKey, Option<std::rc::Rc<Operator>>>> =
+    /// The operator each link whose argument holds a macro last compiled, by the link's
+    /// address: the expansion is the same on most requests (`%{tx.allowed_methods}` from
+    /// the setup), and compiling it on each request cost more than running it.
+    static DYNAMIC: std::cell::RefCell<FxMap<usize, Dynamic>> =
         std::cell::RefCell::new(FxMap::default());
 }
 
-/// The operator `name` with its macro-expanded argument, compiled once per thread and
-/// argument; `None` when the argument does not compile (the link then matches nothing).
+/// The operator `name` of `link` with its macro-expanded argument, compiled once per thread
+/// and argument; `None` when the argument does not compile (the link then matches nothing).
 fn dynamic_operator(
+    link: &Link,
     name: &str,
-    arg: Vec<u8>,
+    arg: &[u8],
     dir: &std::path::Path,
 ) -> Option<std::rc::Rc<Operator>> {
     let from_file = name
         .get(name.len().saturating_sub(8)..)
         .is_some_and(|end| end.eq_ignore_ascii_case("fromfile"));
+    let compile = || {
+        Operator::compile(name, &String::from_utf8_lossy(arg), dir)
+            .ok()
+            .map(std::rc::Rc::new)
+    };
     if from_file || arg.len() > DYNAMIC_ARG_MAX {
         // The file may change between rule reloads: read it each time.
-        return Operator::compile(name, &String::from_utf8_lossy(&arg), dir)
-            .ok()
-            .map(std::rc::Rc::new);
+        return compile();
     }
-    let key = (name.to_string(), arg, dir.to_path_buf());
+    // The name and directory are compared too: a reloaded rule set may put another link
+    // at a freed link's address.
+    let at = link as *const Link as usize;
     DYNAMIC.with(|cache| {
-        if let Some(op) = cache.borrow().get(&key) {
-            return op.clone();
+        if let Some((n, d, a, op)) = cache.borrow().get(&at) {
+            if a.as_slice() == arg && n == name && d == dir {
+                return op.clone();
+            }
         }
-        let op = Operator::compile(name, &String::from_utf8_lossy(&key.1), dir)
-            .ok()
-            .map(std::rc::Rc::new);
+        let op = compile();
         let mut cache = cache.borrow_mut();
-        // Arguments expanded from request data could each differ: bound the memory.
-        if cache.len() >= DYNAMIC_OPERATORS {
+        // Links of rule sets since replaced: bound the memory.
+        if cache.len() >= DYNAMIC_OPERATORS && !cache.contains_key(&at) {
             cache.clear();
         }
-        cache.insert(key, op.clone());
+        cache.insert(
+            at,
+            (
+                name.to_string(),
+                dir.to_path_buf(),
+                arg.to_vec(),
+                op.clone(),
+            ),
+        );
         op
     })
 }
@@ -1189,7 +1397,7 @@ fn eval_value(
     key: &[u8],
     value: &[u8],
     ckey: Option<u64>,
-    found: &mut Vec<Found>,
+    found: &mut Reuse<Found>,
 ) {
     let capture = link.capture;
     // Runs the operator (unless the prefilter rules a match out); the captures on a match.
@@ -1205,14 +1413,13 @@ fn eval_value(
             _ => None,
         }
     };
-    let push = |found: &mut Vec<Found>, bytes: &[u8], captures: Vec<Vec<u8>>| {
-        found.push(Found {
-            var,
-            key: key.to_vec(),
-            count: false,
-            value: bytes.to_vec(),
-            captures,
-        });
+    let push = |found: &mut Reuse<Found>, bytes: &[u8], captures: Vec<Vec<u8>>| {
+        let f = found.push();
+        f.var = var;
+        refill(&mut f.key, key);
+        f.count = false;
+        refill(&mut f.value, bytes);
+        f.captures = captures;
     };
     let uncached_may = |bytes: &[u8]| match (&link.prefilter, &rs.literals) {
         (Some(want), Some(lits)) => {
@@ -1435,14 +1642,14 @@ fn each_value<'a>(d: &'a Data, t: &Target, f: &mut Visit<'_>) {
         Var::MatchedVar => f(var, b"", &d.matched_var, None),
         Var::MatchedVarName => f(var, b"", &d.matched_var_name, None),
         Var::MatchedVars => {
-            for (k, v) in &d.matched_vars {
+            for (k, v) in d.matched_vars.as_slice() {
                 if sel.matches(k) {
                     f(var, k, v, None)
                 }
             }
         }
         Var::MatchedVarsNames => {
-            for (k, _) in &d.matched_vars {
+            for (k, _) in d.matched_vars.as_slice() {
                 if sel.matches(k) {
                     f(var, k, k, None)
                 }

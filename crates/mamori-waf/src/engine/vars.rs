@@ -264,6 +264,11 @@ pub enum Sel {
     /// Exact key, compared ASCII-case-insensitively (stored lowercase).
     Name(Vec<u8>),
     Regex(Regex),
+    /// A `/^literal/` selector: keys starting with it (stored lowercase, compared
+    /// ASCII-case-insensitively, as the regex would).
+    Prefix(Vec<u8>),
+    /// A `/literal/` selector: keys containing it (stored lowercase).
+    Contains(Vec<u8>),
     /// `XML:/*`-style text nodes.
     XmlText,
     /// `XML://@*`-style attribute values.
@@ -276,6 +281,10 @@ impl Sel {
             Sel::All => true,
             Sel::Name(n) => n.eq_ignore_ascii_case(key),
             Sel::Regex(r) => r.is_match(key),
+            Sel::Prefix(p) => key.len() >= p.len() && key[..p.len()].eq_ignore_ascii_case(p),
+            Sel::Contains(c) => {
+                c.is_empty() || key.windows(c.len()).any(|w| w.eq_ignore_ascii_case(c))
+            }
             Sel::XmlText | Sel::XmlAttrs => true,
         }
     }
@@ -302,6 +311,26 @@ impl Target {
     }
 }
 
+/// A regex selector that is a plain word, `^word`, `^word$` (letters, digits, `_`, `-`):
+/// (anchored at the start, the word lowercase, anchored at the end). Such selectors
+/// (`TX:/^header_name_/`, `!REQUEST_COOKIES:/__utm/`) are compared without running a regex
+/// for every key of every rule. `word$` alone is left to the regex.
+fn literal_selector(s: &str) -> Option<(bool, Vec<u8>, bool)> {
+    let (start, rest) = match s.strip_prefix('^') {
+        Some(r) => (true, r),
+        None => (false, s),
+    };
+    let (word, end) = match rest.strip_suffix('$') {
+        Some(w) => (w, true),
+        None => (rest, false),
+    };
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    (plain && (start || !end)).then(|| (start, word.to_ascii_lowercase().into_bytes(), end))
+}
+
 /// Compiles one parsed target.
 pub fn compile_target(t: &TargetSpec) -> Result<Target, String> {
     let var = Var::parse(&t.name).ok_or_else(|| format!("unknown variable {}", t.name))?;
@@ -314,13 +343,18 @@ pub fn compile_target(t: &TargetSpec) -> Result<Target, String> {
                 Sel::XmlText
             }
         }
-        Some(s) if t.regex => Sel::Regex(
-            RegexBuilder::new(s)
-                .case_insensitive(true)
-                .unicode(false)
-                .build()
-                .map_err(|e| format!("selector /{s}/: {e}"))?,
-        ),
+        Some(s) if t.regex => match literal_selector(s) {
+            Some((true, word, true)) => Sel::Name(word),
+            Some((true, word, false)) => Sel::Prefix(word),
+            Some((false, word, _)) => Sel::Contains(word),
+            None => Sel::Regex(
+                RegexBuilder::new(s)
+                    .case_insensitive(true)
+                    .unicode(false)
+                    .build()
+                    .map_err(|e| format!("selector /{s}/: {e}"))?,
+            ),
+        },
         Some(s) => Sel::Name(s.to_ascii_lowercase().into_bytes()),
     };
     if !var.is_collection() && !matches!(sel, Sel::All) && var != Var::Xml {
