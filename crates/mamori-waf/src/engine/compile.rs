@@ -879,10 +879,9 @@ impl Builder {
         link.capture = a.capture;
         link.actions = a.actions.clone();
         if let Op::Static(op) = &link.op {
-            if let Some(pf) = op.prefilter() {
-                let lits = pf.literals();
+            if let Some(lits) = op.required_literals() {
                 if !lits.is_empty() && lits.iter().all(|l| !l.is_empty()) {
-                    link.prefilter = Some(self.literals.add(lits));
+                    link.prefilter = Some(self.literals.add(&lits));
                 }
             }
         }

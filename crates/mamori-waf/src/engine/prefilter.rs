@@ -168,6 +168,7 @@ impl Scan {
         }
     }
 
+    #[inline]
     pub fn satisfies(&self, want: &Want) -> bool {
         (self.bytes[0] & want.bytes[0])
             | (self.bytes[1] & want.bytes[1])

@@ -330,3 +330,27 @@ SecRule ARGS:/id-/ "@streq on" "id:4,phase:1,pass,log"
     assert_eq!(ids("/?an_item_1=on&ITEM=on", &[]), Vec::<u32>::new());
     assert_eq!(ids("/?user-ID-2=on", &[]), vec![4]);
 }
+
+#[test]
+fn whole_link_prefilters_skip_only_links_that_cannot_match() {
+    // Each rule has required literals, so its link is skipped when no value of its
+    // targets (through its transformations) holds one: XML text and attributes are
+    // separate collections, @pm phrases are literals, and multiMatch checks every step.
+    let rs = rules(
+        r#"
+SecRequestBodyAccess On
+SecRule XML://@* "@rx \.\./" "id:1,phase:2,pass,log"
+SecRule XML:/* "@rx \.\./" "id:2,phase:2,pass,log"
+SecRule XML:/* "@pm secret passwd" "id:3,phase:2,pass,log,t:lowercase"
+SecRule ARGS "@rx <SCRIPT" "id:4,phase:2,pass,log,t:none,t:lowercase,multiMatch"
+SecRule ARGS "@rx <SCRIPT" "id:5,phase:2,pass,log,t:none,t:lowercase"
+SecRule ARGS "@pm evil" "id:6,phase:2,pass,log,t:none,t:base64Decode"
+"#,
+    );
+    let mut head = get("/?a=%3CSCRIPT&b=ZXZpbA==", &[("Content-Type", "text/xml")]);
+    head.method = "POST".into();
+    let (_, a) = run(&rs, head.clone(), br#"<r p="../x"><t>PassWD</t></r>"#);
+    assert_eq!(a.ids(), vec![1, 3, 4, 6]);
+    let (_, a) = run(&rs, head, br#"<r p="x"><t>../x</t></r>"#);
+    assert_eq!(a.ids(), vec![2, 4, 6]);
+}

@@ -179,6 +179,20 @@ impl Default for Found {
     }
 }
 
+/// `n` in decimal, written into `buf` (no allocation: counts like `&TX:x` are on every
+/// request's path).
+fn decimal(mut n: usize, buf: &mut [u8; 20]) -> &[u8] {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            return &buf[at..];
+        }
+    }
+}
+
 /// Makes `v` a copy of `bytes`, in its own buffer when that is large enough.
 fn refill(v: &mut Vec<u8>, bytes: &[u8]) {
     v.clear();
@@ -329,8 +343,8 @@ mod keys {
 
 /// The code of a collection whose values are all request data that stays put once parsed
 /// (so a union of their literal scans can be cached); `None` for the others.
-fn union_code(v: Var) -> Option<u64> {
-    Some(match v {
+fn union_code(t: &Target) -> Option<u64> {
+    Some(match t.var {
         Var::Args => 1,
         Var::ArgsNames => 2,
         Var::ArgsGet => 3,
@@ -353,6 +367,8 @@ fn union_code(v: Var) -> Option<u64> {
         Var::FilesNames => 20,
         Var::MultipartPartHeaders => 21,
         Var::RequestBody => 22,
+        Var::Xml if matches!(t.sel, Sel::XmlAttrs) => 24,
+        Var::Xml => 23,
         _ => return None,
     })
 }
@@ -367,14 +383,23 @@ fn collection_may_match(
     chain: ChainId,
     want: &super::prefilter::Want,
 ) -> Option<bool> {
-    let code = union_code(t.var)?;
+    let Some(code) = union_code(t) else {
+        // Without a union, only a target with no value at all rules a match out.
+        let mut any = false;
+        each_value(d, t, &mut |_, _, _, _| any = true);
+        return if any { None } else { Some(false) };
+    };
     let lits = rs.literals.as_ref()?;
     if let Some(u) = cache.union(code, chain) {
         return Some(u.satisfies(want));
     }
     let all = Target {
         var: t.var,
-        sel: Sel::All,
+        sel: match (t.var, &t.sel) {
+            (Var::Xml, Sel::XmlAttrs) => Sel::XmlAttrs,
+            (Var::Xml, _) => Sel::XmlText,
+            _ => Sel::All,
+        },
         count: false,
     };
     let mut union = super::prefilter::Scan::default();
@@ -989,17 +1014,25 @@ impl<'r> Transaction<'r> {
                 dynamic.as_deref()
             }
         };
-        // Skip the link when no value of its collections contains a required literal.
-        if let (Some(want), false, false) = (&link.prefilter, link.negated, link.multi_match) {
+        // Skip the link when no value of its collections contains a required literal (with
+        // multiMatch: after no step of the transformation chain).
+        if let (Some(want), false) = (&link.prefilter, link.negated) {
             if !link.targets.is_empty() && link.targets.iter().all(|t| !t.count) {
-                let Transaction { rs, d, cache, .. } = self;
-                let mut skip = true;
-                for t in &link.targets {
-                    if collection_may_match(rs, d, cache, t, link.chain, want) != Some(false) {
-                        skip = false;
-                        break;
-                    }
+                let mut path = std::mem::take(&mut self.path_buf);
+                if link.multi_match {
+                    self.rs.chains.path_nodes(link.chain, &mut path);
+                    path.push(0);
+                } else {
+                    path.clear();
+                    path.push(link.chain);
                 }
+                let Transaction { rs, d, cache, .. } = self;
+                let skip = path.iter().all(|&chain| {
+                    link.targets
+                        .iter()
+                        .all(|t| collection_may_match(rs, d, cache, t, chain, want) == Some(false))
+                });
+                self.path_buf = path;
                 if skip {
                     return false;
                 }
@@ -1046,9 +1079,10 @@ impl<'r> Transaction<'r> {
                 each_value(d, target, &mut visit);
                 if target.count {
                     found.truncate(before);
-                    let n = count.to_string().into_bytes();
+                    let mut digits = [0u8; 20];
+                    let n = decimal(count, &mut digits);
                     eval_value(
-                        rs, cache, &mut path, link, op, target.var, b"", &n, None, &mut found,
+                        rs, cache, &mut path, link, op, target.var, b"", n, None, &mut found,
                     );
                     if let Some(f) = found.get_mut(before) {
                         f.count = true;

@@ -276,6 +276,7 @@ pub enum Sel {
 }
 
 impl Sel {
+    #[inline]
     pub fn matches(&self, key: &[u8]) -> bool {
         match self {
             Sel::All => true,
