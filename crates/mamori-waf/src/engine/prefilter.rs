@@ -157,15 +157,18 @@ pub struct Scan {
 }
 
 impl Scan {
+    /// Adds what `other` contains; the ids are left unsorted until [`Scan::sort`].
     pub fn merge(&mut self, other: &Scan) {
         for i in 0..4 {
             self.bytes[i] |= other.bytes[i];
         }
-        if !other.ids.is_empty() {
-            self.ids.extend_from_slice(&other.ids);
-            self.ids.sort_unstable();
-            self.ids.dedup();
-        }
+        self.ids.extend_from_slice(&other.ids);
+    }
+
+    /// Sorts and deduplicates the ids (after [`Scan::merge`]).
+    pub fn sort(&mut self) {
+        self.ids.sort_unstable();
+        self.ids.dedup();
     }
 
     #[inline]
@@ -269,6 +272,9 @@ pub const SOURCE: u32 = u32::MAX;
 
 /// Caches kept per thread for reuse (a thread runs a few transactions at once at most).
 const CACHE_POOL_SIZE: usize = 8;
+/// Id lists a cache keeps for reuse, and the longest kept.
+const SPARE_ID_LISTS: usize = 256;
+const SPARE_ID_CAPACITY: usize = 1024;
 
 thread_local! {
     static CACHE_POOL: std::cell::RefCell<Vec<Cache>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -282,6 +288,8 @@ pub struct Cache {
     scans: Vec<Scan>,
     /// (source value or arena entry) → index in `scans`.
     scan_index: FxMap<u64, u32>,
+    /// Id lists of the scans and unions of earlier requests, emptied, for reuse.
+    spare_ids: Vec<Vec<u32>>,
     /// Per (collection, chain): what all its transformed values contain together.
     unions: FxMap<u64, Scan>,
 }
@@ -367,6 +375,7 @@ impl Cache {
             arena: Vec::with_capacity(64),
             scans: Vec::with_capacity(64),
             scan_index: FxMap::default(),
+            spare_ids: Vec::new(),
             unions: FxMap::default(),
         }
     }
@@ -380,13 +389,22 @@ impl Cache {
             .unwrap_or_else(Cache::with_room)
     }
 
+    /// An empty scan, in an id list an earlier request used when there is one.
+    pub fn scan(&mut self) -> Scan {
+        let mut ids = self.spare_ids.pop().unwrap_or_default();
+        ids.clear();
+        Scan { bytes: [0; 4], ids }
+    }
+
     /// Empties the cache (keeping its tables' capacity) and returns it to this thread's pool.
     pub fn recycle(mut self) {
         self.map.clear();
         self.arena.clear();
-        self.scans.clear();
+        let mut scans = std::mem::take(&mut self.scans);
+        self.keep_ids(scans.drain(..));
+        self.scans = scans;
+        self.clear_unions();
         self.scan_index.clear();
-        self.unions.clear();
         // A request with huge values must not pin its tables for the thread's lifetime.
         if self.map.capacity() > 4096 || self.scans.capacity() > 1024 {
             return;
@@ -416,7 +434,7 @@ impl Cache {
         let idx = match self.scan_index.get(&k) {
             Some(&i) => i,
             None => {
-                let mut out = Scan::default();
+                let mut out = self.scan();
                 let hay: &[u8] = if data == SOURCE {
                     src
                 } else {
@@ -443,6 +461,17 @@ impl Cache {
 
     /// Forgets the unions (a collection changed: the body was parsed, response headers came).
     pub fn clear_unions(&mut self) {
-        self.unions.clear();
+        let mut unions = std::mem::take(&mut self.unions);
+        self.keep_ids(unions.drain().map(|(_, scan)| scan));
+        self.unions = unions;
+    }
+
+    /// Keeps the scans' id lists for reuse (up to [`SPARE_ID_LISTS`], none of them huge).
+    fn keep_ids(&mut self, scans: impl IntoIterator<Item = Scan>) {
+        for scan in scans {
+            if self.spare_ids.len() < SPARE_ID_LISTS && scan.ids.capacity() <= SPARE_ID_CAPACITY {
+                self.spare_ids.push(scan.ids);
+            }
+        }
     }
 }

@@ -402,7 +402,7 @@ fn collection_may_match(
         },
         count: false,
     };
-    let mut union = super::prefilter::Scan::default();
+    let mut union = cache.scan();
     let mut complete = true;
     each_value(d, &all, &mut |_, _, value: &[u8], ckey| match ckey {
         Some(k) => {
@@ -414,6 +414,7 @@ fn collection_may_match(
     if !complete {
         return None;
     }
+    union.sort();
     let ok = union.satisfies(want);
     cache.set_union(code, chain, union);
     Some(ok)
@@ -550,6 +551,39 @@ impl RuleSet {
 impl Drop for Transaction<'_> {
     fn drop(&mut self) {
         std::mem::take(&mut self.cache).recycle();
+        // The TX collection goes back with its entries: the next transaction overwrites
+        // the ones the constant start of phase 1 sets instead of allocating them again.
+        let tx = std::mem::take(&mut self.d.tx);
+        if tx.len() <= TX_POOL_KEYS {
+            TX_POOL.with(|p| {
+                let mut p = p.borrow_mut();
+                if p.len() < TX_POOL_SIZE {
+                    p.push(tx);
+                }
+            });
+        }
+    }
+}
+
+/// TX collections kept per thread for reuse, and the most keys a kept one may hold.
+const TX_POOL_SIZE: usize = 8;
+const TX_POOL_KEYS: usize = 512;
+
+thread_local! {
+    static TX_POOL: std::cell::RefCell<Vec<FxMap<Vec<u8>, Vec<u8>>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Makes `to` hold exactly `from`'s entries, reusing the buffers of the keys both hold.
+fn reset_from(to: &mut FxMap<Vec<u8>, Vec<u8>>, from: &FxMap<Vec<u8>, Vec<u8>>) {
+    to.retain(|k, _| from.contains_key(k));
+    for (k, v) in from {
+        match to.get_mut(k) {
+            Some(x) => refill(x, v),
+            None => {
+                to.insert(k.clone(), v.clone());
+            }
+        }
     }
 }
 
@@ -831,7 +865,11 @@ impl<'r> Transaction<'r> {
         let mut i = 0;
         if phase == 1 {
             if let Some(p) = &rs.prelude {
-                self.d.tx.clone_from(&p.tx);
+                // TX is empty here (phase 1 runs first): it becomes the prelude's, in a
+                // collection a finished transaction left with most of the same keys.
+                let mut tx = TX_POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default();
+                reset_from(&mut tx, &p.tx);
+                self.d.tx = tx;
                 self.d.highest_severity = p.highest_severity;
                 self.d.matched_var.clone_from(&p.matched_var);
                 self.d.matched_var_name.clone_from(&p.matched_var_name);
