@@ -1,7 +1,7 @@
 //! From directives to a compiled [`RuleSet`].
 
 use super::macros::Template;
-use super::prefilter::{ChainId, Chains, LiteralIndex, Want};
+use super::prefilter::{ChainId, Chains, LiteralIndex, Quick, QuickTable, Want, QUICK_TARGETS};
 use super::vars::{compile_target, Target, Var};
 use super::{EngineMode, RuleSet};
 use crate::error::Error;
@@ -573,6 +573,7 @@ impl Builder {
         Builder {
             set: RuleSet {
                 phases: Default::default(),
+                quick: Default::default(),
                 config: Config::default(),
                 defaults: Default::default(),
                 chains: Chains::new(),
@@ -637,6 +638,9 @@ impl Builder {
             .filter(|e| matches!(e, Entry::Rule(_)))
             .count();
         self.set.literals = self.literals.build();
+        for (phase, table) in self.set.phases.iter().zip(self.set.quick.iter_mut()) {
+            *table = quick_table(phase);
+        }
         let mut set = self.set;
         let prelude = set
             .transaction(crate::request::RequestHead::default())
@@ -1072,4 +1076,42 @@ pub(super) fn parse_files(files: &[PathBuf]) -> Result<Vec<Directive>, Error> {
         out.extend(seclang::parse_file(f)?);
     }
     Ok(out)
+}
+
+/// The [`Quick`] entries of a phase: for each rule whose first link is skipped when no union
+/// of its targets holds a required literal (as `eval_link` does), what that check needs.
+fn quick_table(entries: &[Entry]) -> QuickTable {
+    let mut table = QuickTable::default();
+    for e in entries {
+        let quick = match e {
+            Entry::Rule(rule) => rule.links.first().and_then(|link| {
+                let want = link.prefilter.as_ref()?;
+                if link.negated
+                    || link.multi_match
+                    || link.targets.is_empty()
+                    || link.targets.len() > QUICK_TARGETS
+                    || link.targets.iter().any(|t| t.count)
+                    || !matches!(link.op, Op::Static(_))
+                {
+                    return None;
+                }
+                let mut codes = [0u8; QUICK_TARGETS];
+                for (c, t) in codes.iter_mut().zip(&link.targets) {
+                    *c = u8::try_from(super::tx::union_code(t)?).ok()?;
+                }
+                let start = table.ids.len() as u32;
+                table.ids.extend_from_slice(&want.ids);
+                Some(Quick {
+                    bytes: want.bytes,
+                    ids: (start, table.ids.len() as u32),
+                    chain: link.chain,
+                    codes,
+                    targets: link.targets.len() as u8,
+                })
+            }),
+            Entry::Marker(_) => None,
+        };
+        table.entries.push(quick);
+    }
+    table
 }

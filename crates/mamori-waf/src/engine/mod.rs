@@ -100,6 +100,8 @@ pub enum EngineMode {
 #[derive(Debug)]
 pub struct RuleSet {
     phases: [Vec<Entry>; 5],
+    /// Per phase, by entry: how to pass over a rule that cannot match (see [`Quick`]).
+    quick: [prefilter::QuickTable; 5],
     config: Config,
     defaults: [PhaseDefault; 5],
     chains: Chains,

@@ -173,12 +173,18 @@ impl Scan {
 
     #[inline]
     pub fn satisfies(&self, want: &Want) -> bool {
-        (self.bytes[0] & want.bytes[0])
-            | (self.bytes[1] & want.bytes[1])
-            | (self.bytes[2] & want.bytes[2])
-            | (self.bytes[3] & want.bytes[3])
+        self.has_any(&want.bytes, &want.ids)
+    }
+
+    /// Whether the scan holds one of these bytes or literal ids (sorted).
+    #[inline]
+    pub fn has_any(&self, bytes: &[u64; 4], ids: &[u32]) -> bool {
+        (self.bytes[0] & bytes[0])
+            | (self.bytes[1] & bytes[1])
+            | (self.bytes[2] & bytes[2])
+            | (self.bytes[3] & bytes[3])
             != 0
-            || intersects(&self.ids, &want.ids)
+            || intersects(&self.ids, ids)
     }
 }
 
@@ -474,4 +480,30 @@ impl Cache {
             }
         }
     }
+}
+
+/// Most targets a rule may have for [`Quick`].
+pub const QUICK_TARGETS: usize = 12;
+
+/// What it takes to rule out a rule's first link from the unions of its collections, kept
+/// in one dense table in evaluation order so that the many rules a benign request cannot
+/// match are passed over without reading the rules themselves (each in its own
+/// allocations, they cost a cache miss or three apiece).
+#[derive(Debug, Clone)]
+pub struct Quick {
+    /// The link's required bytes, and its literal ids as a range of [`QuickTable::ids`].
+    pub bytes: [u64; 4],
+    pub ids: (u32, u32),
+    /// The link's transformation chain.
+    pub chain: ChainId,
+    /// The union codes of the link's targets (the first `targets` of them).
+    pub codes: [u8; QUICK_TARGETS],
+    pub targets: u8,
+}
+
+/// [`Quick`] entries of one phase, by entry index, and the literal ids they refer to.
+#[derive(Debug, Default)]
+pub struct QuickTable {
+    pub entries: Vec<Option<Quick>>,
+    pub ids: Vec<u32>,
 }

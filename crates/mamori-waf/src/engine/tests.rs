@@ -354,3 +354,21 @@ SecRule ARGS "@pm evil" "id:6,phase:2,pass,log,t:none,t:base64Decode"
     let (_, a) = run(&rs, head, br#"<r p="x"><t>../x</t></r>"#);
     assert_eq!(a.ids(), vec![2, 4, 6]);
 }
+
+#[test]
+fn rules_after_the_first_on_a_collection_are_passed_over_only_when_its_union_rules_them_out() {
+    // Rule 1 computes the union of ARGS; rules 2-4 are then decided from it without being
+    // read, rule 3's literal being in it.
+    let rs = rules(
+        r#"
+SecRule ARGS "@rx foo\d" "id:1,phase:1,pass,log"
+SecRule ARGS|REQUEST_HEADERS "@rx ba[rz]" "id:2,phase:1,pass,log"
+SecRule ARGS "@rx qu+x" "id:3,phase:1,pass,log"
+SecRule ARGS "@pm quux zap" "id:4,phase:1,pass,log"
+"#,
+    );
+    let ids = |target: &str| run(&rs, get(target, &[("X-A", "bar")]), b"").1.ids();
+    assert_eq!(ids("/?a=quux"), vec![2, 3, 4]);
+    assert_eq!(ids("/?a=foo1"), vec![1, 2]);
+    assert_eq!(ids("/?a=nothing"), vec![2]);
+}

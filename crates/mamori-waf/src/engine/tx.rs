@@ -4,7 +4,7 @@ use super::compile::{
     in_ranges, Action, Ctl, Disruptive, Entry, Link, Op, Rule, SetOp, SEVERITIES,
 };
 use super::macros::{Part, Template};
-use super::prefilter::{Cache, ChainId, FxMap};
+use super::prefilter::{Cache, ChainId, FxMap, Quick};
 use super::vars::{Sel, Target, Var};
 use super::{EngineMode, RuleSet};
 use crate::body::{self, Limits, Xml};
@@ -343,7 +343,7 @@ mod keys {
 
 /// The code of a collection whose values are all request data that stays put once parsed
 /// (so a union of their literal scans can be cached); `None` for the others.
-fn union_code(t: &Target) -> Option<u64> {
+pub(super) fn union_code(t: &Target) -> Option<u64> {
     Some(match t.var {
         Var::Args => 1,
         Var::ArgsNames => 2,
@@ -832,6 +832,19 @@ impl<'r> Transaction<'r> {
         None
     }
 
+    /// Whether the unions already computed for the rule's first link rule out a match (then
+    /// the rule would do nothing: see [`Quick`]). `false` when a union is not known yet: the
+    /// rule then runs and computes it.
+    fn quick_skip(&self, q: &Quick, ids: &[u32]) -> bool {
+        let want = &ids[q.ids.0 as usize..q.ids.1 as usize];
+        q.codes[..q.targets as usize].iter().all(|&code| {
+            match self.cache.union(u64::from(code), q.chain) {
+                Some(u) => !u.has_any(&q.bytes, want),
+                None => false,
+            }
+        })
+    }
+
     fn rule_removed(&self, rule: &Rule) -> bool {
         (!self.removed_ids.is_empty() && in_ranges(rule.id, &self.removed_ids))
             || (!self.removed_tags.is_empty()
@@ -883,6 +896,12 @@ impl<'r> Transaction<'r> {
             };
             if self.mode == EngineMode::Off {
                 return None;
+            }
+            if let Some(q) = &rs.quick[pi].entries[i] {
+                if self.quick_skip(q, &rs.quick[pi].ids) {
+                    i += 1;
+                    continue;
+                }
             }
             if self.rule_removed(rule) || !self.eval_rule(rule) {
                 i += 1;
