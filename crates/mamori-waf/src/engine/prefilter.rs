@@ -244,10 +244,21 @@ impl Hasher for FxHasher {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
+        // Whole words, then the tail byte by byte: copying each chunk into a buffer made a
+        // memcpy call per 8 bytes of every TX key looked up.
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
             let mut b = [0u8; 8];
-            b[..chunk.len()].copy_from_slice(chunk);
+            b.copy_from_slice(w);
             self.write_u64(u64::from_le_bytes(b));
+        }
+        let tail = words.remainder();
+        if !tail.is_empty() {
+            let v = tail
+                .iter()
+                .rev()
+                .fold(0u64, |v, &b| (v << 8) | u64::from(b));
+            self.write_u64(v);
         }
     }
     fn write_u64(&mut self, i: u64) {
