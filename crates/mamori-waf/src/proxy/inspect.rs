@@ -58,7 +58,9 @@ pub struct Head<'a> {
 }
 
 pub struct Inspection<'r> {
-    tx: Option<Transaction<'r>>,
+    /// Boxed: a transaction is about 1.5 KB, and the request's future, which holds the
+    /// inspection, is moved as a whole.
+    tx: Option<Box<Transaction<'r>>>,
 }
 
 fn pairs(headers: &hyper::HeaderMap) -> Vec<(String, Vec<u8>)> {
@@ -93,7 +95,7 @@ impl<'r> Inspection<'r> {
             if mode == Mode::DetectionOnly {
                 tx.force_detection_only();
             }
-            tx
+            Box::new(tx)
         });
         Inspection { tx }
     }

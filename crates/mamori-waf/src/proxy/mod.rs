@@ -1195,20 +1195,41 @@ where
     let Some(b) = body.as_mut() else {
         return Ok((Bytes::new(), true));
     };
+    // A body that comes in one frame (most forms) is kept as it came, not copied.
+    let mut first: Option<Bytes> = None;
     let mut buf = BytesMut::new();
+    let read = |first: &mut Option<Bytes>, buf: &mut BytesMut| match first.take() {
+        Some(f) if buf.is_empty() => f,
+        Some(f) => {
+            let mut all = BytesMut::with_capacity(f.len() + buf.len());
+            all.extend_from_slice(&f);
+            all.extend_from_slice(buf);
+            all.freeze()
+        }
+        None => std::mem::take(buf).freeze(),
+    };
     loop {
-        if buf.len() >= limit.max(1) {
-            return Ok((buf.freeze(), false));
+        let have = first.as_ref().map_or(0, Bytes::len) + buf.len();
+        if have >= limit.max(1) {
+            return Ok((read(&mut first, &mut buf), false));
+        }
+        // A body whose declared length has all come in needs no further read to see its end.
+        if b.is_end_stream() {
+            return Ok((read(&mut first, &mut buf), true));
         }
         match b.frame().await {
-            None => return Ok((buf.freeze(), true)),
+            None => return Ok((read(&mut first, &mut buf), true)),
             Some(Err(e)) => return Err(PrefixError::Client(e.into())),
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
-                    if buf.len() as u64 + data.len() as u64 > max {
+                    if have as u64 + data.len() as u64 > max {
                         return Err(PrefixError::TooLarge);
                     }
-                    buf.extend_from_slice(&data);
+                    if have == 0 {
+                        first = Some(data);
+                    } else {
+                        buf.extend_from_slice(&data);
+                    }
                 }
             }
         }
