@@ -70,7 +70,11 @@
 //! transformation chains (interned as a trie), macro templates, `skipAfter` jumps. Per
 //! transaction, each (value, transformation-chain prefix) is computed once, and each
 //! transformed value is scanned once by an Aho-Corasick automaton over every operator's
-//! required literals, so an `@rx` whose literals are absent never runs.
+//! required literals, so an `@rx` whose literals are absent never runs. A link is skipped
+//! whole when the union of its targets' scans lacks them, and once a union is known, later
+//! rules it rules out are passed over from a dense per-phase table without reading them.
+//! The start of phase 1 that is the same for every request (rules reading and writing only
+//! `TX`: CRS's setup) runs once at load; transactions start from the state it leaves.
 
 mod compile;
 mod macros;
