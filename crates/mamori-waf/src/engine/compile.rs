@@ -102,6 +102,17 @@ pub struct Link {
     pub unconditional: bool,
 }
 
+impl Link {
+    /// The literals one of which some value of the link's targets must hold for it to
+    /// match, when the unions of its targets' scans can rule it out: a prefiltered link,
+    /// not negated, over values rather than counts.
+    pub fn union_prefilter(&self) -> Option<&Want> {
+        let want = self.prefilter.as_ref()?;
+        let values = !self.targets.is_empty() && self.targets.iter().all(|t| !t.count);
+        (!self.negated && values).then_some(want)
+    }
+}
+
 /// A compiled rule.
 #[derive(Debug)]
 pub struct Rule {
@@ -1085,14 +1096,8 @@ fn quick_table(entries: &[Entry]) -> QuickTable {
     for e in entries {
         let quick = match e {
             Entry::Rule(rule) => rule.links.first().and_then(|link| {
-                let want = link.prefilter.as_ref()?;
-                if link.negated
-                    || link.multi_match
-                    || link.targets.is_empty()
-                    || link.targets.len() > QUICK_TARGETS
-                    || link.targets.iter().any(|t| t.count)
-                    || !matches!(link.op, Op::Static(_))
-                {
+                let want = link.union_prefilter()?;
+                if link.multi_match || link.targets.len() > QUICK_TARGETS {
                     return None;
                 }
                 let mut codes = [0u8; QUICK_TARGETS];

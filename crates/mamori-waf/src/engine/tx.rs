@@ -1073,26 +1073,24 @@ impl<'r> Transaction<'r> {
         };
         // Skip the link when no value of its collections contains a required literal (with
         // multiMatch: after no step of the transformation chain).
-        if let (Some(want), false) = (&link.prefilter, link.negated) {
-            if !link.targets.is_empty() && link.targets.iter().all(|t| !t.count) {
-                let mut path = std::mem::take(&mut self.path_buf);
-                if link.multi_match {
-                    self.rs.chains.path_nodes(link.chain, &mut path);
-                    path.push(0);
-                } else {
-                    path.clear();
-                    path.push(link.chain);
-                }
-                let Transaction { rs, d, cache, .. } = self;
-                let skip = path.iter().all(|&chain| {
-                    link.targets
-                        .iter()
-                        .all(|t| collection_may_match(rs, d, cache, t, chain, want) == Some(false))
-                });
-                self.path_buf = path;
-                if skip {
-                    return false;
-                }
+        if let Some(want) = link.union_prefilter() {
+            let mut path = std::mem::take(&mut self.path_buf);
+            if link.multi_match {
+                self.rs.chains.path_nodes(link.chain, &mut path);
+                path.push(0);
+            } else {
+                path.clear();
+                path.push(link.chain);
+            }
+            let Transaction { rs, d, cache, .. } = self;
+            let skip = path.iter().all(|&chain| {
+                link.targets
+                    .iter()
+                    .all(|t| collection_may_match(rs, d, cache, t, chain, want) == Some(false))
+            });
+            self.path_buf = path;
+            if skip {
+                return false;
             }
         }
         let mut found = std::mem::take(&mut self.found);

@@ -1195,18 +1195,12 @@ where
     let Some(b) = body.as_mut() else {
         return Ok((Bytes::new(), true));
     };
-    // A body that comes in one frame (most forms) is kept as it came, not copied.
+    // A body that comes in one frame (most forms) is kept as it came, not copied: the
+    // frames are gathered in `buf` from the second one on.
     let mut first: Option<Bytes> = None;
     let mut buf = BytesMut::new();
-    let read = |first: &mut Option<Bytes>, buf: &mut BytesMut| match first.take() {
-        Some(f) if buf.is_empty() => f,
-        Some(f) => {
-            let mut all = BytesMut::with_capacity(f.len() + buf.len());
-            all.extend_from_slice(&f);
-            all.extend_from_slice(buf);
-            all.freeze()
-        }
-        None => std::mem::take(buf).freeze(),
+    let read = |first: &mut Option<Bytes>, buf: &mut BytesMut| {
+        first.take().unwrap_or_else(|| std::mem::take(buf).freeze())
     };
     loop {
         let have = first.as_ref().map_or(0, Bytes::len) + buf.len();
@@ -1225,10 +1219,14 @@ where
                     if have as u64 + data.len() as u64 > max {
                         return Err(PrefixError::TooLarge);
                     }
-                    if have == 0 {
-                        first = Some(data);
-                    } else {
-                        buf.extend_from_slice(&data);
+                    match first.take() {
+                        None if buf.is_empty() => first = Some(data),
+                        earlier => {
+                            if let Some(f) = earlier {
+                                buf.extend_from_slice(&f);
+                            }
+                            buf.extend_from_slice(&data);
+                        }
                     }
                 }
             }
