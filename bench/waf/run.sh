@@ -22,7 +22,7 @@ else
 fi
 WORK=$(mktemp -d /tmp/mamori-bench-waf.XXXX)
 chmod 755 "$WORK"   # nginx's workers (www-data) read the page from here
-trap 'nginx -p "$WORK" -c "$WORK/nginx.conf" -s stop 2>/dev/null || true; kill $MAMORI_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'nginx -p "$WORK" -c "$WORK/nginx.conf" -s stop 2>/dev/null || true; kill ${MAMORI_PID:-} 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 # ModSecurity with Debian's CRS at PL1, blocking, with the request/response body settings of
 # ModSecurity's recommended configuration (Debian ships no copy of it).
