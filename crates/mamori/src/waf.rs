@@ -80,10 +80,11 @@ pub async fn run(g: &crate::cli::Global, cmd: WafCommand) -> Result<std::process
                 .map_err(|e| anyhow::anyhow!(e))
                 .with_context(|| format!("loading rules from {}", path.display()))?;
             println!(
-                "{}: {} rules loaded in {} ms",
+                "{}: {} rules loaded in {} ms ({} settled at load: they read only setup values)",
                 path.display(),
                 rules.rule_count(),
-                started.elapsed().as_millis()
+                started.elapsed().as_millis(),
+                rules.settled_count()
             );
         }
         WafCommand::Test { rules, files } => return crate::waf_test::run(rules, files).await,

@@ -590,6 +590,7 @@ impl Builder {
                 chains: Chains::new(),
                 literals: None,
                 prelude: None,
+                fixed: Default::default(),
                 rule_count: 0,
                 inert_operators: Vec::new(),
             },
@@ -656,6 +657,9 @@ impl Builder {
         let prelude = set
             .transaction(crate::request::RequestHead::default())
             .prelude();
+        set.fixed = set
+            .transaction(crate::request::RequestHead::default())
+            .fixed_rules(&prelude);
         set.prelude = Some(prelude);
         Ok(set)
     }

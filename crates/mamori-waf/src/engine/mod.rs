@@ -77,6 +77,7 @@
 //! `TX`: CRS's setup) runs once at load; transactions start from the state it leaves.
 
 mod compile;
+mod fixed;
 mod macros;
 mod prefilter;
 mod tx;
@@ -112,6 +113,8 @@ pub struct RuleSet {
     literals: Option<Literals>,
     /// What the constant start of phase 1 leaves; every transaction starts from it.
     prelude: Option<tx::Prelude>,
+    /// Per phase entry, whether its outcome is settled at load (see [`fixed`]).
+    fixed: fixed::FixedRules,
     rule_count: usize,
     /// Operators that never match here (`@rbl`, `@geoLookup`...), for the load report.
     pub inert_operators: Vec<String>,
@@ -157,6 +160,17 @@ impl RuleSet {
     /// Number of rules (a chain counts once).
     pub fn rule_count(&self) -> usize {
         self.rule_count
+    }
+
+    /// Rules whose outcome is the same on every request, settled at load (they read only
+    /// `TX` values that no rule writes after the constant start of phase 1).
+    pub fn settled_count(&self) -> usize {
+        self.fixed
+            .phases
+            .iter()
+            .flatten()
+            .filter(|f| **f != fixed::Fixed::No)
+            .count()
     }
 
     /// The configuration directives' settings.

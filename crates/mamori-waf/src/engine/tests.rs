@@ -372,3 +372,65 @@ SecRule ARGS "@pm quux zap" "id:4,phase:1,pass,log"
     assert_eq!(ids("/?a=foo1"), vec![1, 2]);
     assert_eq!(ids("/?a=nothing"), vec![2]);
 }
+
+#[test]
+fn rules_reading_only_tx_the_prelude_fixed_are_settled_at_load() {
+    // `pl` and `ex` are set by the prelude and never written again: rules 10, 13, 15 and 18
+    // are settled at load. `score` is written per request (rule 12) and `app` by a macro key
+    // that may spell it (rule 14), so rules 16 and 17 read them on each request.
+    let rs = rules(
+        r#"
+SecRuleEngine On
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.pl=1,setvar:tx.ex=0"
+SecRule REQUEST_HEADERS:X-Stop "@streq yes" "id:2,phase:1,pass,nolog,setvar:tx.stopped=1"
+SecRule TX:PL "@lt 2" "id:10,phase:2,pass,nolog,skipAfter:END-PL2"
+SecRule ARGS "@streq pl2" "id:11,phase:2,deny,status:403"
+SecMarker END-PL2
+SecRule ARGS "@streq score" "id:12,phase:2,pass,nolog,setvar:tx.score=+5"
+SecRule &TX:missing|TX:ex "@eq 1" "id:13,phase:2,pass,nolog,severity:2,skipAfter:END-EX"
+SecRule ARGS:k "@rx ^$" "id:14,phase:2,pass,nolog,setvar:'tx.%{MATCHED_VAR}app=1'"
+SecRule TX:ex "@eq 0" "id:15,phase:2,pass,nolog"
+SecRule TX:MATCHED "@eq 1" "id:18,phase:2,pass,nolog"
+SecRule MATCHED_VAR_NAME "@streq TX:ex" "id:19,phase:2,deny,status:409,chain"
+    SecRule ARGS:show "@streq 1" "t:none"
+SecMarker END-EX
+SecRule TX:score "@ge 5" "id:16,phase:2,deny,status:401"
+SecRule TX:app "@eq 1" "id:17,phase:2,deny,status:402"
+"#,
+    );
+    let fixed: Vec<_> = rs.fixed.phases[1]
+        .iter()
+        .zip(&rs.phases[1])
+        .filter_map(|(f, e)| match (f, e) {
+            (fixed::Fixed::No, _) | (_, Entry::Marker(_)) => None,
+            (f, Entry::Rule(r)) => Some((r.id, matches!(f, fixed::Fixed::Always(_)))),
+        })
+        .collect();
+    assert_eq!(
+        fixed,
+        vec![(10, true), (13, false), (15, true), (18, false)]
+    );
+    // Rule 10 always skips rule 11; rule 15's match leaves MATCHED_VAR_NAME for rule 19.
+    let status = |target: &str| run(&rs, get(target, &[]), b"").0.map(|i| i.status);
+    assert_eq!(status("/?a=pl2"), None);
+    assert_eq!(status("/?show=1"), Some(409));
+    assert_eq!(status("/?a=score"), Some(401));
+    assert_eq!(status("/?k="), Some(402));
+    assert_eq!(status("/?a=fine"), None);
+    // A ctl that removes rules makes every rule run as written: without rule 10, rule 11 runs.
+    let rs = rules(
+        r#"
+SecRuleEngine On
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.pl=1"
+SecRule ARGS:off "@streq 1" "id:2,phase:1,pass,nolog,ctl:ruleRemoveById=10"
+SecRule TX:PL "@lt 2" "id:10,phase:2,pass,nolog,skipAfter:END-PL2"
+SecRule ARGS "@streq pl2" "id:11,phase:2,deny,status:403"
+SecMarker END-PL2
+"#,
+    );
+    assert_eq!(run(&rs, get("/?a=pl2", &[]), b"").0.map(|i| i.status), None);
+    assert_eq!(
+        run(&rs, get("/?a=pl2&off=1", &[]), b"").0.map(|i| i.status),
+        Some(403)
+    );
+}

@@ -3,6 +3,7 @@
 use super::compile::{
     in_ranges, Action, Ctl, Disruptive, Entry, Link, Op, Rule, SetOp, SEVERITIES,
 };
+use super::fixed::{Fixed, FixedMatch, FixedRules, TxWrites};
 use super::macros::{Part, Template};
 use super::prefilter::{Cache, ChainId, FxMap, Quick};
 use super::vars::{Sel, Target, Var};
@@ -302,7 +303,7 @@ struct Data {
     server_name: Vec<u8>,
 }
 
-fn store_index(v: Var) -> Option<usize> {
+pub(super) fn store_index(v: Var) -> Option<usize> {
     Some(match v {
         Var::Ip => 0,
         Var::Global => 1,
@@ -845,6 +846,29 @@ impl<'r> Transaction<'r> {
         })
     }
 
+    /// Whether no `ctl` of this transaction removed rules or targets, so the rules' fixed
+    /// outcomes hold.
+    fn rules_unchanged(&self) -> bool {
+        self.removed_ids.is_empty()
+            && self.removed_tags.is_empty()
+            && self.removed_targets.is_empty()
+    }
+
+    /// What a rule that always matches leaves (see [`super::fixed`]), as `eval_rule` would.
+    fn apply_fixed(&mut self, m: &FixedMatch) {
+        self.d.matched_vars.clear();
+        for (name, value) in &m.vars {
+            let slot = self.d.matched_vars.push();
+            slot.0.clone_from(name);
+            slot.1.clone_from(value);
+            self.d.matched_var_name.clone_from(name);
+            self.d.matched_var.clone_from(value);
+        }
+        if let Some(sev) = m.severity {
+            self.d.highest_severity = self.d.highest_severity.min(sev);
+        }
+    }
+
     fn rule_removed(&self, rule: &Rule) -> bool {
         (!self.removed_ids.is_empty() && in_ranges(rule.id, &self.removed_ids))
             || (!self.removed_tags.is_empty()
@@ -896,6 +920,20 @@ impl<'r> Transaction<'r> {
             };
             if self.mode == EngineMode::Off {
                 return None;
+            }
+            match rs.fixed.phases[pi].get(i) {
+                Some(&Fixed::Never) if self.rules_unchanged() => {
+                    self.d.matched_vars.clear();
+                    i += 1;
+                    continue;
+                }
+                Some(&Fixed::Always(m)) if self.rules_unchanged() => {
+                    let m = &rs.fixed.matches[m as usize];
+                    self.apply_fixed(m);
+                    i = m.next;
+                    continue;
+                }
+                _ => {}
             }
             if let Some(q) = &rs.quick[pi].entries[i] {
                 if self.quick_skip(q, &rs.quick[pi].ids) {
@@ -1002,6 +1040,37 @@ impl<'r> Transaction<'r> {
             matched_var_name: std::mem::take(&mut self.d.matched_var_name),
             resume: i,
         }
+    }
+
+    /// Settles the rules whose outcome is the same on every request (see [`super::fixed`]):
+    /// each is evaluated once, from the state the prelude leaves.
+    pub(super) fn fixed_rules(mut self, prelude: &Prelude) -> FixedRules {
+        let rs = self.rs;
+        let writes = TxWrites::of(&rs.phases, prelude.resume);
+        let mut out = FixedRules::default();
+        for (pi, entries) in rs.phases.iter().enumerate() {
+            let mut table = vec![Fixed::No; entries.len()];
+            for (i, e) in entries.iter().enumerate() {
+                let Entry::Rule(rule) = e else { continue };
+                if (pi == 0 && i < prelude.resume) || !writes.rule_fixed(rule) {
+                    continue;
+                }
+                self.d.tx.clone_from(&prelude.tx);
+                table[i] = if self.eval_rule(rule) {
+                    let vars = self.d.matched_vars.as_slice().to_vec();
+                    out.matches.push(FixedMatch {
+                        next: after_match(entries, i, rule),
+                        severity: rule.severity,
+                        vars,
+                    });
+                    Fixed::Always((out.matches.len() - 1) as u32)
+                } else {
+                    Fixed::Never
+                };
+            }
+            out.phases[pi] = table;
+        }
+        out
     }
 
     /// Evaluates every link of the rule; on a full match records it (when it logs).

@@ -45,6 +45,11 @@ impl Rules {
     pub fn rule_count(&self) -> usize {
         self.0.rule_count()
     }
+
+    /// Rules whose outcome is settled at load (see `RuleSet::settled_count`).
+    pub fn settled_count(&self) -> usize {
+        self.0.settled_count()
+    }
 }
 
 /// The request line and headers the rules see.
