@@ -31,6 +31,9 @@ const MAX_CAPTURES: usize = 10;
 /// A compiled `@rx` pattern.
 #[derive(Debug, Clone)]
 pub(crate) enum Rx {
+    /// A pattern that matches every input whole (`^.*$`: with `PCRE_DOTALL` and
+    /// `PCRE_DOLLAR_ENDONLY` the dot takes newlines too): CRS uses it to capture a value.
+    Anything,
     Linear(Regex),
     Backtracking(Box<fancy_regex::Regex>),
 }
@@ -39,6 +42,9 @@ impl Rx {
     /// Compiles a PCRE pattern as ModSecurity does; `multiline` adds `PCRE_MULTILINE` (used
     /// by `@verifyCC`).
     pub(crate) fn compile(pattern: &str, multiline: bool) -> Result<Rx, String> {
+        if !multiline && matches!(pattern, "^.*$" | "^.*" | ".*" | "^.*\\z") {
+            return Ok(Rx::Anything);
+        }
         let linear = translate(pattern, false).and_then(|p| {
             RegexBuilder::new(&p)
                 .unicode(false)
@@ -64,6 +70,7 @@ impl Rx {
 
     pub(crate) fn is_match(&self, input: &[u8]) -> bool {
         match self {
+            Rx::Anything => true,
             Rx::Linear(re) => re.is_match(input),
             Rx::Backtracking(re) => re
                 .is_match(&String::from_utf8_lossy(input))
@@ -74,6 +81,7 @@ impl Rx {
     /// The whole match and up to nine groups (a group that did not take part is empty).
     pub(crate) fn captures(&self, input: &[u8]) -> Option<Vec<Vec<u8>>> {
         match self {
+            Rx::Anything => Some(vec![input.to_vec()]),
             Rx::Linear(re) => {
                 let c = re.captures(input)?;
                 Some(
@@ -102,6 +110,7 @@ impl Rx {
     /// Each match, left to right, non-overlapping (for `@verifyCC`).
     pub(crate) fn for_each_match(&self, input: &[u8], mut f: impl FnMut(&[u8]) -> bool) -> bool {
         match self {
+            Rx::Anything => f(input),
             Rx::Linear(re) => re.find_iter(input).any(|m| f(m.as_bytes())),
             Rx::Backtracking(re) => {
                 let text = String::from_utf8_lossy(input);
@@ -113,7 +122,7 @@ impl Rx {
 
     /// Whether this pattern runs on the linear-time engine.
     pub(crate) fn is_linear(&self) -> bool {
-        matches!(self, Rx::Linear(_))
+        matches!(self, Rx::Linear(_) | Rx::Anything)
     }
 }
 
@@ -523,6 +532,19 @@ mod tests {
             .captures(b"abcdefghijk")
             .unwrap();
         assert_eq!(many.len(), 10);
+    }
+
+    #[test]
+    fn a_pattern_matching_everything_captures_the_whole_value() {
+        for p in ["^.*$", ".*"] {
+            let re = rx(p);
+            assert!(matches!(re, Rx::Anything));
+            assert!(re.is_match(b""));
+            assert_eq!(re.captures(b"a\nb"), Some(vec![b"a\nb".to_vec()]));
+        }
+        // As the regex engine reads it, with the dot taking newlines.
+        let full = Rx::compile("^(?:.*)$", false).unwrap();
+        assert_eq!(full.captures(b"a\nb"), rx("^.*$").captures(b"a\nb"));
     }
 
     #[test]
