@@ -434,3 +434,40 @@ SecMarker END-PL2
         Some(403)
     );
 }
+
+#[test]
+fn repeated_values_reuse_their_scan_only_within_one_automaton() {
+    use super::prefilter::{LiteralIndex, Scan};
+    let build = |lits: &[&str]| {
+        let mut ix = LiteralIndex::default();
+        let want = ix.add(
+            &lits
+                .iter()
+                .map(|l| l.as_bytes().to_vec())
+                .collect::<Vec<_>>(),
+        );
+        (ix.build().expect("automaton"), want)
+    };
+    let (a, want_a) = build(&["union", "select"]);
+    let (b, want_b) = build(&["select", "drop"]);
+    let scan = |lits: &super::prefilter::Literals, hay: &[u8]| {
+        let mut out = Scan::default();
+        lits.scan_memo(hay, &mut out);
+        let mut plain = Scan::default();
+        lits.scan(hay, &mut plain);
+        assert_eq!((out.bytes, &out.ids), (plain.bytes, &plain.ids));
+        out
+    };
+    let hay = b"id=1 UNION SELECT password FROM users";
+    // The first sight is remembered, the second kept, the third served from the memo; the
+    // other automaton gives its own ids for the same bytes.
+    for _ in 0..3 {
+        assert!(scan(&a, hay).satisfies(&want_a));
+        let s = scan(&b, hay);
+        assert!(s.satisfies(&want_b));
+        assert_eq!(s.ids, want_b.ids[..1].to_vec());
+    }
+    for _ in 0..3 {
+        assert!(!scan(&a, b"nothing to see in this value").satisfies(&want_a));
+    }
+}
