@@ -591,6 +591,11 @@ impl Builder {
                 literals: None,
                 prelude: None,
                 fixed: Default::default(),
+                id: {
+                    static NEXT: std::sync::atomic::AtomicU64 =
+                        std::sync::atomic::AtomicU64::new(1);
+                    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                },
                 rule_count: 0,
                 inert_operators: Vec::new(),
             },

@@ -79,6 +79,7 @@
 mod compile;
 mod fixed;
 mod macros;
+mod memo;
 mod prefilter;
 mod tx;
 mod vars;
@@ -115,6 +116,8 @@ pub struct RuleSet {
     prelude: Option<tx::Prelude>,
     /// Per phase entry, whether its outcome is settled at load (see [`fixed`]).
     fixed: fixed::FixedRules,
+    /// Unique per load: tells this rule set's operators from an earlier one's in the memo.
+    id: u64,
     rule_count: usize,
     /// Operators that never match here (`@rbl`, `@geoLookup`...), for the load report.
     pub inert_operators: Vec<String>,

@@ -3,6 +3,7 @@
 //! over every operator's required literals (so a value is scanned once per transformation
 //! chain and most `@rx` never run).
 
+use super::memo::Memo;
 use crate::transform::Transform;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use std::collections::HashMap;
@@ -194,78 +195,40 @@ impl Scan {
 #[derive(Debug, Clone)]
 pub struct Literals {
     ac: Option<AhoCorasick>,
-    /// Tells this automaton's ids from another rule set's in [`ScanMemo`].
+    /// Tells this automaton's ids from another's in the memo of scans; unique per load.
     id: u64,
 }
 
-/// Values shorter than this are scanned, not looked up: the lookup would cost as much.
-const MEMO_MIN: usize = 16;
-/// Longer values are always scanned and never kept.
-const MEMO_MAX: usize = 4096;
-/// Bytes of values (and their ids) a thread's memo holds before it starts over.
-const MEMO_BUDGET: usize = 4 << 20;
-/// Slots of the "seen once" filter (a power of two).
-const MEMO_SEEN: usize = 1 << 14;
-
-/// Per thread, the scans of values seen on more than one request: browsers send the same
-/// `User-Agent`, `Accept-*` and cookie on every request of a visit, and a site's paths and
-/// parameters repeat. A value is kept only the second time it is seen (a filter of hashes
-/// remembers the first), so values that never repeat — an attack's, a random token —
-/// cost a hash and nothing else; a hit is checked against the kept bytes, so a hash
-/// collision cannot hand a value another's scan.
-struct ScanMemo {
-    seen: Vec<u64>,
-    kept: FxMap<u64, (u64, Box<[u8]>, Scan)>,
-    bytes: usize,
-}
+/// Bytes of values (and their ids) a thread's memo of scans holds before it starts over.
+const SCAN_MEMO_BUDGET: usize = 4 << 20;
 
 thread_local! {
-    static SCAN_MEMO: std::cell::RefCell<ScanMemo> = std::cell::RefCell::new(ScanMemo {
-        seen: Vec::new(),
-        kept: FxMap::default(),
-        bytes: 0,
-    });
+    /// Scans of values seen on more than one request (see [`super::memo`]).
+    static SCAN_MEMO: std::cell::RefCell<Memo<Scan>> =
+        const { std::cell::RefCell::new(Memo::new(SCAN_MEMO_BUDGET)) };
 }
 
 impl Literals {
     /// As [`Literals::scan`], from this thread's memo of repeated values when it has it.
     pub fn scan_memo(&self, hay: &[u8], out: &mut Scan) {
-        if hay.len() < MEMO_MIN || hay.len() > MEMO_MAX || self.ac.is_none() {
+        if !Memo::<Scan>::fits(hay) || self.ac.is_none() {
             return self.scan(hay, out);
         }
-        let mut h = FxHasher(self.id);
-        h.write(hay);
-        let h = h.finish();
+        let owner = (self.id, 0);
+        let h = Memo::<Scan>::hash(owner, hay);
         SCAN_MEMO.with(|m| {
             let m = &mut *m.borrow_mut();
-            if let Some((id, bytes, scan)) = m.kept.get(&h) {
-                if *id == self.id && **bytes == *hay {
-                    out.bytes = scan.bytes;
-                    out.ids.clear();
-                    out.ids.extend_from_slice(&scan.ids);
-                    return;
-                }
-            }
-            self.scan(hay, out);
-            if m.seen.is_empty() {
-                m.seen = vec![0; MEMO_SEEN];
-            }
-            let slot = &mut m.seen[h as usize & (MEMO_SEEN - 1)];
-            if *slot != h {
-                *slot = h;
+            if let Some(scan) = m.get(h, owner, hay) {
+                out.bytes = scan.bytes;
+                out.ids.clear();
+                out.ids.extend_from_slice(&scan.ids);
                 return;
             }
-            let size = hay.len() + out.ids.len() * 4 + 64;
-            if m.bytes + size > MEMO_BUDGET {
-                m.kept.clear();
-                m.bytes = 0;
-            }
-            m.bytes += size;
-            let scan = Scan {
+            self.scan(hay, out);
+            m.offer(h, owner, hay, out.ids.len() * 4, || Scan {
                 bytes: out.bytes,
                 ids: out.ids.clone(),
-            };
-            m.kept.insert(h, (self.id, hay.into(), scan));
+            });
         });
     }
 

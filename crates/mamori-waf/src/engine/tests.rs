@@ -471,3 +471,67 @@ fn repeated_values_reuse_their_scan_only_within_one_automaton() {
         assert!(!scan(&a, b"nothing to see in this value").satisfies(&want_a));
     }
 }
+
+#[test]
+fn operators_answer_repeated_values_from_the_memo_with_the_same_result() {
+    // Values of 16 bytes or more, sent three times (first sight, kept, answered from the
+    // memo): a match still captures, a value that does not match still does not.
+    let rs = rules(
+        r#"
+SecRuleEngine On
+SecRule REQUEST_HEADERS:User-Agent "@rx (scanner|sqlmap)/([0-9.]+)" "id:1,phase:1,deny,status:403,capture,msg:'%{TX.1} %{TX.2}'"
+SecRule REQUEST_HEADERS:Referer "@pm evil.example attacker.example" "id:2,phase:1,deny,status:406"
+"#,
+    );
+    for _ in 0..3 {
+        let (i, _) = run(
+            &rs,
+            get(
+                "/",
+                &[(
+                    "User-Agent",
+                    "Mozilla/5.0 sqlmap/1.7.2 (https://sqlmap.org)",
+                )],
+            ),
+            b"",
+        );
+        assert_eq!(
+            i.map(|i| (i.status, i.msg)),
+            Some((403, "sqlmap 1.7.2".into()))
+        );
+        let (i, _) = run(
+            &rs,
+            get(
+                "/",
+                &[(
+                    "User-Agent",
+                    "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
+                )],
+            ),
+            b"",
+        );
+        assert!(i.is_none());
+        let (i, _) = run(
+            &rs,
+            get("/", &[("Referer", "https://attacker.example/x")]),
+            b"",
+        );
+        assert_eq!(i.map(|i| i.status), Some(406));
+        let (i, _) = run(
+            &rs,
+            get("/", &[("Referer", "https://shop.example/cart")]),
+            b"",
+        );
+        assert!(i.is_none());
+    }
+    // A rule set loaded again (another owner) does not take the first one's answers.
+    let other = rules(
+        r#"SecRule REQUEST_HEADERS:Referer "@pm shop.example" "id:3,phase:1,deny,status:407""#,
+    );
+    let (i, _) = run(
+        &other,
+        get("/", &[("Referer", "https://shop.example/cart")]),
+        b"",
+    );
+    assert_eq!(i.map(|i| i.status), Some(407));
+}

@@ -5,11 +5,12 @@ use super::compile::{
 };
 use super::fixed::{Fixed, FixedMatch, FixedRules, TxWrites};
 use super::macros::{Part, Template};
+use super::memo::{Memo, Owner};
 use super::prefilter::{Cache, ChainId, FxMap, Quick};
 use super::vars::{Sel, Target, Var};
 use super::{EngineMode, RuleSet};
 use crate::body::{self, Limits, Xml};
-use crate::operator::Operator;
+use crate::operator::{OpMatch, Operator};
 use crate::request::{parse_cookies, parse_query, Pair, RequestHead, UriParts};
 use std::borrow::Cow;
 use std::io::Write as _;
@@ -1175,6 +1176,13 @@ impl<'r> Transaction<'r> {
             } = self;
             let rs: &RuleSet = rs;
             let d: &Data = d;
+            // Operators compiled at load keep their answers for repeated values.
+            let owner = match &link.op {
+                Op::Static(o) if o.worth_remembering() => {
+                    Some((rs.id, o as *const Operator as usize))
+                }
+                _ => None,
+            };
             for target in &link.targets {
                 let before = found.len();
                 let mut count = 0usize;
@@ -1197,7 +1205,16 @@ impl<'r> Transaction<'r> {
                         return;
                     }
                     eval_value(
-                        rs, cache, &mut path, link, op, var, key, value, ckey, &mut found,
+                        rs,
+                        cache,
+                        &mut path,
+                        link,
+                        (op, owner),
+                        var,
+                        key,
+                        value,
+                        ckey,
+                        &mut found,
                     );
                 };
                 each_value(d, target, &mut visit);
@@ -1206,7 +1223,16 @@ impl<'r> Transaction<'r> {
                     let mut digits = [0u8; 20];
                     let n = decimal(count, &mut digits);
                     eval_value(
-                        rs, cache, &mut path, link, op, target.var, b"", n, None, &mut found,
+                        rs,
+                        cache,
+                        &mut path,
+                        link,
+                        (op, None),
+                        target.var,
+                        b"",
+                        n,
+                        None,
+                        &mut found,
                     );
                     if let Some(f) = found.get_mut(before) {
                         f.count = true;
@@ -1543,6 +1569,31 @@ fn target_removed(removed: &[(RemovedBy, Target)], rule: &Rule, var: Var, key: &
     })
 }
 
+/// Bytes of values a thread's memo of operator answers holds before it starts over.
+const OP_MEMO_BUDGET: usize = 4 << 20;
+
+thread_local! {
+    /// Operators' answers on values seen on more than one request (see [`super::memo`]).
+    static OP_MEMO: std::cell::RefCell<Memo<bool>> =
+        const { std::cell::RefCell::new(Memo::new(OP_MEMO_BUDGET)) };
+}
+
+/// `op` on `bytes`, from the memo when it knows the answer: a value it does not match is
+/// answered at once; one it matches is answered at once when no captures are wanted (a
+/// match with captures runs again, to take them).
+fn eval_remembered(op: &Operator, owner: Owner, bytes: &[u8], capture: bool) -> Option<OpMatch> {
+    let h = Memo::<bool>::hash(owner, bytes);
+    match OP_MEMO.with(|m| m.borrow().get(h, owner, bytes).copied()) {
+        Some(false) => return None,
+        Some(true) if !capture => return Some(OpMatch::default()),
+        Some(true) => return op.eval(bytes, true),
+        None => {}
+    }
+    let m = op.eval(bytes, capture);
+    OP_MEMO.with(|memo| memo.borrow_mut().offer(h, owner, bytes, 0, || m.is_some()));
+    m
+}
+
 /// Transforms one value, runs the operator, records a match.
 #[allow(clippy::too_many_arguments)]
 fn eval_value(
@@ -1550,7 +1601,7 @@ fn eval_value(
     cache: &mut Cache,
     path: &mut Vec<ChainId>,
     link: &Link,
-    op: Option<&Operator>,
+    (op, owner): (Option<&Operator>, Option<Owner>),
     var: Var,
     key: &[u8],
     value: &[u8],
@@ -1560,10 +1611,12 @@ fn eval_value(
     let capture = link.capture;
     // Runs the operator (unless the prefilter rules a match out); the captures on a match.
     let run = |may: bool, bytes: &[u8]| -> Option<Vec<Vec<u8>>> {
-        let m = if may {
-            op.and_then(|o| o.eval(bytes, capture))
-        } else {
-            None
+        let m = match (may, op, owner) {
+            (false, _, _) | (_, None, _) => None,
+            (true, Some(o), Some(owner)) if Memo::<bool>::fits(bytes) => {
+                eval_remembered(o, owner, bytes, capture)
+            }
+            (true, Some(o), _) => o.eval(bytes, capture),
         };
         match (m, link.negated) {
             (Some(m), false) => Some(m.captures),

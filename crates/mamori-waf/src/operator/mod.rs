@@ -142,6 +142,16 @@ impl Operator {
         Ok(Operator { kind })
     }
 
+    /// Whether running this operator costs more than looking its answer up (see
+    /// `engine::memo`): pattern and phrase searches, the SQLi/XSS detectors.
+    pub fn worth_remembering(&self) -> bool {
+        match &self.kind {
+            Kind::Rx(re, _) => !matches!(re, rx::Rx::Anything),
+            Kind::Pm(_) | Kind::DetectSqli | Kind::DetectXss | Kind::VerifyCc(_) => true,
+            _ => false,
+        }
+    }
+
     pub fn eval(&self, input: &[u8], capture: bool) -> Option<OpMatch> {
         let hit = |yes: bool| yes.then(OpMatch::default);
         match &self.kind {

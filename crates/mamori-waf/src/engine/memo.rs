@@ -1,0 +1,104 @@
+//! Per-thread memos of work on values seen on more than one request. Browsers send the same
+//! `User-Agent`, `Accept-*` and cookie on every request of a visit, and a site's paths and
+//! parameters repeat, so a value's literal scan and the operators run on it are mostly
+//! answers already given.
+//!
+//! A value is kept only the second time it is seen: a filter of hashes remembers the first,
+//! so values that never repeat — an attack's, a random token — cost a hash and nothing more.
+//! A hit is checked against the kept bytes and the owner (rule set, operator), so a hash
+//! collision cannot hand a value another's answer. Each memo has a byte budget; over it, it
+//! starts over.
+
+use super::prefilter::{FxHasher, FxMap};
+use std::hash::Hasher;
+
+/// Values shorter than this are not looked up: the work is as cheap as the lookup.
+pub const MIN: usize = 16;
+/// Longer values are never kept.
+pub const MAX: usize = 4096;
+/// Slots of the "seen once" filter (a power of two).
+const SEEN: usize = 1 << 14;
+
+/// Whose answer a kept value holds: a rule set (a unique id per load) and, for an operator,
+/// its address in that rule set.
+pub type Owner = (u64, usize);
+
+struct Kept<V> {
+    owner: Owner,
+    bytes: Box<[u8]>,
+    value: V,
+}
+
+pub struct Memo<V> {
+    seen: Vec<u64>,
+    kept: FxMap<u64, Kept<V>>,
+    used: usize,
+    budget: usize,
+}
+
+impl<V> Memo<V> {
+    pub const fn new(budget: usize) -> Memo<V> {
+        Memo {
+            seen: Vec::new(),
+            kept: FxMap::with_hasher(std::hash::BuildHasherDefault::new()),
+            used: 0,
+            budget,
+        }
+    }
+
+    /// Whether values of this length are looked up at all.
+    #[inline]
+    pub fn fits(bytes: &[u8]) -> bool {
+        (MIN..=MAX).contains(&bytes.len())
+    }
+
+    pub fn hash(owner: Owner, bytes: &[u8]) -> u64 {
+        let mut h = FxHasher::default();
+        h.write_u64(owner.0);
+        h.write_usize(owner.1);
+        h.write(bytes);
+        h.finish()
+    }
+
+    /// The answer kept for `bytes` (hashed to `h`) of `owner`.
+    pub fn get(&self, h: u64, owner: Owner, bytes: &[u8]) -> Option<&V> {
+        self.kept
+            .get(&h)
+            .filter(|k| k.owner == owner && *k.bytes == *bytes)
+            .map(|k| &k.value)
+    }
+
+    /// Offers an answer just computed: kept when the value was seen before. `size` is what
+    /// the answer holds besides the value's bytes.
+    pub fn offer(
+        &mut self,
+        h: u64,
+        owner: Owner,
+        bytes: &[u8],
+        size: usize,
+        value: impl FnOnce() -> V,
+    ) {
+        if self.seen.is_empty() {
+            self.seen = vec![0; SEEN];
+        }
+        let slot = &mut self.seen[h as usize & (SEEN - 1)];
+        if *slot != h {
+            *slot = h;
+            return;
+        }
+        let size = bytes.len() + size + 64;
+        if self.used + size > self.budget {
+            self.kept.clear();
+            self.used = 0;
+        }
+        self.used += size;
+        self.kept.insert(
+            h,
+            Kept {
+                owner,
+                bytes: bytes.into(),
+                value: value(),
+            },
+        );
+    }
+}
