@@ -324,8 +324,10 @@ struct Slot {
 /// The transformed value is the source value itself.
 pub const SOURCE: u32 = u32::MAX;
 
-/// Caches kept per thread for reuse (a thread runs a few transactions at once at most).
-const CACHE_POOL_SIZE: usize = 8;
+/// Caches kept per thread for reuse. A thread has a transaction open for each request it is
+/// forwarding (from its headers until the upstream's answer is through), dozens under load:
+/// with room for 8 only, every other request allocated a fresh cache.
+const CACHE_POOL_SIZE: usize = 64;
 /// Id lists a cache keeps for reuse, and the longest kept.
 const SPARE_ID_LISTS: usize = 256;
 const SPARE_ID_CAPACITY: usize = 1024;

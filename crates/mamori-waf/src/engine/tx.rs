@@ -567,8 +567,9 @@ impl Drop for Transaction<'_> {
     }
 }
 
-/// TX collections kept per thread for reuse, and the most keys a kept one may hold.
-const TX_POOL_SIZE: usize = 8;
+/// TX collections kept per thread for reuse (as many as caches: one per open transaction,
+/// see `CACHE_POOL_SIZE`), and the most keys a kept one may hold.
+const TX_POOL_SIZE: usize = 64;
 const TX_POOL_KEYS: usize = 512;
 
 thread_local! {
