@@ -444,6 +444,22 @@ pub struct Transaction<'r> {
     phases_done: [bool; 5],
 }
 
+/// `SERVER_NAME`: the `Host` header without its port.
+fn server_name(host: Option<&[u8]>) -> Option<Vec<u8>> {
+    let h = host?.trim_ascii();
+    Some(if h.starts_with(b"[") {
+        h.iter()
+            .position(|&c| c == b']')
+            .map_or(h, |p| &h[..=p])
+            .to_vec()
+    } else {
+        match h.iter().rposition(|&c| c == b':') {
+            Some(p) if h[p + 1..].iter().all(u8::is_ascii_digit) => h[..p].to_vec(),
+            _ => h.to_vec(),
+        }
+    })
+}
+
 impl RuleSet {
     /// A transaction for one request. Headers and the query string are parsed here; call
     /// [`Transaction::process_request_headers`] next.
@@ -458,12 +474,20 @@ impl RuleSet {
             cfg.arguments_limit,
         );
         let mut cookies = Vec::new();
+        // The headers move into the request data (they are read from there, not `head`).
+        let mut head = head;
         let mut headers = Vec::with_capacity(head.headers.len());
-        for (k, v) in &head.headers {
+        let server_name = server_name(head.header("host"))
+            .unwrap_or_else(|| head.server.ip().to_string().into_bytes());
+        let body_processor = head
+            .header("content-type")
+            .and_then(body::processor_for)
+            .map(str::to_string);
+        for (k, v) in std::mem::take(&mut head.headers) {
             if k.eq_ignore_ascii_case("cookie") {
-                parse_cookies(v, &mut cookies, cfg.arguments_limit);
+                parse_cookies(&v, &mut cookies, cfg.arguments_limit);
             }
-            headers.push((k.as_bytes().to_vec(), v.clone()));
+            headers.push((k.into_bytes(), v));
         }
         let mut request_line =
             Vec::with_capacity(head.method.len() + head.target.len() + head.protocol.len() + 2);
@@ -472,23 +496,6 @@ impl RuleSet {
         request_line.extend_from_slice(head.target.as_bytes());
         request_line.push(b' ');
         request_line.extend_from_slice(head.protocol.as_bytes());
-        let server_name = head
-            .header("host")
-            .map(|h| {
-                let h = h.trim_ascii();
-                if h.starts_with(b"[") {
-                    h.iter()
-                        .position(|&c| c == b']')
-                        .map_or(h, |p| &h[..=p])
-                        .to_vec()
-                } else {
-                    match h.iter().rposition(|&c| c == b':') {
-                        Some(p) if h[p + 1..].iter().all(u8::is_ascii_digit) => h[..p].to_vec(),
-                        _ => h.to_vec(),
-                    }
-                }
-            })
-            .unwrap_or_else(|| head.server.ip().to_string().into_bytes());
         let d = Data {
             uri,
             request_line,
@@ -503,10 +510,7 @@ impl RuleSet {
             body: Vec::new(),
             body_len: 0,
             body_truncated: false,
-            body_processor: head
-                .header("content-type")
-                .and_then(body::processor_for)
-                .map(str::to_string),
+            body_processor,
             body_access: cfg.request_body_access,
             force_body_variable: false,
             reqbody_error: None,
@@ -704,7 +708,12 @@ impl<'r> Transaction<'r> {
                 d.args_post = post;
             }
             Some("MULTIPART") => {
-                let ct = d.head.header("content-type").unwrap_or_default().to_vec();
+                let ct = d
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(b"content-type"))
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
                 let m = body::multipart(&d.body, &ct, limits);
                 d.args_post = m.args;
                 d.files = m.files;
