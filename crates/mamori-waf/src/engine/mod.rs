@@ -75,6 +75,11 @@
 //! rules it rules out are passed over from a dense per-phase table without reading them.
 //! The start of phase 1 that is the same for every request (rules reading and writing only
 //! `TX`: CRS's setup) runs once at load; transactions start from the state it leaves.
+//! Rules that read only `TX` values no later rule writes (CRS's paranoia-level gates and
+//! exclusion switches) are settled at load too (`engine/fixed.rs`): a request jumps over
+//! them unless a `ctl` of its own removed rules or targets. Per thread, values seen on more
+//! than one request keep their literal scan and the answers of the costlier operators
+//! compiled at load (`engine/memo.rs`), checked byte for byte on each use.
 
 mod compile;
 mod fixed;
