@@ -557,14 +557,20 @@ impl RuleSet {
 impl Drop for Transaction<'_> {
     fn drop(&mut self) {
         std::mem::take(&mut self.cache).recycle();
-        // The TX collection goes back with its entries: the next transaction overwrites
-        // the ones the constant start of phase 1 sets instead of allocating them again.
-        let tx = std::mem::take(&mut self.d.tx);
+        // The TX collection goes back holding what the constant start of phase 1 leaves, so
+        // the next transaction of this rule set starts from it as it is. It is reset here,
+        // while its entries are still in the CPU caches; after an idle gap, resetting it at
+        // the start of the next request read every key and value from memory.
+        let Some(prelude) = &self.rs.prelude else {
+            return;
+        };
+        let mut tx = std::mem::take(&mut self.d.tx);
         if tx.len() <= TX_POOL_KEYS {
+            reset_from(&mut tx, &prelude.tx);
             TX_POOL.with(|p| {
                 let mut p = p.borrow_mut();
                 if p.len() < TX_POOL_SIZE {
-                    p.push(tx);
+                    p.push((self.rs.id, tx));
                 }
             });
         }
@@ -577,7 +583,8 @@ const TX_POOL_SIZE: usize = 64;
 const TX_POOL_KEYS: usize = 512;
 
 thread_local! {
-    static TX_POOL: std::cell::RefCell<Vec<FxMap<Vec<u8>, Vec<u8>>>> =
+    /// (rule set id, TX as that rule set's prelude leaves it).
+    static TX_POOL: std::cell::RefCell<Vec<(u64, FxMap<Vec<u8>, Vec<u8>>)>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -913,11 +920,17 @@ impl<'r> Transaction<'r> {
         let mut i = 0;
         if phase == 1 {
             if let Some(p) = &rs.prelude {
-                // TX is empty here (phase 1 runs first): it becomes the prelude's, in a
-                // collection a finished transaction left with most of the same keys.
-                let mut tx = TX_POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default();
-                reset_from(&mut tx, &p.tx);
-                self.d.tx = tx;
+                // TX is empty here (phase 1 runs first): it becomes the prelude's — a
+                // collection a finished transaction of this rule set left in that state, or
+                // one reset to it.
+                self.d.tx = match TX_POOL.with(|p| p.borrow_mut().pop()) {
+                    Some((id, tx)) if id == rs.id => tx,
+                    Some((_, mut tx)) => {
+                        reset_from(&mut tx, &p.tx);
+                        tx
+                    }
+                    None => p.tx.clone(),
+                };
                 self.d.highest_severity = p.highest_severity;
                 self.d.matched_var.clone_from(&p.matched_var);
                 self.d.matched_var_name.clone_from(&p.matched_var_name);
