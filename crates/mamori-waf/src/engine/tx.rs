@@ -577,6 +577,9 @@ impl Drop for Transaction<'_> {
     }
 }
 
+/// A collection's entries (`TX`, and the persistent ones), keys lowercase.
+type Collection = FxMap<Vec<u8>, Vec<u8>>;
+
 /// TX collections kept per thread for reuse (as many as caches: one per open transaction,
 /// see `CACHE_POOL_SIZE`), and the most keys a kept one may hold.
 const TX_POOL_SIZE: usize = 64;
@@ -584,7 +587,7 @@ const TX_POOL_KEYS: usize = 512;
 
 thread_local! {
     /// (rule set id, TX as that rule set's prelude leaves it).
-    static TX_POOL: std::cell::RefCell<Vec<(u64, FxMap<Vec<u8>, Vec<u8>>)>> =
+    static TX_POOL: std::cell::RefCell<Vec<(u64, Collection)>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
