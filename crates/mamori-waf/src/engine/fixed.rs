@@ -114,16 +114,18 @@ impl TxWrites {
         })
     }
 
-    /// Whether the rule's outcome is the same on every request: one link, over `TX` keys
-    /// (values or counts) that are fixed after the prelude, with a constant or fixed
-    /// argument, and no effect but its match (no actions, no log, `pass`).
+    /// Whether the rule's outcome is the same on every request: each link (a chain's too)
+    /// over `TX` keys (values or counts) that are fixed after the prelude, with a constant or
+    /// fixed argument, and no effect but its match (no actions, no log, `pass`).
     pub fn rule_fixed(&self, rule: &Rule) -> bool {
-        let [link] = &rule.links[..] else {
-            return false;
-        };
-        !rule.log
+        !rule.links.is_empty()
+            && !rule.log
             && rule.disruptive == Disruptive::Pass
-            && !link.unconditional
+            && rule.links.iter().all(|link| self.link_fixed(link))
+    }
+
+    fn link_fixed(&self, link: &Link) -> bool {
+        !link.unconditional
             && !link.capture
             && link.actions.is_empty()
             && link.excludes.is_empty()

@@ -375,9 +375,10 @@ SecRule ARGS "@pm quux zap" "id:4,phase:1,pass,log"
 
 #[test]
 fn rules_reading_only_tx_the_prelude_fixed_are_settled_at_load() {
-    // `pl` and `ex` are set by the prelude and never written again: rules 10, 13, 15 and 18
-    // are settled at load. `score` is written per request (rule 12) and `app` by a macro key
-    // that may spell it (rule 14), so rules 16 and 17 read them on each request.
+    // `pl` and `ex` are set by the prelude and never written again: rules 10, 13, 15, 18 and
+    // the chain 20 (not 21, whose chain reads `score`) are settled at load. `score` is
+    // written per request (rule 12) and `app` by a macro key that may spell it (rule 14), so
+    // rules 16 and 17 read them on each request.
     let rs = rules(
         r#"
 SecRuleEngine On
@@ -394,6 +395,11 @@ SecRule TX:MATCHED "@eq 1" "id:18,phase:2,pass,nolog"
 SecRule MATCHED_VAR_NAME "@streq TX:ex" "id:19,phase:2,deny,status:409,chain"
     SecRule ARGS:show "@streq 1" "t:none"
 SecMarker END-EX
+SecRule &TX:pl "@eq 1" "id:20,phase:2,pass,nolog,chain"
+    SecRule TX:ex "@eq 0" "chain"
+        SecRule &TX:nothing "@eq 0"
+SecRule &TX:pl "@eq 1" "id:21,phase:2,pass,nolog,chain"
+    SecRule TX:score "@eq 0"
 SecRule TX:score "@ge 5" "id:16,phase:2,deny,status:401"
 SecRule TX:app "@eq 1" "id:17,phase:2,deny,status:402"
 "#,
@@ -408,7 +414,7 @@ SecRule TX:app "@eq 1" "id:17,phase:2,deny,status:402"
         .collect();
     assert_eq!(
         fixed,
-        vec![(10, true), (13, false), (15, true), (18, false)]
+        vec![(10, true), (13, false), (15, true), (18, false), (20, true)]
     );
     // Rule 10 always skips rule 11; rule 15's match leaves MATCHED_VAR_NAME for rule 19.
     let status = |target: &str| run(&rs, get(target, &[]), b"").0.map(|i| i.status);
