@@ -669,7 +669,7 @@ impl Builder {
                 }
             }
         }
-        self.set.literals = self.literals.build();
+        self.set.literals = self.literals.build(self.set.id);
         for (phase, table) in self.set.phases.iter().zip(self.set.quick.iter_mut()) {
             *table = quick_table(phase);
         }

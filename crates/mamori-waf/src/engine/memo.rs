@@ -23,6 +23,21 @@ const SEEN: usize = 1 << 14;
 /// its address in that rule set.
 pub type Owner = (u64, usize);
 
+/// Whether values of this length are looked up at all.
+#[inline]
+pub fn fits(bytes: &[u8]) -> bool {
+    (MIN..=MAX).contains(&bytes.len())
+}
+
+/// The key a value of `owner` is kept under (checked against the bytes on each hit).
+pub fn hash(owner: Owner, bytes: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    h.write_u64(owner.0);
+    h.write_usize(owner.1);
+    h.write(bytes);
+    h.finish()
+}
+
 struct Kept<V> {
     owner: Owner,
     bytes: Box<[u8]>,
@@ -44,20 +59,6 @@ impl<V> Memo<V> {
             used: 0,
             budget,
         }
-    }
-
-    /// Whether values of this length are looked up at all.
-    #[inline]
-    pub fn fits(bytes: &[u8]) -> bool {
-        (MIN..=MAX).contains(&bytes.len())
-    }
-
-    pub fn hash(owner: Owner, bytes: &[u8]) -> u64 {
-        let mut h = FxHasher::default();
-        h.write_u64(owner.0);
-        h.write_usize(owner.1);
-        h.write(bytes);
-        h.finish()
     }
 
     /// The answer kept for `bytes` (hashed to `h`) of `owner`.

@@ -3,7 +3,7 @@
 //! over every operator's required literals (so a value is scanned once per transformation
 //! chain and most `@rx` never run).
 
-use super::memo::Memo;
+use super::memo::{self, Memo};
 use crate::transform::Transform;
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use std::collections::HashMap;
@@ -122,9 +122,10 @@ impl LiteralIndex {
         Want { bytes, ids: out }
     }
 
-    pub fn build(self) -> Option<Literals> {
+    /// The automaton; `id` is the rule set's (unique per load, see [`Literals`]).
+    pub fn build(self, id: u64) -> Option<Literals> {
         if self.lits.is_empty() {
-            return Some(Literals { ac: None, id: 0 });
+            return Some(Literals { ac: None, id });
         }
         let build = |kind| {
             AhoCorasickBuilder::new()
@@ -137,8 +138,6 @@ impl LiteralIndex {
         let ac = build(Some(AhoCorasickKind::DFA))
             .or_else(|_| build(None))
             .ok()?;
-        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Some(Literals { ac: Some(ac), id })
     }
 }
@@ -195,7 +194,8 @@ impl Scan {
 #[derive(Debug, Clone)]
 pub struct Literals {
     ac: Option<AhoCorasick>,
-    /// Tells this automaton's ids from another's in the memo of scans; unique per load.
+    /// The rule set's id: tells this automaton's literal ids from another's in the memo of
+    /// scans.
     id: u64,
 }
 
@@ -211,11 +211,11 @@ thread_local! {
 impl Literals {
     /// As [`Literals::scan`], from this thread's memo of repeated values when it has it.
     pub fn scan_memo(&self, hay: &[u8], out: &mut Scan) {
-        if !Memo::<Scan>::fits(hay) || self.ac.is_none() {
+        if !memo::fits(hay) || self.ac.is_none() {
             return self.scan(hay, out);
         }
         let owner = (self.id, 0);
-        let h = Memo::<Scan>::hash(owner, hay);
+        let h = memo::hash(owner, hay);
         SCAN_MEMO.with(|m| {
             let m = &mut *m.borrow_mut();
             if let Some(scan) = m.get(h, owner, hay) {

@@ -444,7 +444,8 @@ SecMarker END-PL2
 #[test]
 fn repeated_values_reuse_their_scan_only_within_one_automaton() {
     use super::prefilter::{LiteralIndex, Scan};
-    let build = |lits: &[&str]| {
+    // Two automata, as two rule sets would have (ids far from the ones loads hand out).
+    let build = |lits: &[&str], id: u64| {
         let mut ix = LiteralIndex::default();
         let want = ix.add(
             &lits
@@ -452,10 +453,10 @@ fn repeated_values_reuse_their_scan_only_within_one_automaton() {
                 .map(|l| l.as_bytes().to_vec())
                 .collect::<Vec<_>>(),
         );
-        (ix.build().expect("automaton"), want)
+        (ix.build(id).expect("automaton"), want)
     };
-    let (a, want_a) = build(&["union", "select"]);
-    let (b, want_b) = build(&["select", "drop"]);
+    let (a, want_a) = build(&["union", "select"], u64::MAX - 1);
+    let (b, want_b) = build(&["select", "drop"], u64::MAX - 2);
     let scan = |lits: &super::prefilter::Literals, hay: &[u8]| {
         let mut out = Scan::default();
         lits.scan_memo(hay, &mut out);
@@ -489,46 +490,31 @@ SecRule REQUEST_HEADERS:User-Agent "@rx (scanner|sqlmap)/([0-9.]+)" "id:1,phase:
 SecRule REQUEST_HEADERS:Referer "@pm evil.example attacker.example" "id:2,phase:1,deny,status:406"
 "#,
     );
+    let answer = |header: &str, value: &str| {
+        run(&rs, get("/", &[(header, value)]), b"")
+            .0
+            .map(|i| (i.status, i.msg))
+    };
     for _ in 0..3 {
-        let (i, _) = run(
-            &rs,
-            get(
-                "/",
-                &[(
-                    "User-Agent",
-                    "Mozilla/5.0 sqlmap/1.7.2 (https://sqlmap.org)",
-                )],
-            ),
-            b"",
-        );
         assert_eq!(
-            i.map(|i| (i.status, i.msg)),
+            answer(
+                "User-Agent",
+                "Mozilla/5.0 sqlmap/1.7.2 (https://sqlmap.org)"
+            ),
             Some((403, "sqlmap 1.7.2".into()))
         );
-        let (i, _) = run(
-            &rs,
-            get(
-                "/",
-                &[(
-                    "User-Agent",
-                    "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0",
-                )],
+        assert_eq!(
+            answer(
+                "User-Agent",
+                "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"
             ),
-            b"",
+            None
         );
-        assert!(i.is_none());
-        let (i, _) = run(
-            &rs,
-            get("/", &[("Referer", "https://attacker.example/x")]),
-            b"",
+        assert_eq!(
+            answer("Referer", "https://attacker.example/x").map(|a| a.0),
+            Some(406)
         );
-        assert_eq!(i.map(|i| i.status), Some(406));
-        let (i, _) = run(
-            &rs,
-            get("/", &[("Referer", "https://shop.example/cart")]),
-            b"",
-        );
-        assert!(i.is_none());
+        assert_eq!(answer("Referer", "https://shop.example/cart"), None);
     }
     // A rule set loaded again (another owner) does not take the first one's answers.
     let other = rules(

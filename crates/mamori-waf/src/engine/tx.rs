@@ -5,7 +5,7 @@ use super::compile::{
 };
 use super::fixed::{Fixed, FixedMatch, FixedRules, TxWrites};
 use super::macros::{Part, Template};
-use super::memo::{Memo, Owner};
+use super::memo::{self, Memo, Owner};
 use super::prefilter::{Cache, ChainId, FxMap, Quick};
 use super::vars::{Sel, Target, Var};
 use super::{EngineMode, RuleSet};
@@ -444,6 +444,14 @@ pub struct Transaction<'r> {
     phases_done: [bool; 5],
 }
 
+/// The first header of that name (ASCII-case-insensitive), empty when there is none.
+fn header<'a>(headers: &'a [Pair], name: &[u8]) -> &'a [u8] {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map_or(&[], |(_, v)| v.as_slice())
+}
+
 /// `SERVER_NAME`: the `Host` header without its port.
 fn server_name(host: Option<&[u8]>) -> Option<Vec<u8>> {
     let h = host?.trim_ascii();
@@ -565,7 +573,8 @@ impl Drop for Transaction<'_> {
             return;
         };
         let mut tx = std::mem::take(&mut self.d.tx);
-        if tx.len() <= TX_POOL_KEYS {
+        // Empty: phase 1 did not run (the engine is off), and there is nothing to reuse.
+        if !tx.is_empty() && tx.len() <= TX_POOL_KEYS {
             reset_from(&mut tx, &prelude.tx);
             TX_POOL.with(|p| {
                 let mut p = p.borrow_mut();
@@ -718,12 +727,7 @@ impl<'r> Transaction<'r> {
                 d.args_post = post;
             }
             Some("MULTIPART") => {
-                let ct = d
-                    .headers
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(b"content-type"))
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_default();
+                let ct = header(&d.headers, b"content-type").to_vec();
                 let m = body::multipart(&d.body, &ct, limits);
                 d.args_post = m.args;
                 d.files = m.files;
@@ -773,13 +777,7 @@ impl<'r> Transaction<'r> {
         if !cfg.response_body_access || self.mode == EngineMode::Off {
             return false;
         }
-        let ct = self
-            .d
-            .response_headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(b"content-type"))
-            .map(|(_, v)| v.as_slice())
-            .unwrap_or_default();
+        let ct = header(&self.d.response_headers, b"content-type");
         let mime = String::from_utf8_lossy(ct.split(|&b| b == b';').next().unwrap_or_default())
             .trim()
             .to_ascii_lowercase();
@@ -1608,7 +1606,7 @@ thread_local! {
 /// answered at once; one it matches is answered at once when no captures are wanted (a
 /// match with captures runs again, to take them).
 fn eval_remembered(op: &Operator, owner: Owner, bytes: &[u8], capture: bool) -> Option<OpMatch> {
-    let h = Memo::<bool>::hash(owner, bytes);
+    let h = memo::hash(owner, bytes);
     match OP_MEMO.with(|m| m.borrow().get(h, owner, bytes).copied()) {
         Some(false) => return None,
         Some(true) if !capture => return Some(OpMatch::default()),
@@ -1639,7 +1637,7 @@ fn eval_value(
     let run = |may: bool, bytes: &[u8]| -> Option<Vec<Vec<u8>>> {
         let m = match (may, op, owner) {
             (false, _, _) | (_, None, _) => None,
-            (true, Some(o), Some(owner)) if Memo::<bool>::fits(bytes) => {
+            (true, Some(o), Some(owner)) if memo::fits(bytes) => {
                 eval_remembered(o, owner, bytes, capture)
             }
             (true, Some(o), _) => o.eval(bytes, capture),
