@@ -103,3 +103,38 @@ impl<V> Memo<V> {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_kept_on_their_second_sight_within_the_budget() {
+        let owner = (7, 0);
+        let mut m: Memo<u32> = Memo::new(4096);
+        let value = |i: u32| format!("value number {i:08} of the test").into_bytes();
+        // First sight: remembered in the filter only.
+        let v = value(1);
+        let h = hash(owner, &v);
+        m.offer(h, owner, &v, 0, || 1);
+        assert!(m.get(h, owner, &v).is_none());
+        // Second sight: kept, and found only for the same bytes and owner.
+        m.offer(h, owner, &v, 0, || 1);
+        assert_eq!(m.get(h, owner, &v), Some(&1));
+        assert!(m.get(h, (8, 0), &v).is_none());
+        assert!(m.get(h, owner, &value(2)).is_none());
+        // Many values: the memo never holds more than its budget, and what it answers is
+        // always the answer given for those bytes.
+        for i in 0..2000 {
+            let v = value(i);
+            let h = hash(owner, &v);
+            for _ in 0..2 {
+                m.offer(h, owner, &v, 0, || i);
+            }
+            assert!(m.used <= m.budget);
+            assert_eq!(m.get(h, owner, &v), Some(&i));
+        }
+        assert!(m.kept.len() < 2000);
+        assert!(!fits(&[0; MIN - 1]) && fits(&[0; MIN]) && !fits(&vec![0; MAX + 1]));
+    }
+}
