@@ -3,6 +3,7 @@
 use super::macros::Template;
 use super::prefilter::{ChainId, Chains, LiteralIndex, Quick, QuickTable, Want, QUICK_TARGETS};
 use super::vars::{compile_target, Target, Var};
+use super::verdict;
 use super::{EngineMode, RuleSet};
 use crate::error::Error;
 use crate::operator::Operator;
@@ -100,6 +101,9 @@ pub struct Link {
     pub prefilter: Option<Want>,
     /// SecAction: evaluated once, unconditionally.
     pub unconditional: bool,
+    /// Its place in a value's verdict table (see [`super::verdict`]): links over values
+    /// with an operator compiled at load.
+    pub verdict: Option<u32>,
 }
 
 impl Link {
@@ -597,6 +601,7 @@ impl Builder {
                     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
                 },
                 rule_count: 0,
+                verdict_words: 0,
                 inert_operators: Vec::new(),
             },
             defaults: Default::default(),
@@ -669,6 +674,18 @@ impl Builder {
                 }
             }
         }
+        let mut slots = 0;
+        for e in self.set.phases.iter_mut().flatten() {
+            let Entry::Rule(rule) = e else { continue };
+            for link in &mut rule.links {
+                let pure = matches!(link.op, Op::Static(_)) && !link.unconditional;
+                if pure && !link.targets.is_empty() && link.targets.iter().all(|t| !t.count) {
+                    link.verdict = Some(slots);
+                    slots += 1;
+                }
+            }
+        }
+        self.set.verdict_words = verdict::words_for(slots);
         self.set.literals = self.literals.build(self.set.id);
         for (phase, table) in self.set.phases.iter().zip(self.set.quick.iter_mut()) {
             *table = quick_table(phase);
@@ -833,6 +850,7 @@ impl Builder {
             actions: Vec::new(),
             prefilter: None,
             unconditional: true,
+            verdict: None,
         };
         self.push_rule(d, a, link)
     }
@@ -901,6 +919,7 @@ impl Builder {
             actions: Vec::new(),
             prefilter: None,
             unconditional: false,
+            verdict: None,
         };
         self.push_rule(d, a, link)
     }

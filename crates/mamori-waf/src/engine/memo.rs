@@ -35,7 +35,12 @@ pub fn hash(owner: Owner, bytes: &[u8]) -> u64 {
     h.write_u64(owner.0);
     h.write_usize(owner.1);
     h.write(bytes);
-    h.finish()
+    // FxHash leaves the low bits weak (a product's low bits depend only on the factors'
+    // low bits), and the "seen" filter is indexed by them: short values that begin alike
+    // took the same slot and kept pushing each other out. Fold the high bits in.
+    let h = h.finish();
+    let h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^ (h >> 33)
 }
 
 struct Kept<V> {
@@ -69,8 +74,8 @@ impl<V> Memo<V> {
             .map(|k| &k.value)
     }
 
-    /// Offers an answer just computed: kept when the value was seen before. `size` is what
-    /// the answer holds besides the value's bytes.
+    /// Offers an answer just computed: kept when the value was seen before (replacing the
+    /// answer kept for it). `size` is what the answer holds besides the value's bytes.
     pub fn offer(
         &mut self,
         h: u64,
@@ -79,6 +84,13 @@ impl<V> Memo<V> {
         size: usize,
         value: impl FnOnce() -> V,
     ) {
+        // A value kept already gets the newer answer (one that holds more).
+        if let Some(k) = self.kept.get_mut(&h) {
+            if k.owner == owner && *k.bytes == *bytes {
+                k.value = value();
+                return;
+            }
+        }
         if self.seen.is_empty() {
             self.seen = vec![0; SEEN];
         }

@@ -88,6 +88,7 @@ mod memo;
 mod prefilter;
 mod tx;
 mod vars;
+mod verdict;
 
 pub use compile::{Config, Disruptive, SEVERITIES};
 pub use tx::{Audit, Intervention, MatchedRule, Transaction, MAX_MATCHED_VALUE};
@@ -124,6 +125,8 @@ pub struct RuleSet {
     /// Unique per load: tells this rule set's operators from an earlier one's in the memo.
     id: u64,
     rule_count: usize,
+    /// The size of a value's verdict table (see [`verdict`]).
+    verdict_words: usize,
     /// Operators that never match here (`@rbl`, `@geoLookup`...), for the load report.
     pub inert_operators: Vec<String>,
 }

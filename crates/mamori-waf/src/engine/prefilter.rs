@@ -348,6 +348,8 @@ pub struct Cache {
     spare_ids: Vec<Vec<u32>>,
     /// Per (collection, chain): what all its transformed values contain together.
     unions: FxMap<u64, Scan>,
+    /// What links gave on the request's values, here and on earlier requests.
+    pub verdicts: super::verdict::Verdicts,
 }
 
 fn key(value: u64, chain: ChainId) -> u64 {
@@ -433,6 +435,7 @@ impl Cache {
             scan_index: FxMap::default(),
             spare_ids: Vec::new(),
             unions: FxMap::default(),
+            verdicts: Default::default(),
         }
     }
 
@@ -454,6 +457,7 @@ impl Cache {
 
     /// Empties the cache (keeping its tables' capacity) and returns it to this thread's pool.
     pub fn recycle(mut self) {
+        self.verdicts.flush();
         self.map.clear();
         self.arena.clear();
         let mut scans = std::mem::take(&mut self.scans);

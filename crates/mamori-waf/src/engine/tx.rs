@@ -442,6 +442,9 @@ pub struct Transaction<'r> {
     intervened: bool,
     allow: Option<Disruptive>,
     phases_done: [bool; 5],
+    /// Links passed over because their values were known not to match them.
+    #[cfg(test)]
+    pub(super) passed_by_verdict: usize,
 }
 
 /// The first header of that name (ASCII-case-insensitive), empty when there is none.
@@ -558,6 +561,8 @@ impl RuleSet {
             intervened: false,
             allow: None,
             phases_done: [false; 5],
+            #[cfg(test)]
+            passed_by_verdict: 0,
         }
     }
 }
@@ -1155,6 +1160,15 @@ impl<'r> Transaction<'r> {
             }
             return true;
         }
+        if let Some(slot) = link.verdict {
+            if self.known_misses(rule, link, slot) {
+                #[cfg(test)]
+                {
+                    self.passed_by_verdict += 1;
+                }
+                return false;
+            }
+        }
         let dynamic;
         let op: Option<&Operator> = match &link.op {
             Op::Static(op) => Some(op),
@@ -1184,6 +1198,9 @@ impl<'r> Transaction<'r> {
             });
             self.path_buf = path;
             if skip {
+                if let Some(slot) = link.verdict {
+                    self.record_misses(link, slot);
+                }
                 return false;
             }
         }
@@ -1211,14 +1228,7 @@ impl<'r> Transaction<'r> {
                 let before = found.len();
                 let mut count = 0usize;
                 let mut visit = |var: Var, key: &[u8], value: &[u8], ckey: Option<u64>| {
-                    if !link.excludes.is_empty()
-                        && link.excludes.iter().any(|x| x.excludes(var, key))
-                    {
-                        return;
-                    }
-                    if !removed_targets.is_empty()
-                        && target_removed(removed_targets, rule, var, key)
-                    {
+                    if passed_over(link, removed_targets, rule, var, key) {
                         return;
                     }
                     if target.count {
@@ -1228,6 +1238,7 @@ impl<'r> Transaction<'r> {
                     if found.len() >= 1000 {
                         return;
                     }
+                    let n = found.len();
                     eval_value(
                         rs,
                         cache,
@@ -1240,6 +1251,11 @@ impl<'r> Transaction<'r> {
                         ckey,
                         &mut found,
                     );
+                    if let (Some(slot), Some(k)) = (link.verdict, ckey) {
+                        let matched = found.len() > n;
+                        let words = rs.verdict_words;
+                        cache.verdicts.set(rs.id, words, k, value, slot, matched);
+                    }
                 };
                 each_value(d, target, &mut visit);
                 if target.count {
@@ -1295,6 +1311,47 @@ impl<'r> Transaction<'r> {
         }
         self.found = found;
         matched
+    }
+
+    /// Whether every value the link reads is known, from earlier requests, not to match it
+    /// (see [`super::verdict`]).
+    fn known_misses(&mut self, rule: &Rule, link: &Link, slot: u32) -> bool {
+        let Transaction {
+            rs,
+            d,
+            cache,
+            removed_targets,
+            ..
+        } = self;
+        let (owner, words) = (rs.id, rs.verdict_words);
+        let mut all = true;
+        for target in &link.targets {
+            each_value(d, target, &mut |var, key, value, ckey| {
+                if !all || passed_over(link, removed_targets, rule, var, key) {
+                    return;
+                }
+                all = ckey.is_some_and(|k| {
+                    cache.verdicts.get(owner, words, k, value, slot) == Some(false)
+                });
+            });
+            if !all {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Records that no value of the link's targets matches it (their literals are absent).
+    fn record_misses(&mut self, link: &Link, slot: u32) {
+        let Transaction { rs, d, cache, .. } = self;
+        for target in &link.targets {
+            each_value(d, target, &mut |_, _, value, ckey| {
+                if let Some(k) = ckey {
+                    let words = rs.verdict_words;
+                    cache.verdicts.set(rs.id, words, k, value, slot, false);
+                }
+            });
+        }
     }
 
     fn action(&mut self, rule: &Rule, a: &Action) {
@@ -1581,6 +1638,19 @@ fn dynamic_operator(
         );
         op
     })
+}
+
+/// Whether a value is left out of the link: excluded by its rule (`!ARGS:x`) or by a `ctl`
+/// of this transaction.
+fn passed_over(
+    link: &Link,
+    removed: &[(RemovedBy, Target)],
+    rule: &Rule,
+    var: Var,
+    key: &[u8],
+) -> bool {
+    (!link.excludes.is_empty() && link.excludes.iter().any(|x| x.excludes(var, key)))
+        || (!removed.is_empty() && target_removed(removed, rule, var, key))
 }
 
 fn target_removed(removed: &[(RemovedBy, Target)], rule: &Rule, var: Var, key: &[u8]) -> bool {

@@ -1,0 +1,193 @@
+//! What each link gave on a request value, remembered across requests.
+//!
+//! A link with an operator compiled at load is a pure function of the value it reads: its
+//! transformation chain, its prefilter and its operator depend on nothing else. Browsers
+//! send the same headers and cookie names on every request of a visit, and a site's paths
+//! and parameters repeat, so most values a request carries were already run through every
+//! link that reads them. For each such value a thread keeps one verdict per link — "gave no
+//! match" or "matched" — and a link whose values are all known not to match is passed over
+//! without transforming or scanning anything.
+//!
+//! Within a transaction a value's verdicts are a small bit table found by the value's key
+//! (its place in the request); they are loaded from the thread's memo on the value's first
+//! use and written back when the transaction ends if a link added to them. The memo keeps
+//! a value only on its second sight and checks the bytes and rule set on every hit (see
+//! [`super::memo`]), so a value that never repeats costs one hash.
+
+use super::memo::{self, Memo};
+use super::prefilter::FxMap;
+use std::cell::RefCell;
+
+/// Bytes of values and verdict tables a thread keeps before it starts over.
+const BUDGET: usize = 8 << 20;
+/// Most values a transaction keeps tables for; further values go the long way.
+const MAX_VALUES: usize = 4096;
+/// Value tables a pooled transaction cache keeps allocated for the next request.
+const SPARE_VALUES: usize = 256;
+
+thread_local! {
+    /// (rule set, value bytes) → verdict table.
+    static KEPT: RefCell<Memo<Box<[u64]>>> = const { RefCell::new(Memo::new(BUDGET)) };
+}
+
+/// One value's table: two bits per link slot, "known" and "matched".
+#[derive(Debug, Default)]
+struct Table {
+    hash: u64,
+    bytes: Vec<u8>,
+    words: Vec<u64>,
+    /// A link added a verdict during this transaction.
+    dirty: bool,
+}
+
+/// The verdicts of one transaction's values, by value key.
+#[derive(Debug, Default)]
+pub struct Verdicts {
+    /// The rule set whose links the tables are for.
+    owner: u64,
+    index: FxMap<u64, u32>,
+    tables: Vec<Table>,
+    used: usize,
+}
+
+/// The words a table for `slots` link slots needs.
+pub fn words_for(slots: u32) -> usize {
+    (slots as usize * 2).div_ceil(64)
+}
+
+impl Verdicts {
+    /// The table of the value under `key` (bytes `value`), loading it from the thread's memo
+    /// on first use; `None` when the value is too long to keep or the transaction has too
+    /// many values.
+    fn table(&mut self, owner: u64, words: usize, key: u64, value: &[u8]) -> Option<&mut Table> {
+        if let Some(&i) = self.index.get(&key) {
+            let t = &mut self.tables[i as usize];
+            // A key names one place in the request, whose value stays put once parsed.
+            return (t.bytes.len() == value.len()).then_some(t);
+        }
+        if value.len() > memo::MAX || self.used >= MAX_VALUES || words == 0 {
+            return None;
+        }
+        self.owner = owner;
+        let hash = memo::hash((owner, 0), value);
+        if self.used == self.tables.len() {
+            self.tables.push(Table::default());
+        }
+        let t = &mut self.tables[self.used];
+        t.hash = hash;
+        t.dirty = false;
+        t.bytes.clear();
+        t.bytes.extend_from_slice(value);
+        t.words.clear();
+        KEPT.with(|m| match m.borrow().get(hash, (owner, 0), value) {
+            Some(kept) if kept.len() == words => t.words.extend_from_slice(kept),
+            _ => t.words.resize(words, 0),
+        });
+        self.index.insert(key, self.used as u32);
+        self.used += 1;
+        Some(t)
+    }
+
+    /// The verdict of link `slot` on the value under `key`: `Some(matched)` when known.
+    #[inline]
+    pub fn get(
+        &mut self,
+        owner: u64,
+        words: usize,
+        key: u64,
+        value: &[u8],
+        slot: u32,
+    ) -> Option<bool> {
+        let t = self.table(owner, words, key, value)?;
+        let bits = (t.words[slot as usize / 32] >> ((slot % 32) * 2)) & 3;
+        (bits & 1 == 1).then_some(bits & 2 == 2)
+    }
+
+    /// Records the verdict of link `slot` on the value under `key`.
+    pub fn set(
+        &mut self,
+        owner: u64,
+        words: usize,
+        key: u64,
+        value: &[u8],
+        slot: u32,
+        matched: bool,
+    ) {
+        let Some(t) = self.table(owner, words, key, value) else {
+            return;
+        };
+        let w = &mut t.words[slot as usize / 32];
+        let shift = (slot % 32) * 2;
+        let bits = 1 | (u64::from(matched) << 1);
+        if (*w >> shift) & 3 != bits {
+            *w = (*w & !(3 << shift)) | (bits << shift);
+            t.dirty = true;
+        }
+    }
+
+    /// Offers the tables links added to to the thread's memo and empties the transaction's.
+    pub fn flush(&mut self) {
+        if self.tables[..self.used].iter().any(|t| t.dirty) {
+            let owner = (self.owner, 0);
+            KEPT.with(|m| {
+                let m = &mut *m.borrow_mut();
+                for t in self.tables[..self.used].iter().filter(|t| t.dirty) {
+                    m.offer(t.hash, owner, &t.bytes, t.words.len() * 8, || {
+                        t.words.clone().into_boxed_slice()
+                    });
+                }
+            });
+        }
+        self.index.clear();
+        self.used = 0;
+        self.tables.truncate(SPARE_VALUES);
+        for t in &mut self.tables {
+            if t.bytes.capacity() > memo::MAX {
+                t.bytes = Vec::new();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_are_kept_per_value_and_rule_set_across_transactions() {
+        let words = words_for(40);
+        let ua = b"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101";
+        let run = |v: &mut Verdicts, owner: u64, value: &[u8]| {
+            let before = (
+                v.get(owner, words, 7, value, 3),
+                v.get(owner, words, 7, value, 39),
+            );
+            v.set(owner, words, 7, value, 3, false);
+            v.set(owner, words, 7, value, 39, true);
+            assert_eq!(v.get(owner, words, 7, value, 3), Some(false));
+            assert_eq!(v.get(owner, words, 7, value, 39), Some(true));
+            assert_eq!(v.get(owner, words, 7, value, 4), None);
+            v.flush();
+            before
+        };
+        let mut v = Verdicts::default();
+        // Unknown on the first two sights (the memo keeps a value on its second), then known.
+        assert_eq!(run(&mut v, 1, ua), (None, None));
+        assert_eq!(run(&mut v, 1, ua), (None, None));
+        assert_eq!(run(&mut v, 1, ua), (Some(false), Some(true)));
+        // Another rule set, or other bytes, know nothing of them.
+        assert_eq!(run(&mut v, 2, ua), (None, None));
+        assert_eq!(
+            run(&mut v, 1, b"Mozilla/5.0 (X11; Linux x86_64; rv:129.0)"),
+            (None, None)
+        );
+        // A key whose bytes changed length is not answered from the old table.
+        v.set(1, words, 9, b"short", 0, false);
+        assert_eq!(v.get(1, words, 9, b"longer value", 0), None);
+        v.flush();
+        // Values too long to keep go unanswered.
+        let long = vec![b'a'; memo::MAX + 1];
+        v.set(1, words, 8, &long, 0, false);
+        assert_eq!(v.get(1, words, 8, &long, 0), None);
+    }
+}
