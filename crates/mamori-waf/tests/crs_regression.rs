@@ -111,6 +111,47 @@ fn crs_request_side_regression_tests_pass() {
         rate * 100.0,
         BAR * 100.0
     );
+    // The suite twice more on the same thread: its values now repeat, and links are passed
+    // over on the verdicts remembered from the earlier rounds. Every test's outcome and log
+    // must stay what the first round gave.
+    let round = || -> Vec<(String, bool, String)> {
+        let mut out = Vec::new();
+        for file in ftw::test_files(&dirs) {
+            for t in ftw::load(&file).unwrap_or_default() {
+                let logs: Vec<String> = t
+                    .stages
+                    .iter()
+                    .map(|s| rule_ids(&runner.run_request(&s.request).log))
+                    .collect();
+                let o = runner.run(&t);
+                out.push((o.test_id, o.passed, logs.join(" | ")));
+            }
+        }
+        out
+    };
+    let first = round();
+    let logged = first
+        .iter()
+        .filter(|(_, _, ids)| ids.chars().any(|c| c.is_ascii_digit()));
+    assert!(logged.count() > 1000, "the rounds' logs hold no rule ids");
+    for n in 2..=3 {
+        let again = round();
+        assert_eq!(first.len(), again.len());
+        for (a, b) in first.iter().zip(&again) {
+            assert_eq!(a, b, "round {n} differs from the first");
+        }
+    }
+}
+
+/// The rule ids of a log, in order (the log's other fields hold times and unique ids).
+fn rule_ids(log: &str) -> String {
+    log.match_indices("[id \"")
+        .map(|(i, m)| {
+            let rest = &log[i + m.len()..];
+            &rest[..rest.find('"').unwrap_or(rest.len())]
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Through the running proxy (hyper's HTTP parser in front), as `mamori waf test` runs it.

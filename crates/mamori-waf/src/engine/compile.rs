@@ -1,7 +1,9 @@
 //! From directives to a compiled [`RuleSet`].
 
 use super::macros::Template;
-use super::prefilter::{ChainId, Chains, LiteralIndex, Quick, QuickTable, Want, QUICK_TARGETS};
+use super::prefilter::{
+    ChainId, Chains, LiteralIndex, Quick, QuickTable, VerdictQuick, Want, QUICK_TARGETS,
+};
 use super::vars::{compile_target, Target, Var};
 use super::verdict;
 use super::{EngineMode, RuleSet};
@@ -1160,6 +1162,25 @@ fn quick_table(entries: &[Entry]) -> QuickTable {
             Entry::Marker(_) => None,
         };
         table.entries.push(quick);
+        let verdict = match e {
+            Entry::Rule(rule) => rule.links.first().and_then(|link| {
+                let slot = link.verdict?;
+                if link.targets.len() > QUICK_TARGETS {
+                    return None;
+                }
+                let mut codes = [0u8; QUICK_TARGETS];
+                for (c, t) in codes.iter_mut().zip(&link.targets) {
+                    *c = u8::try_from(super::tx::union_code(t)?).ok()?;
+                }
+                Some(VerdictQuick {
+                    slot,
+                    codes,
+                    targets: link.targets.len() as u8,
+                })
+            }),
+            Entry::Marker(_) => None,
+        };
+        table.verdicts.push(verdict);
     }
     table
 }

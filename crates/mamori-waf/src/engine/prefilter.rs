@@ -521,6 +521,7 @@ impl Cache {
 
     /// Forgets the unions (a collection changed: the body was parsed, response headers came).
     pub fn clear_unions(&mut self) {
+        self.verdicts.clear_collections();
         let mut unions = std::mem::take(&mut self.unions);
         self.keep_ids(unions.drain().map(|(_, scan)| scan));
         self.unions = unions;
@@ -555,9 +556,20 @@ pub struct Quick {
     pub targets: u8,
 }
 
-/// [`Quick`] entries of one phase, by entry index, and the literal ids they refer to.
+/// What it takes to rule out a rule's first link from what its collections' values are
+/// known not to match (see [`super::verdict`]): its slot and its targets' union codes.
+#[derive(Debug, Clone)]
+pub struct VerdictQuick {
+    pub slot: u32,
+    pub codes: [u8; QUICK_TARGETS],
+    pub targets: u8,
+}
+
+/// [`Quick`] entries of one phase, by entry index, and the literal ids they refer to; and
+/// the [`VerdictQuick`] entries.
 #[derive(Debug, Default)]
 pub struct QuickTable {
     pub entries: Vec<Option<Quick>>,
     pub ids: Vec<u32>,
+    pub verdicts: Vec<Option<VerdictQuick>>,
 }

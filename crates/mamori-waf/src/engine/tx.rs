@@ -375,6 +375,19 @@ pub(super) fn union_code(t: &Target) -> Option<u64> {
     })
 }
 
+/// The whole collection a target selects from (its union code's values).
+fn collection_target(t: &Target) -> Target {
+    Target {
+        var: t.var,
+        sel: match (t.var, &t.sel) {
+            (Var::Xml, Sel::XmlAttrs) => Sel::XmlAttrs,
+            (Var::Xml, _) => Sel::XmlText,
+            _ => Sel::All,
+        },
+        count: false,
+    }
+}
+
 /// Whether some value of the target's collection may satisfy `want` (the union of its
 /// values' scans, computed once per collection and chain); `None` when unknown.
 fn collection_may_match(
@@ -395,15 +408,7 @@ fn collection_may_match(
     if let Some(u) = cache.union(code, chain) {
         return Some(u.satisfies(want));
     }
-    let all = Target {
-        var: t.var,
-        sel: match (t.var, &t.sel) {
-            (Var::Xml, Sel::XmlAttrs) => Sel::XmlAttrs,
-            (Var::Xml, _) => Sel::XmlText,
-            _ => Sel::All,
-        },
-        count: false,
-    };
+    let all = collection_target(t);
     let mut union = cache.scan();
     let mut complete = true;
     each_value(d, &all, &mut |_, _, value: &[u8], ckey| match ckey {
@@ -965,6 +970,18 @@ impl<'r> Transaction<'r> {
                 }
                 _ => {}
             }
+            // The rule's first link is known not to match any value of its collections.
+            if let Some(v) = &rs.quick[pi].verdicts[i] {
+                if self
+                    .cache
+                    .verdicts
+                    .all_miss(&v.codes[..v.targets as usize], v.slot)
+                {
+                    self.d.matched_vars.clear();
+                    i += 1;
+                    continue;
+                }
+            }
             if let Some(q) = &rs.quick[pi].entries[i] {
                 if self.quick_skip(q, &rs.quick[pi].ids) {
                     i += 1;
@@ -1324,7 +1341,33 @@ impl<'r> Transaction<'r> {
             ..
         } = self;
         let (owner, words) = (rs.id, rs.verdict_words);
+        // Whole collections first: one bit per target when all their values are known.
         let mut all = true;
+        for target in &link.targets {
+            let Some(code) = union_code(target) else {
+                all = false;
+                break;
+            };
+            let known = match cache.verdicts.collection_miss(code, slot) {
+                Some(known) => known,
+                None => {
+                    let every = collection_target(target);
+                    cache.verdicts.collection(owner, words, code, |f| {
+                        each_value(d, &every, &mut |_, _, value, ckey| f(ckey, value))
+                    });
+                    cache.verdicts.collection_miss(code, slot) == Some(true)
+                }
+            };
+            if !known {
+                all = false;
+                break;
+            }
+        }
+        if all {
+            return true;
+        }
+        // Else value by value.
+        all = true;
         for target in &link.targets {
             each_value(d, target, &mut |var, key, value, ckey| {
                 if !all || passed_over(link, removed_targets, rule, var, key) {

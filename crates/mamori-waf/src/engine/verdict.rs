@@ -48,7 +48,15 @@ pub struct Verdicts {
     index: FxMap<u64, u32>,
     tables: Vec<Table>,
     used: usize,
+    /// Per collection (by its union code): the links every one of its values is known not
+    /// to match, one bit per slot in the low bit of its pair; valid while `ready` has the
+    /// code's bit.
+    misses: Vec<Vec<u64>>,
+    ready: u64,
 }
+
+/// The low bit of every two-bit pair.
+const LOW: u64 = 0x5555_5555_5555_5555;
 
 /// The words a table for `slots` link slots needs.
 pub fn words_for(slots: u32) -> usize {
@@ -125,6 +133,63 @@ impl Verdicts {
         }
     }
 
+    /// Whether every value of collection `code` is known not to match link `slot`, once
+    /// [`Verdicts::collection`] computed it.
+    #[inline]
+    pub fn collection_miss(&self, code: u64, slot: u32) -> Option<bool> {
+        (code < 64 && self.ready & (1 << code) != 0).then(|| {
+            let w = self.misses[code as usize][slot as usize / 32];
+            (w >> ((slot % 32) * 2)) & 1 == 1
+        })
+    }
+
+    /// Whether every value of each of these collections is known not to match link
+    /// `slot` (false while one of them is not computed yet).
+    #[inline]
+    pub fn all_miss(&self, codes: &[u8], slot: u32) -> bool {
+        codes
+            .iter()
+            .all(|&c| self.collection_miss(u64::from(c), slot) == Some(true))
+    }
+
+    /// Computes what collection `code`'s values are all known not to match: `values` calls
+    /// its argument with each value's key (`None`: a value without one) and bytes.
+    pub fn collection(
+        &mut self,
+        owner: u64,
+        words: usize,
+        code: u64,
+        values: impl FnOnce(&mut dyn FnMut(Option<u64>, &[u8])),
+    ) {
+        if code >= 64 {
+            return;
+        }
+        if self.misses.len() <= code as usize {
+            self.misses.resize_with(code as usize + 1, Vec::new);
+        }
+        let mut acc = std::mem::take(&mut self.misses[code as usize]);
+        acc.clear();
+        acc.resize(words, LOW);
+        values(&mut |key, value| {
+            let known = key.and_then(|k| self.table(owner, words, k, value));
+            match known {
+                Some(t) => {
+                    for (a, w) in acc.iter_mut().zip(&t.words) {
+                        *a &= w & !(w >> 1);
+                    }
+                }
+                None => acc.fill(0),
+            }
+        });
+        self.misses[code as usize] = acc;
+        self.ready |= 1 << code;
+    }
+
+    /// Forgets the collections' verdicts (a collection changed: the body was parsed).
+    pub fn clear_collections(&mut self) {
+        self.ready = 0;
+    }
+
     /// Offers the tables links added to to the thread's memo and empties the transaction's.
     pub fn flush(&mut self) {
         if self.tables[..self.used].iter().any(|t| t.dirty) {
@@ -140,6 +205,7 @@ impl Verdicts {
         }
         self.index.clear();
         self.used = 0;
+        self.ready = 0;
         self.tables.truncate(SPARE_VALUES);
         for t in &mut self.tables {
             if t.bytes.capacity() > memo::MAX {
