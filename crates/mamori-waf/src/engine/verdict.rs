@@ -45,6 +45,9 @@ struct Table {
 pub struct Verdicts {
     /// The rule set whose links the tables are for.
     owner: u64,
+    /// Value key → table: keys of the first [`DENSE_INDEX`] values of each storage in
+    /// `dense` (by storage, the table's index + 1, 0 for none), the others in `index`.
+    dense: Vec<Vec<u32>>,
     index: FxMap<u64, u32>,
     tables: Vec<Table>,
     used: usize,
@@ -58,6 +61,18 @@ pub struct Verdicts {
 /// The low bit of every two-bit pair.
 const LOW: u64 = 0x5555_5555_5555_5555;
 
+/// Value keys (see `tx::keys`: storage in the high half, place × 2 + name-or-value in the
+/// low half) below these bounds are found in a dense table rather than a hash map.
+const DENSE_STORES: usize = 32;
+const DENSE_INDEX: usize = 1024;
+
+/// The dense table position of a value key, when it has one.
+#[inline]
+fn dense_at(key: u64) -> Option<(usize, usize)> {
+    let (store, at) = ((key >> 32) as usize, (key & 0xffff_ffff) as usize);
+    (store < DENSE_STORES && at < DENSE_INDEX).then_some((store, at))
+}
+
 /// The words a table for `slots` link slots needs.
 pub fn words_for(slots: u32) -> usize {
     (slots as usize * 2).div_ceil(64)
@@ -68,7 +83,15 @@ impl Verdicts {
     /// on first use; `None` when the value is too long to keep or the transaction has too
     /// many values.
     fn table(&mut self, owner: u64, words: usize, key: u64, value: &[u8]) -> Option<&mut Table> {
-        if let Some(&i) = self.index.get(&key) {
+        let known = match dense_at(key) {
+            Some((store, at)) => self
+                .dense
+                .get(store)
+                .and_then(|d| d.get(at))
+                .and_then(|&i| i.checked_sub(1)),
+            None => self.index.get(&key).copied(),
+        };
+        if let Some(i) = known {
             let t = &mut self.tables[i as usize];
             // A key names one place in the request, whose value stays put once parsed.
             return (t.bytes.len() == value.len()).then_some(t);
@@ -91,9 +114,23 @@ impl Verdicts {
             Some(kept) if kept.len() == words => t.words.extend_from_slice(kept),
             _ => t.words.resize(words, 0),
         });
-        self.index.insert(key, self.used as u32);
+        match dense_at(key) {
+            Some((store, at)) => {
+                if self.dense.len() <= store {
+                    self.dense.resize_with(store + 1, Vec::new);
+                }
+                let d = &mut self.dense[store];
+                if d.len() <= at {
+                    d.resize(at + 1, 0);
+                }
+                d[at] = self.used as u32 + 1;
+            }
+            None => {
+                self.index.insert(key, self.used as u32);
+            }
+        }
         self.used += 1;
-        Some(t)
+        Some(&mut self.tables[self.used - 1])
     }
 
     /// The verdict of link `slot` on the value under `key`: `Some(matched)` when known.
@@ -204,6 +241,9 @@ impl Verdicts {
             });
         }
         self.index.clear();
+        for d in &mut self.dense {
+            d.clear();
+        }
         self.used = 0;
         self.ready = 0;
         self.tables.truncate(SPARE_VALUES);
@@ -250,6 +290,12 @@ mod tests {
         // A key whose bytes changed length is not answered from the old table.
         v.set(1, words, 9, b"short", 0, false);
         assert_eq!(v.get(1, words, 9, b"longer value", 0), None);
+        v.flush();
+        // Keys beyond the dense table are found as well.
+        let far = (40u64 << 32) | (5000 << 1);
+        v.set(1, words, far, ua, 2, true);
+        assert_eq!(v.get(1, words, far, ua, 2), Some(true));
+        assert_eq!(v.get(1, words, 7, ua, 2), None);
         v.flush();
         // Values too long to keep go unanswered.
         let long = vec![b'a'; memo::MAX + 1];

@@ -169,13 +169,13 @@ impl Operator {
                 },
             }),
             Kind::Streq(s) => hit(input == s.as_slice()),
-            Kind::Contains(s) | Kind::StrMatch(s) => hit(memchr::memmem::find(input, s).is_some()),
+            Kind::Contains(s) | Kind::StrMatch(s) => hit(find(input, s)),
             Kind::ContainsWord(s) => hit(contains_word(input, s)),
             Kind::BeginsWith(s) => hit(input.starts_with(s)),
             Kind::EndsWith(s) => hit(input.ends_with(s)),
             // The input is the needle, the argument the haystack; an empty input is found
             // everywhere (ModSecurity: "the empty string always matches").
-            Kind::Within(s) => hit(input.is_empty() || memchr::memmem::find(s, input).is_some()),
+            Kind::Within(s) => hit(input.is_empty() || find(s, input)),
             Kind::Eq(n) => hit(stoi(input) == *n),
             Kind::Cmp(op, n) => {
                 let v = atoll(input);
@@ -260,6 +260,19 @@ impl Operator {
             _ => true,
         }
     }
+}
+
+/// Whether `needle` occurs in `hay`. Short haystacks (CRS's `@within` lists, header values)
+/// are searched from the needle's first byte with `memchr`: building a `memmem` finder
+/// cost more than the search itself, on every call.
+fn find(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    if hay.len() > 256 {
+        return memchr::memmem::find(hay, needle).is_some();
+    }
+    memchr::memchr_iter(first, hay).any(|at| hay[at + 1..].starts_with(rest))
 }
 
 /// The parameter occurs in the input with no ASCII letter right before or after it

@@ -222,3 +222,29 @@ fn required_literals_cover_string_operators() {
     );
     assert_eq!(op("lt", "1").required_literals(), None);
 }
+
+#[test]
+fn substring_search_agrees_with_memmem_on_short_and_long_haystacks() {
+    let long = "x".repeat(300) + "GET HEAD POST";
+    let cases: &[(&[u8], &[u8])] = &[
+        (b"GET HEAD POST OPTIONS", b"POST"),
+        (b"GET HEAD POST OPTIONS", b"PUT"),
+        (b"GET HEAD POST OPTIONS", b""),
+        (b"", b"GET"),
+        (b"GE", b"GET"),
+        (b"aaaaaaab", b"aab"),
+        (b"/proxy/ /lock-token/", b"/lock-token/"),
+        (b"/proxy/ /lock-token/", b"/lock-token//"),
+        (long.as_bytes(), b"POST"),
+        (long.as_bytes(), b"PATCH"),
+    ];
+    for (hay, needle) in cases {
+        assert_eq!(
+            super::find(hay, needle),
+            memchr::memmem::find(hay, needle).is_some(),
+            "{:?} in {:?}",
+            String::from_utf8_lossy(needle),
+            String::from_utf8_lossy(hay)
+        );
+    }
+}
