@@ -74,6 +74,19 @@ impl<V> Memo<V> {
             .map(|k| &k.value)
     }
 
+    /// Whether `h` was offered (or noted) before: its slot in the "seen" filter holds it.
+    pub fn seen(&self, h: u64) -> bool {
+        self.seen.get(h as usize & (SEEN - 1)) == Some(&h)
+    }
+
+    /// Notes a first sight of `h` in the "seen" filter.
+    pub fn note(&mut self, h: u64) {
+        if self.seen.is_empty() {
+            self.seen = vec![0; SEEN];
+        }
+        self.seen[h as usize & (SEEN - 1)] = h;
+    }
+
     /// Offers an answer just computed: kept when the value was seen before (replacing the
     /// answer kept for it). `size` is what the answer holds besides the value's bytes.
     pub fn offer(

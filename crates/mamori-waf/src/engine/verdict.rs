@@ -34,10 +34,15 @@ thread_local! {
 #[derive(Debug, Default)]
 struct Table {
     hash: u64,
+    /// The value's length (its bytes are kept only when the table is not dormant).
+    len: usize,
     bytes: Vec<u8>,
     words: Vec<u64>,
     /// A link added a verdict during this transaction.
     dirty: bool,
+    /// The value's first sight: nothing is recorded for it (most values seen once are
+    /// never seen again); the memo notes its hash when the transaction ends.
+    dormant: bool,
 }
 
 /// The verdicts of one transaction's values, by value key.
@@ -94,7 +99,7 @@ impl Verdicts {
         if let Some(i) = known {
             let t = &mut self.tables[i as usize];
             // A key names one place in the request, whose value stays put once parsed.
-            return (t.bytes.len() == value.len()).then_some(t);
+            return (t.len == value.len()).then_some(t);
         }
         if value.len() > memo::MAX || self.used >= MAX_VALUES || words == 0 {
             return None;
@@ -106,14 +111,24 @@ impl Verdicts {
         }
         let t = &mut self.tables[self.used];
         t.hash = hash;
+        t.len = value.len();
         t.dirty = false;
         t.bytes.clear();
-        t.bytes.extend_from_slice(value);
         t.words.clear();
-        KEPT.with(|m| match m.borrow().get(hash, (owner, 0), value) {
-            Some(kept) if kept.len() == words => t.words.extend_from_slice(kept),
-            _ => t.words.resize(words, 0),
+        t.dormant = KEPT.with(|m| {
+            let m = m.borrow();
+            match m.get(hash, (owner, 0), value) {
+                Some(kept) if kept.len() == words => {
+                    t.words.extend_from_slice(kept);
+                    false
+                }
+                _ => !m.seen(hash),
+            }
         });
+        if !t.dormant {
+            t.words.resize(words, 0);
+            t.bytes.extend_from_slice(value);
+        }
         match dense_at(key) {
             Some((store, at)) => {
                 if self.dense.len() <= store {
@@ -143,7 +158,9 @@ impl Verdicts {
         value: &[u8],
         slot: u32,
     ) -> Option<bool> {
-        let t = self.table(owner, words, key, value)?;
+        let t = self
+            .table(owner, words, key, value)
+            .filter(|t| !t.dormant)?;
         let bits = (t.words[slot as usize / 32] >> ((slot % 32) * 2)) & 3;
         (bits & 1 == 1).then_some(bits & 2 == 2)
     }
@@ -158,7 +175,7 @@ impl Verdicts {
         slot: u32,
         matched: bool,
     ) {
-        let Some(t) = self.table(owner, words, key, value) else {
+        let Some(t) = self.table(owner, words, key, value).filter(|t| !t.dormant) else {
             return;
         };
         let w = &mut t.words[slot as usize / 32];
@@ -208,7 +225,9 @@ impl Verdicts {
         acc.clear();
         acc.resize(words, LOW);
         values(&mut |key, value| {
-            let known = key.and_then(|k| self.table(owner, words, k, value));
+            let known = key
+                .and_then(|k| self.table(owner, words, k, value))
+                .filter(|t| !t.dormant);
             match known {
                 Some(t) => {
                     for (a, w) in acc.iter_mut().zip(&t.words) {
@@ -229,10 +248,16 @@ impl Verdicts {
 
     /// Offers the tables links added to to the thread's memo and empties the transaction's.
     pub fn flush(&mut self) {
-        if self.tables[..self.used].iter().any(|t| t.dirty) {
+        if self.tables[..self.used]
+            .iter()
+            .any(|t| t.dirty || t.dormant)
+        {
             let owner = (self.owner, 0);
             KEPT.with(|m| {
                 let m = &mut *m.borrow_mut();
+                for t in self.tables[..self.used].iter().filter(|t| t.dormant) {
+                    m.note(t.hash);
+                }
                 for t in self.tables[..self.used].iter().filter(|t| t.dirty) {
                     m.offer(t.hash, owner, &t.bytes, t.words.len() * 8, || {
                         t.words.clone().into_boxed_slice()
@@ -263,43 +288,45 @@ mod tests {
     fn verdicts_are_kept_per_value_and_rule_set_across_transactions() {
         let words = words_for(40);
         let ua = b"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101";
-        let run = |v: &mut Verdicts, owner: u64, value: &[u8]| {
-            let before = (
-                v.get(owner, words, 7, value, 3),
-                v.get(owner, words, 7, value, 39),
-            );
-            v.set(owner, words, 7, value, 3, false);
-            v.set(owner, words, 7, value, 39, true);
-            assert_eq!(v.get(owner, words, 7, value, 3), Some(false));
-            assert_eq!(v.get(owner, words, 7, value, 39), Some(true));
-            assert_eq!(v.get(owner, words, 7, value, 4), None);
+        // One transaction: the verdicts known before it, and those known once it set two.
+        let run = |v: &mut Verdicts, owner: u64, key: u64, value: &[u8]| {
+            let get = |v: &mut Verdicts| {
+                (
+                    v.get(owner, words, key, value, 3),
+                    v.get(owner, words, key, value, 39),
+                )
+            };
+            let before = get(v);
+            v.set(owner, words, key, value, 3, false);
+            v.set(owner, words, key, value, 39, true);
+            let after = get(v);
+            assert_eq!(v.get(owner, words, key, value, 4), None);
             v.flush();
-            before
+            (before, after)
         };
+        let (unknown, known) = ((None, None), (Some(false), Some(true)));
         let mut v = Verdicts::default();
-        // Unknown on the first two sights (the memo keeps a value on its second), then known.
-        assert_eq!(run(&mut v, 1, ua), (None, None));
-        assert_eq!(run(&mut v, 1, ua), (None, None));
-        assert_eq!(run(&mut v, 1, ua), (Some(false), Some(true)));
-        // Another rule set, or other bytes, know nothing of them.
-        assert_eq!(run(&mut v, 2, ua), (None, None));
-        assert_eq!(
-            run(&mut v, 1, b"Mozilla/5.0 (X11; Linux x86_64; rv:129.0)"),
-            (None, None)
-        );
-        // A key whose bytes changed length is not answered from the old table.
-        v.set(1, words, 9, b"short", 0, false);
-        assert_eq!(v.get(1, words, 9, b"longer value", 0), None);
-        v.flush();
-        // Keys beyond the dense table are found as well.
+        // First sight: nothing is recorded. Second: recorded, and kept at the end. Third:
+        // known from the start, under any key.
+        assert_eq!(run(&mut v, 1, 7, ua), (unknown, unknown));
+        assert_eq!(run(&mut v, 1, 7, ua), (unknown, known));
+        assert_eq!(run(&mut v, 1, 7, ua), (known, known));
         let far = (40u64 << 32) | (5000 << 1);
-        v.set(1, words, far, ua, 2, true);
-        assert_eq!(v.get(1, words, far, ua, 2), Some(true));
-        assert_eq!(v.get(1, words, 7, ua, 2), None);
+        assert_eq!(run(&mut v, 1, far, ua), (known, known));
+        // Another rule set, or other bytes, know nothing of them.
+        assert_eq!(run(&mut v, 2, 7, ua).0, unknown);
+        let other = b"Mozilla/5.0 (X11; Linux x86_64; rv:129.0)";
+        assert_eq!(run(&mut v, 1, 7, other).0, unknown);
+        // A key whose bytes changed length is not answered from the old table.
+        assert_eq!(v.get(1, words, 9, ua, 3), Some(false));
+        assert_eq!(v.get(1, words, 9, &ua[1..], 3), None);
         v.flush();
         // Values too long to keep go unanswered.
         let long = vec![b'a'; memo::MAX + 1];
-        v.set(1, words, 8, &long, 0, false);
-        assert_eq!(v.get(1, words, 8, &long, 0), None);
+        for _ in 0..3 {
+            v.set(1, words, 8, &long, 0, false);
+            assert_eq!(v.get(1, words, 8, &long, 0), None);
+            v.flush();
+        }
     }
 }
