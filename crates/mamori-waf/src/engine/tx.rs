@@ -984,6 +984,13 @@ impl<'r> Transaction<'r> {
             }
             if let Some(q) = &rs.quick[pi].entries[i] {
                 if self.quick_skip(q, &rs.quick[pi].ids) {
+                    // What the unions show holds for each value: the values learn it now,
+                    // not on a later request that evaluates the rule.
+                    if let Some((link, slot)) =
+                        rule.links.first().and_then(|l| Some((l, l.verdict?)))
+                    {
+                        self.record_misses(link, slot);
+                    }
                     i += 1;
                     continue;
                 }
