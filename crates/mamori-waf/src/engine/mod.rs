@@ -79,7 +79,10 @@
 //! exclusion switches) are settled at load too (`engine/fixed.rs`): a request jumps over
 //! them unless a `ctl` of its own removed rules or targets. Per thread, values seen on more
 //! than one request keep their literal scan and the answers of the costlier operators
-//! compiled at load (`engine/memo.rs`), checked byte for byte on each use.
+//! compiled at load (`engine/memo.rs`), checked byte for byte on each use, and a verdict per
+//! link (`engine/verdict.rs`): a link whose values are all known not to match it is passed
+//! over without transforming or scanning them, and a rule whose first link is so ruled out
+//! for whole collections is passed over without being read.
 
 mod compile;
 mod fixed;
