@@ -1825,8 +1825,9 @@ fn eval_value(
                     return;
                 }
             }
-            for t in rs.chains.path(link.chain) {
-                let next = t.apply(&cur).into_owned();
+            rs.chains.path_nodes(link.chain, path);
+            for &node in path.iter() {
+                let next = rs.chains.node(node).1.apply(&cur).into_owned();
                 cur = Cow::Owned(next);
                 if link.multi_match {
                     if let Some(c) = run(uncached_may(&cur), &cur) {
