@@ -548,12 +548,14 @@ impl RuleSet {
             server_name,
             head,
         };
+        let mut cache = Cache::pooled();
+        cache.verdicts.begin(self.id, self.verdict_words);
         Transaction {
             rs: self,
             mode: cfg.engine,
             forced_detection: false,
             d,
-            cache: Cache::pooled(),
+            cache,
             found: Reuse::default(),
             path_buf: Vec::new(),
             key_buf: Vec::new(),
@@ -1277,8 +1279,7 @@ impl<'r> Transaction<'r> {
                     );
                     if let (Some(slot), Some(k)) = (link.verdict, ckey) {
                         let matched = found.len() > n;
-                        let words = rs.verdict_words;
-                        cache.verdicts.set(rs.id, words, k, value, slot, matched);
+                        cache.verdicts.set(k, value, slot, matched);
                     }
                 };
                 each_value(d, target, &mut visit);
@@ -1341,13 +1342,11 @@ impl<'r> Transaction<'r> {
     /// (see [`super::verdict`]).
     fn known_misses(&mut self, rule: &Rule, link: &Link, slot: u32) -> bool {
         let Transaction {
-            rs,
             d,
             cache,
             removed_targets,
             ..
         } = self;
-        let (owner, words) = (rs.id, rs.verdict_words);
         // Whole collections first: one bit per target when all their values are known.
         let mut all = true;
         for target in &link.targets {
@@ -1359,7 +1358,7 @@ impl<'r> Transaction<'r> {
                 Some(known) => known,
                 None => {
                     let every = collection_target(target);
-                    cache.verdicts.collection(owner, words, code, |f| {
+                    cache.verdicts.collection(code, |f| {
                         each_value(d, &every, &mut |_, _, value, ckey| f(ckey, value))
                     });
                     cache.verdicts.collection_miss(code, slot) == Some(true)
@@ -1380,9 +1379,7 @@ impl<'r> Transaction<'r> {
                 if !all || passed_over(link, removed_targets, rule, var, key) {
                     return;
                 }
-                all = ckey.is_some_and(|k| {
-                    cache.verdicts.get(owner, words, k, value, slot) == Some(false)
-                });
+                all = ckey.is_some_and(|k| cache.verdicts.get(k, value, slot) == Some(false));
             });
             if !all {
                 return false;
@@ -1393,12 +1390,11 @@ impl<'r> Transaction<'r> {
 
     /// Records that no value of the link's targets matches it (their literals are absent).
     fn record_misses(&mut self, link: &Link, slot: u32) {
-        let Transaction { rs, d, cache, .. } = self;
+        let Transaction { d, cache, .. } = self;
         for target in &link.targets {
             each_value(d, target, &mut |_, _, value, ckey| {
                 if let Some(k) = ckey {
-                    let words = rs.verdict_words;
-                    cache.verdicts.set(rs.id, words, k, value, slot, false);
+                    cache.verdicts.set(k, value, slot, false);
                 }
             });
         }

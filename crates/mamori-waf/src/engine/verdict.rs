@@ -48,8 +48,9 @@ struct Table {
 /// The verdicts of one transaction's values, by value key.
 #[derive(Debug, Default)]
 pub struct Verdicts {
-    /// The rule set whose links the tables are for.
+    /// The rule set whose links the tables are for, and a table's size for it.
     owner: u64,
+    words: usize,
     /// Value key → table: keys of the first [`DENSE_INDEX`] values of each storage in
     /// `dense` (by storage, the table's index + 1, 0 for none), the others in `index`.
     dense: Vec<Vec<u32>>,
@@ -84,10 +85,17 @@ pub fn words_for(slots: u32) -> usize {
 }
 
 impl Verdicts {
+    /// Starts a transaction of rule set `owner`, whose tables are `words` long.
+    pub fn begin(&mut self, owner: u64, words: usize) {
+        self.owner = owner;
+        self.words = words;
+    }
+
     /// The table of the value under `key` (bytes `value`), loading it from the thread's memo
     /// on first use; `None` when the value is too long to keep or the transaction has too
     /// many values.
-    fn table(&mut self, owner: u64, words: usize, key: u64, value: &[u8]) -> Option<&mut Table> {
+    fn table(&mut self, key: u64, value: &[u8]) -> Option<&mut Table> {
+        let (owner, words) = (self.owner, self.words);
         let known = match dense_at(key) {
             Some((store, at)) => self
                 .dense
@@ -104,7 +112,6 @@ impl Verdicts {
         if value.len() > memo::MAX || self.used >= MAX_VALUES || words == 0 {
             return None;
         }
-        self.owner = owner;
         let hash = memo::hash((owner, 0), value);
         if self.used == self.tables.len() {
             self.tables.push(Table::default());
@@ -150,32 +157,15 @@ impl Verdicts {
 
     /// The verdict of link `slot` on the value under `key`: `Some(matched)` when known.
     #[inline]
-    pub fn get(
-        &mut self,
-        owner: u64,
-        words: usize,
-        key: u64,
-        value: &[u8],
-        slot: u32,
-    ) -> Option<bool> {
-        let t = self
-            .table(owner, words, key, value)
-            .filter(|t| !t.dormant)?;
+    pub fn get(&mut self, key: u64, value: &[u8], slot: u32) -> Option<bool> {
+        let t = self.table(key, value).filter(|t| !t.dormant)?;
         let bits = (t.words[slot as usize / 32] >> ((slot % 32) * 2)) & 3;
         (bits & 1 == 1).then_some(bits & 2 == 2)
     }
 
     /// Records the verdict of link `slot` on the value under `key`.
-    pub fn set(
-        &mut self,
-        owner: u64,
-        words: usize,
-        key: u64,
-        value: &[u8],
-        slot: u32,
-        matched: bool,
-    ) {
-        let Some(t) = self.table(owner, words, key, value).filter(|t| !t.dormant) else {
+    pub fn set(&mut self, key: u64, value: &[u8], slot: u32, matched: bool) {
+        let Some(t) = self.table(key, value).filter(|t| !t.dormant) else {
             return;
         };
         let w = &mut t.words[slot as usize / 32];
@@ -210,11 +200,10 @@ impl Verdicts {
     /// its argument with each value's key (`None`: a value without one) and bytes.
     pub fn collection(
         &mut self,
-        owner: u64,
-        words: usize,
         code: u64,
         values: impl FnOnce(&mut dyn FnMut(Option<u64>, &[u8])),
     ) {
+        let words = self.words;
         if code >= 64 {
             return;
         }
@@ -226,7 +215,7 @@ impl Verdicts {
         acc.resize(words, LOW);
         values(&mut |key, value| {
             let known = key
-                .and_then(|k| self.table(owner, words, k, value))
+                .and_then(|k| self.table(k, value))
                 .filter(|t| !t.dormant);
             match known {
                 Some(t) => {
@@ -290,17 +279,13 @@ mod tests {
         let ua = b"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101";
         // One transaction: the verdicts known before it, and those known once it set two.
         let run = |v: &mut Verdicts, owner: u64, key: u64, value: &[u8]| {
-            let get = |v: &mut Verdicts| {
-                (
-                    v.get(owner, words, key, value, 3),
-                    v.get(owner, words, key, value, 39),
-                )
-            };
+            v.begin(owner, words);
+            let get = |v: &mut Verdicts| (v.get(key, value, 3), v.get(key, value, 39));
             let before = get(v);
-            v.set(owner, words, key, value, 3, false);
-            v.set(owner, words, key, value, 39, true);
+            v.set(key, value, 3, false);
+            v.set(key, value, 39, true);
             let after = get(v);
-            assert_eq!(v.get(owner, words, key, value, 4), None);
+            assert_eq!(v.get(key, value, 4), None);
             v.flush();
             (before, after)
         };
@@ -318,14 +303,16 @@ mod tests {
         let other = b"Mozilla/5.0 (X11; Linux x86_64; rv:129.0)";
         assert_eq!(run(&mut v, 1, 7, other).0, unknown);
         // A key whose bytes changed length is not answered from the old table.
-        assert_eq!(v.get(1, words, 9, ua, 3), Some(false));
-        assert_eq!(v.get(1, words, 9, &ua[1..], 3), None);
+        v.begin(1, words);
+        assert_eq!(v.get(9, ua, 3), Some(false));
+        assert_eq!(v.get(9, &ua[1..], 3), None);
         v.flush();
         // Values too long to keep go unanswered.
         let long = vec![b'a'; memo::MAX + 1];
         for _ in 0..3 {
-            v.set(1, words, 8, &long, 0, false);
-            assert_eq!(v.get(1, words, 8, &long, 0), None);
+            v.begin(1, words);
+            v.set(8, &long, 0, false);
+            assert_eq!(v.get(8, &long, 0), None);
             v.flush();
         }
     }
