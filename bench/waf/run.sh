@@ -5,10 +5,12 @@
 # latency and the ratios; then the latency Mamori adds over the backend at moderate load.
 #
 # Needs: nginx libnginx-mod-http-modsecurity modsecurity-crs wrk (Debian packages).
-# Usage: bash bench/waf/run.sh [seconds per run, default 10]   (MAMORI=path: another build)
+# Usage: bash bench/waf/run.sh [seconds per run, default 10]   (MAMORI=path: another build;
+#        ROUNDS=n: every measured run n times, interleaved, ratios from the medians)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DUR=${1:-10}
+ROUNDS=${ROUNDS:-1}
 TARGET=${CARGO_TARGET_DIR:-target}
 for bin in nginx wrk; do command -v $bin >/dev/null || { echo "missing $bin: apt-get install nginx libnginx-mod-http-modsecurity modsecurity-crs wrk"; exit 1; }; done
 [ -d /usr/share/modsecurity-crs/rules ] || { echo "missing Debian's CRS: apt-get install modsecurity-crs"; exit 1; }
@@ -131,28 +133,36 @@ run() { # name port kind(get|post) conns -> "rps p50 p99 non2xx nginx_us mamori_
 }
 printf "%-28s %10s %10s %10s %8s %14s %14s\n" "setup" "req/s" "p50" "p99" "non-2xx" "nginx µs/req" "mamori µs/req"
 declare -A R
-for kind in get post; do
-  for setup in "nginx:18101" "nginx+modsecurity+crs:18102" "mamori-waf+crs:18103"; do
-    name=${setup%%:*}; port=${setup##*:}
-    read -r rps p50 p99 bad ncpu mcpu < <(run "$name" "$port" "$kind" 32)
-    R[$name-$kind]=$rps
-    printf "%-28s %10s %10s %10s %8s %14s %14s\n" "$name ($kind)" "$rps" "$p50" "$p99" "$bad" "$ncpu" "$mcpu"
+# ROUNDS=n repeats the six loaded runs n times, interleaved, and the ratios are taken from
+# each setup's median req/s: on a shared machine one run says little.
+for round in $(seq 1 "$ROUNDS"); do
+  for kind in get post; do
+    for setup in "nginx:18101" "nginx+modsecurity+crs:18102" "mamori-waf+crs:18103"; do
+      name=${setup%%:*}; port=${setup##*:}
+      read -r rps p50 p99 bad ncpu mcpu < <(run "$name" "$port" "$kind" 32)
+      R[$name-$kind]+="$rps "
+      printf "%-28s %10s %10s %10s %8s %14s %14s\n" "$name ($kind)" "$rps" "$p50" "$p99" "$bad" "$ncpu" "$mcpu"
+    done
   done
 done
 for kind in get post; do
   python3 - "${R[nginx-$kind]}" "${R[nginx+modsecurity+crs-$kind]}" "${R[mamori-waf+crs-$kind]}" "$kind" <<'PY'
-import sys
-a, b, c, kind = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-print(f"{kind}: mamori / modsecurity = {c/b:.1f}x (target >= 20x); mamori / nginx = {c/a*100:.0f}% (target >= 50%)")
+import statistics, sys
+a, b, c = (statistics.median(float(x) for x in arg.split()) for arg in sys.argv[1:4])
+kind, n = sys.argv[4], len(sys.argv[1].split())
+over = f" (medians of {n} runs: {a:.0f} / {b:.0f} / {c:.0f} req/s)" if n > 1 else ""
+print(f"{kind}: mamori / modsecurity = {c/b:.1f}x (target >= 20x); mamori / nginx = {c/a*100:.0f}% (target >= 50%){over}")
 PY
 done
 # Added latency: backend direct vs through Mamori. At moderate load — 8 connections, each
-# waiting 5 ms between requests (about 1,500 req/s, a quarter of Mamori's capacity here) —
-# and, for comparison, with 4 connections sending back to back, which keeps the two cores
-# busy: there the latency is mostly waiting for a core.
-read -r drps d50 d99 _ _ _ < <(run backend 18100 paced 8)
-read -r mrps m50 m99 _ _ _ < <(run mamori 18103 paced 8)
-echo "moderate load ($drps / $mrps req/s) p99: backend $d99, through mamori $m99 (p50 $d50 -> $m50); target: <= 1 ms added"
+# waiting 5 ms between requests (about 1,500 req/s, a quarter of Mamori's capacity here),
+# ROUNDS times alternately — and, for comparison, with 4 connections sending back to back,
+# which keeps the two cores busy: there the latency is mostly waiting for a core.
+for round in $(seq 1 "$ROUNDS"); do
+  read -r drps d50 d99 _ _ _ < <(run backend 18100 paced 8)
+  read -r mrps m50 m99 _ _ _ < <(run mamori 18103 paced 8)
+  echo "moderate load ($drps / $mrps req/s) p99: backend $d99, through mamori $m99 (p50 $d50 -> $m50); target: <= 1 ms added"
+done
 read -r _ d50 d99 _ _ _ < <(run backend 18100 get 4)
 read -r _ m50 m99 _ _ _ < <(run mamori 18103 get 4)
 echo "4 connections back to back p99: backend $d99, through mamori $m99 (p50 $d50 -> $m50)"
