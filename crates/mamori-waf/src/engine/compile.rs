@@ -1134,6 +1134,19 @@ pub(super) fn parse_files(files: &[PathBuf]) -> Result<Vec<Directive>, Error> {
     Ok(out)
 }
 
+/// The union codes of a link's targets and how many there are; `None` when a target has no
+/// union or there are more than [`QUICK_TARGETS`].
+fn union_codes(link: &Link) -> Option<([u8; QUICK_TARGETS], u8)> {
+    if link.targets.len() > QUICK_TARGETS {
+        return None;
+    }
+    let mut codes = [0u8; QUICK_TARGETS];
+    for (c, t) in codes.iter_mut().zip(&link.targets) {
+        *c = u8::try_from(super::tx::union_code(t)?).ok()?;
+    }
+    Some((codes, link.targets.len() as u8))
+}
+
 /// The [`Quick`] entries of a phase: for each rule whose first link is skipped when no union
 /// of its targets holds a required literal (as `eval_link` does), what that check needs.
 fn quick_table(entries: &[Entry]) -> QuickTable {
@@ -1142,13 +1155,10 @@ fn quick_table(entries: &[Entry]) -> QuickTable {
         let quick = match e {
             Entry::Rule(rule) => rule.links.first().and_then(|link| {
                 let want = link.union_prefilter()?;
-                if link.multi_match || link.targets.len() > QUICK_TARGETS {
+                if link.multi_match {
                     return None;
                 }
-                let mut codes = [0u8; QUICK_TARGETS];
-                for (c, t) in codes.iter_mut().zip(&link.targets) {
-                    *c = u8::try_from(super::tx::union_code(t)?).ok()?;
-                }
+                let (codes, targets) = union_codes(link)?;
                 let start = table.ids.len() as u32;
                 table.ids.extend_from_slice(&want.ids);
                 Some(Quick {
@@ -1156,7 +1166,7 @@ fn quick_table(entries: &[Entry]) -> QuickTable {
                     ids: (start, table.ids.len() as u32),
                     chain: link.chain,
                     codes,
-                    targets: link.targets.len() as u8,
+                    targets,
                 })
             }),
             Entry::Marker(_) => None,
@@ -1165,17 +1175,11 @@ fn quick_table(entries: &[Entry]) -> QuickTable {
         let verdict = match e {
             Entry::Rule(rule) => rule.links.first().and_then(|link| {
                 let slot = link.verdict?;
-                if link.targets.len() > QUICK_TARGETS {
-                    return None;
-                }
-                let mut codes = [0u8; QUICK_TARGETS];
-                for (c, t) in codes.iter_mut().zip(&link.targets) {
-                    *c = u8::try_from(super::tx::union_code(t)?).ok()?;
-                }
+                let (codes, targets) = union_codes(link)?;
                 Some(VerdictQuick {
                     slot,
                     codes,
-                    targets: link.targets.len() as u8,
+                    targets,
                 })
             }),
             Entry::Marker(_) => None,

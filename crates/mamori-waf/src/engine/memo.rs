@@ -104,12 +104,8 @@ impl<V> Memo<V> {
                 return;
             }
         }
-        if self.seen.is_empty() {
-            self.seen = vec![0; SEEN];
-        }
-        let slot = &mut self.seen[h as usize & (SEEN - 1)];
-        if *slot != h {
-            *slot = h;
+        if !self.seen(h) {
+            self.note(h);
             return;
         }
         let size = bytes.len() + size + 64;
