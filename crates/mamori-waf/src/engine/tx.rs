@@ -288,6 +288,8 @@ struct Data {
     urlencoded_error: bool,
     inbound_data_error: bool,
     tx: FxMap<Vec<u8>, Vec<u8>>,
+    /// The `TX` keys written (set or deleted) since phase 1 began.
+    tx_written: WriteLog,
     /// IP, GLOBAL, SESSION, USER, RESOURCE, ENV.
     stores: [FxMap<Vec<u8>, Vec<u8>>; 6],
     matched_var: Vec<u8>,
@@ -533,6 +535,7 @@ impl RuleSet {
             urlencoded_error: !urlencoded_ok,
             inbound_data_error: false,
             tx: FxMap::default(),
+            tx_written: WriteLog::default(),
             stores: Default::default(),
             matched_var: Vec::new(),
             matched_var_name: Vec::new(),
@@ -587,7 +590,12 @@ impl Drop for Transaction<'_> {
         let mut tx = std::mem::take(&mut self.d.tx);
         // Empty: phase 1 did not run (the engine is off), and there is nothing to reuse.
         if !tx.is_empty() && tx.len() <= TX_POOL_KEYS {
-            reset_from(&mut tx, &prelude.tx);
+            // Only the keys this transaction wrote can differ from the prelude's.
+            match self.d.tx_written.keys() {
+                Some(keys) => reset_keys(&mut tx, &prelude.tx, keys),
+                None => reset_from(&mut tx, &prelude.tx),
+            }
+            debug_assert!(tx == prelude.tx, "TX not back to the prelude's state");
             TX_POOL.with(|p| {
                 let mut p = p.borrow_mut();
                 if p.len() < TX_POOL_SIZE {
@@ -610,6 +618,73 @@ thread_local! {
     /// (rule set id, TX as that rule set's prelude leaves it).
     static TX_POOL: std::cell::RefCell<Vec<(u64, Collection)>> =
         const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The most bytes of keys a [`WriteLog`] holds before it only says "many".
+const WRITE_LOG_BYTES: usize = 4096;
+
+/// The keys written to a collection since [`WriteLog::start`], each as a length byte and
+/// the key; keys may repeat.
+#[derive(Debug, Default)]
+struct WriteLog {
+    bytes: Vec<u8>,
+    started: bool,
+    overflowed: bool,
+}
+
+impl WriteLog {
+    fn start(&mut self) {
+        self.bytes.clear();
+        self.started = true;
+        self.overflowed = false;
+    }
+
+    fn note(&mut self, key: &[u8]) {
+        if self.overflowed {
+            return;
+        }
+        match u8::try_from(key.len()) {
+            Ok(n) if self.bytes.len() + key.len() < WRITE_LOG_BYTES => {
+                self.bytes.push(n);
+                self.bytes.extend_from_slice(key);
+            }
+            _ => self.overflowed = true,
+        }
+    }
+
+    /// The keys noted; `None` when there were too many to keep, or when it never started.
+    fn keys(&self) -> Option<impl Iterator<Item = &[u8]>> {
+        if self.overflowed || !self.started {
+            return None;
+        }
+        let mut rest = self.bytes.as_slice();
+        Some(std::iter::from_fn(move || {
+            let (&n, tail) = rest.split_first()?;
+            let (key, tail) = tail.split_at_checked(usize::from(n))?;
+            rest = tail;
+            Some(key)
+        }))
+    }
+}
+
+/// Gives `keys` in `to` the entries they have in `from` (removing those `from` lacks): when
+/// `to` held `from`'s entries before `keys` were written, it holds them again.
+fn reset_keys<'k>(
+    to: &mut FxMap<Vec<u8>, Vec<u8>>,
+    from: &FxMap<Vec<u8>, Vec<u8>>,
+    keys: impl Iterator<Item = &'k [u8]>,
+) {
+    for k in keys {
+        match (from.get(k), to.get_mut(k)) {
+            (Some(v), Some(x)) => refill(x, v),
+            (Some(v), None) => {
+                to.insert(k.to_vec(), v.clone());
+            }
+            (None, _) => {
+                to.remove(k);
+            }
+        }
+    }
 }
 
 /// Makes `to` hold exactly `from`'s entries, reusing the buffers of the keys both hold.
@@ -944,6 +1019,7 @@ impl<'r> Transaction<'r> {
                     }
                     None => p.tx.clone(),
                 };
+                self.d.tx_written.start();
                 self.d.highest_severity = p.highest_severity;
                 self.d.matched_var.clone_from(&p.matched_var);
                 self.d.matched_var_name.clone_from(&p.matched_var_name);
@@ -1311,6 +1387,7 @@ impl<'r> Transaction<'r> {
         for f in found.as_slice() {
             if link.capture && !f.captures.is_empty() {
                 for (c, key) in f.captures.iter().zip(CAPTURE_KEYS) {
+                    self.d.tx_written.note(key);
                     store_set(&mut self.d.tx, key, c);
                 }
             }
@@ -1419,7 +1496,10 @@ impl<'r> Transaction<'r> {
                 }
                 let map = match store_index(*coll) {
                     Some(i) => &mut self.d.stores[i],
-                    None => &mut self.d.tx,
+                    None => {
+                        self.d.tx_written.note(&k);
+                        &mut self.d.tx
+                    }
                 };
                 match op {
                     SetOp::Delete => {
@@ -2133,5 +2213,50 @@ pub(crate) fn atoll(s: &[u8]) -> i64 {
         -v
     } else {
         v
+    }
+}
+
+#[cfg(test)]
+mod write_log_tests {
+    use super::*;
+
+    fn collection(entries: &[(&str, &str)]) -> Collection {
+        entries
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn resetting_the_written_keys_gives_back_the_starting_collection() {
+        let start = collection(&[("anomaly_score", "0"), ("paranoia_level", "1")]);
+        let mut tx = start.clone();
+        let mut log = WriteLog::default();
+        assert!(
+            log.keys().is_none(),
+            "a log that never started knows nothing"
+        );
+        log.start();
+        for (k, v) in [
+            ("anomaly_score", "5"),
+            ("0", "captured"),
+            ("anomaly_score", "8"),
+        ] {
+            log.note(k.as_bytes());
+            store_set(&mut tx, k.as_bytes(), v.as_bytes());
+        }
+        log.note(b"paranoia_level");
+        tx.remove(&b"paranoia_level"[..]);
+        assert_ne!(tx, start);
+        reset_keys(&mut tx, &start, log.keys().expect("within bounds"));
+        assert_eq!(tx, start);
+
+        log.note(&[b'k'; 300]);
+        assert!(log.keys().is_none(), "a key too long for the log voids it");
+        log.start();
+        for _ in 0..WRITE_LOG_BYTES {
+            log.note(b"many");
+        }
+        assert!(log.keys().is_none(), "past its size the log only says many");
     }
 }
