@@ -214,7 +214,9 @@ pub async fn run_proxy(
     };
     let mut serving = Vec::with_capacity(sockets.len());
     let mut listening = Vec::with_capacity(sockets.len());
+    let mut handoffs = mamori_waf::proxy::Handoff::for_threads(sockets.len()).into_iter();
     for (i, socket) in sockets.into_iter().enumerate() {
+        let handoff = handoffs.next();
         let mut rx = stop_rx.clone();
         let p: Arc<Proxy> = proxy.clone();
         let (ready, ready_rx) = tokio::sync::oneshot::channel();
@@ -238,7 +240,7 @@ pub async fn run_proxy(
                             return;
                         }
                     };
-                    p.serve_on_thread(i, listener, async move {
+                    p.serve_on_thread(i, listener, handoff, async move {
                         let _ = rx.wait_for(|s| *s).await;
                     })
                     .await

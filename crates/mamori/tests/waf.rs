@@ -205,6 +205,84 @@ impl Drop for Running {
     }
 }
 
+/// `text` without its ANSI colour sequences (the log's field names are coloured).
+fn plain(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The value of `field=` in a log line.
+fn log_field<'a>(line: &'a str, field: &str) -> Option<&'a str> {
+    let at = line.find(&format!(" {field}="))? + field.len() + 2;
+    line[at..].split_whitespace().next()
+}
+
+#[test]
+fn waf_serve_deals_connections_round_robin_over_its_threads() {
+    let data = temp_dir("wafdeal");
+    let web = temp_dir("wafdeal-site");
+    let site = site(&web);
+    std::fs::create_dir_all(&data).unwrap();
+    let rules = data.join("local.conf");
+    std::fs::write(&rules, "SecRuleEngine On\n").unwrap();
+    let log = data.join("stderr.log");
+    let port = free_port();
+    let child = Command::new(bin())
+        .arg("--data")
+        .arg(&data)
+        .args(["waf", "serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--upstream", &format!("http://127.0.0.1:{}", site.port)])
+        .arg("--rules")
+        .arg(&rules)
+        .env("MAMORI_LOG", "info,mamori_waf::proxy=debug")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start mamori waf serve");
+    let running = Running(child);
+    wait_for(port);
+    for i in 0..12 {
+        let (status, body) = http(
+            port,
+            &format!(
+                "GET /index.html?n={i} HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n"
+            ),
+        );
+        assert_eq!(status, 200, "request {i}: {body}");
+    }
+    drop(running);
+
+    // Each accepted connection (the start-up probes too) is dealt to the next thread in turn,
+    // so no thread serves more than one connection more than another.
+    let text = plain(&std::fs::read_to_string(&log).unwrap());
+    let threads: usize = text
+        .lines()
+        .find(|l| l.contains("WAF listening"))
+        .and_then(|l| log_field(l, "threads"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no thread count in the log:\n{text}"));
+    let mut dealt = vec![0usize; threads];
+    for line in text.lines().filter(|l| l.contains("connection dealt")) {
+        let to: usize = log_field(line, "to").and_then(|n| n.parse().ok()).unwrap();
+        dealt[to] += 1;
+    }
+    assert!(dealt.iter().sum::<usize>() >= 12, "{dealt:?}\n{text}");
+    let (least, most) = (dealt.iter().min().unwrap(), dealt.iter().max().unwrap());
+    assert!(most - least <= 1, "connections per thread: {dealt:?}");
+}
+
 #[test]
 fn waf_serve_answers_on_every_thread_and_will_not_share_its_port() {
     let data = temp_dir("wafserve");

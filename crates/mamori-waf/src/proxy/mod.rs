@@ -103,6 +103,75 @@ pub struct Proxy {
 /// Threads that may serve one proxy, each with its own upstream client.
 pub const SERVING_THREADS: usize = 16;
 
+/// A connection handed from the serving thread that accepted it to another.
+type Handed = (std::net::TcpStream, SocketAddr);
+
+/// Deals accepted connections round-robin over the serving threads. The kernel spreads
+/// connections over the threads' `SO_REUSEPORT` sockets by a hash of their addresses, which
+/// left one thread with up to half as many again as another: a few long keep-alive
+/// connections (a load balancer's, a benchmark's) then queue on one core while the other
+/// idles. A connection is handed over once, when accepted; its requests stay on one thread.
+pub struct Handoff {
+    index: usize,
+    next: Arc<std::sync::atomic::AtomicUsize>,
+    peers: Arc<[tokio::sync::mpsc::UnboundedSender<Handed>]>,
+    inbox: tokio::sync::mpsc::UnboundedReceiver<Handed>,
+}
+
+enum Dealt {
+    Here(tokio::net::TcpStream),
+    Away,
+}
+
+impl Handoff {
+    /// One for each of `threads` serving threads, in thread order.
+    pub fn for_threads(threads: usize) -> Vec<Handoff> {
+        let (peers, inboxes): (Vec<_>, Vec<_>) = (0..threads)
+            .map(|_| tokio::sync::mpsc::unbounded_channel())
+            .unzip();
+        let peers: Arc<[_]> = peers.into();
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        inboxes
+            .into_iter()
+            .enumerate()
+            .map(|(index, inbox)| Handoff {
+                index,
+                next: next.clone(),
+                peers: peers.clone(),
+                inbox,
+            })
+            .collect()
+    }
+
+    /// Keeps `tcp` on this thread or sends it to the thread whose turn it is; a thread that
+    /// has stopped, or a socket that cannot be moved, leaves it here.
+    fn deal(&self, tcp: tokio::net::TcpStream, peer: SocketAddr) -> Dealt {
+        use std::sync::atomic::Ordering;
+        let to = self.next.fetch_add(1, Ordering::Relaxed) % self.peers.len();
+        tracing::debug!(%peer, from = self.index, to, "connection dealt");
+        if to == self.index {
+            return Dealt::Here(tcp);
+        }
+        let std = match tcp.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "a connection could not be handed over");
+                return Dealt::Away;
+            }
+        };
+        match self.peers[to].send((std, peer)) {
+            Ok(()) => Dealt::Away,
+            Err(back) => match tokio::net::TcpStream::from_std(back.0 .0) {
+                Ok(tcp) => Dealt::Here(tcp),
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "a connection could not be served");
+                    Dealt::Away
+                }
+            },
+        }
+    }
+}
+
 thread_local! {
     /// Which serving thread this is (0 on a shared multi-threaded runtime).
     static SERVING_THREAD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
@@ -282,15 +351,17 @@ impl Proxy {
     }
 
     /// [`Proxy::serve`] on a thread of its own with its own runtime, the `index`th of up to
-    /// [`SERVING_THREADS`]: its requests go upstream over connections of its own.
+    /// [`SERVING_THREADS`]: its requests go upstream over connections of its own. With
+    /// `handoff`, the connections it accepts are dealt round-robin over all serving threads.
     pub async fn serve_on_thread(
         self: Arc<Self>,
         index: usize,
         listener: tokio::net::TcpListener,
+        handoff: Option<Handoff>,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) {
         SERVING_THREAD.set(index);
-        self.serve(listener, shutdown).await
+        self.accept_loop(listener, None, handoff, shutdown).await
     }
 
     /// Serves plain HTTP on `listener` until `shutdown` resolves.
@@ -299,7 +370,7 @@ impl Proxy {
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) {
-        self.accept_loop(listener, None, shutdown).await
+        self.accept_loop(listener, None, None, shutdown).await
     }
 
     /// Serves HTTPS on `listener` with the sites' certificates.
@@ -323,7 +394,8 @@ impl Proxy {
             .collect();
         let config = tls::server_config(&certs).map_err(ProxyError::Tls)?;
         let acceptor = tokio_rustls::TlsAcceptor::from(config);
-        self.accept_loop(listener, Some(acceptor), shutdown).await;
+        self.accept_loop(listener, Some(acceptor), None, shutdown)
+            .await;
         Ok(())
     }
 
@@ -331,6 +403,7 @@ impl Proxy {
         self: Arc<Self>,
         listener: tokio::net::TcpListener,
         tls: Option<tokio_rustls::TlsAcceptor>,
+        mut handoff: Option<Handoff>,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) {
         tokio::pin!(shutdown);
@@ -338,16 +411,36 @@ impl Proxy {
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
         loop {
-            let (tcp, peer) = tokio::select! {
+            let handed = async {
+                match handoff.as_mut() {
+                    Some(h) => h.inbox.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let (tcp, peer, accepted) = tokio::select! {
                 _ = &mut shutdown => return,
                 r = listener.accept() => match r {
-                    Ok(c) => c,
+                    Ok((tcp, peer)) => (tcp, peer, true),
                     Err(e) => {
                         tracing::warn!(error = %e, "accept failed");
                         tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
                 },
+                Some((std, peer)) = handed => match tokio::net::TcpStream::from_std(std) {
+                    Ok(tcp) => (tcp, peer, false),
+                    Err(e) => {
+                        tracing::warn!(%peer, error = %e, "a connection handed over could not be served");
+                        continue;
+                    }
+                },
+            };
+            let tcp = match handoff.as_ref().filter(|_| accepted) {
+                Some(h) => match h.deal(tcp, peer) {
+                    Dealt::Here(tcp) => tcp,
+                    Dealt::Away => continue,
+                },
+                None => tcp,
             };
             let _ = tcp.set_nodelay(true);
             let proxy = self.clone();
