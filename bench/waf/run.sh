@@ -50,9 +50,13 @@ Include /usr/share/modsecurity-crs/rules/*.conf
 CONF
 mkdir -p "$WORK/html" "$WORK/logs"
 head -c 2000 /dev/zero | tr '\0' 'x' > "$WORK/html/index.html"
+# nginx runs as many workers as Mamori runs serving threads (one per core, as Debian's
+# default `worker_processes auto`): with one worker, ModSecurity was held to one core while
+# Mamori used two, which doubled the ratio against it.
+CORES=$(nproc)
 cat > "$WORK/nginx.conf" <<CONF
 load_module $MODSEC_MOD;
-worker_processes 1;
+worker_processes $CORES;
 error_log $WORK/logs/error.log warn;
 pid $WORK/nginx.pid;
 events { worker_connections 4096; }
@@ -106,14 +110,14 @@ for port in 18101 18102 18103; do
 done
 
 # CPU per request (user+system clock ticks of /proc/PID/stat over the run, in µs) of nginx's
-# worker (in (a) proxy and backend, in (b) ModSecurity too, in (c) the backend only) and of
+# workers (in (a) proxy and backend, in (b) ModSecurity too, in (c) the backend only) and of
 # Mamori: unlike req/s it hardly moves when other work shares the 2 cores.
-NGINX_WORKER=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -1)
+NGINX_WORKERS=$(pgrep -d' ' -P "$(cat "$WORK/nginx.pid")")
 HZ=$(getconf CLK_TCK)
-ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+ticks() { local p t=0; for p in "$@"; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo $t; }
 run() { # name port kind(get|post) conns -> "rps p50 p99 non2xx nginx_us mamori_us"
   local out n0 m0
-  n0=$(ticks "$NGINX_WORKER"); m0=$(ticks "$MAMORI_PID")
+  n0=$(ticks $NGINX_WORKERS); m0=$(ticks "$MAMORI_PID")
   if [ "$3" = post ]; then
     out=$(wrk -t2 -c"$4" -d"${DUR}s" --latency -s "$WORK/post.lua" "${HDRS[@]}" "http://127.0.0.1:$2/index.html")
   elif [ "$3" = paced ]; then
@@ -128,11 +132,11 @@ run() { # name port kind(get|post) conns -> "rps p50 p99 non2xx nginx_us mamori_
   non2xx=$(echo "$out" | awk '/Non-2xx/ {print $5}')
   local reqs n1 m1
   reqs=$(echo "$out" | awk '/requests in/ {print $1}')
-  n1=$(ticks "$NGINX_WORKER"); m1=$(ticks "$MAMORI_PID")
+  n1=$(ticks $NGINX_WORKERS); m1=$(ticks "$MAMORI_PID")
   echo "$rps $p50 $p99 ${non2xx:-0} $(( (n1 - n0) * 1000000 / HZ / reqs )) $(( (m1 - m0) * 1000000 / HZ / reqs ))"
 }
 printf "%-28s %10s %10s %10s %8s %14s %14s\n" "setup" "req/s" "p50" "p99" "non-2xx" "nginx µs/req" "mamori µs/req"
-declare -A R
+declare -A R C
 # ROUNDS=n repeats the six loaded runs n times, interleaved, and the ratios are taken from
 # each setup's median req/s: on a shared machine one run says little.
 for round in $(seq 1 "$ROUNDS"); do
@@ -141,17 +145,23 @@ for round in $(seq 1 "$ROUNDS"); do
       name=${setup%%:*}; port=${setup##*:}
       read -r rps p50 p99 bad ncpu mcpu < <(run "$name" "$port" "$kind" 32)
       R[$name-$kind]+="$rps "
+      C[$name-$kind]+="$((ncpu + mcpu)) "
       printf "%-28s %10s %10s %10s %8s %14s %14s\n" "$name ($kind)" "$rps" "$p50" "$p99" "$bad" "$ncpu" "$mcpu"
     done
   done
 done
 for kind in get post; do
-  python3 - "${R[nginx-$kind]}" "${R[nginx+modsecurity+crs-$kind]}" "${R[mamori-waf+crs-$kind]}" "$kind" <<'PY'
+  python3 - "${R[nginx-$kind]}" "${R[nginx+modsecurity+crs-$kind]}" "${R[mamori-waf+crs-$kind]}" "$kind" \
+    "${C[nginx+modsecurity+crs-$kind]}" "${C[mamori-waf+crs-$kind]}" <<'PY'
 import statistics, sys
-a, b, c = (statistics.median(float(x) for x in arg.split()) for arg in sys.argv[1:4])
+a, b, c, _, mb, mc = (statistics.median(float(x) for x in arg.split()) if i != 3 else 0
+                      for i, arg in enumerate(sys.argv[1:7]))
 kind, n = sys.argv[4], len(sys.argv[1].split())
 over = f" (medians of {n} runs: {a:.0f} / {b:.0f} / {c:.0f} req/s)" if n > 1 else ""
 print(f"{kind}: mamori / modsecurity = {c/b:.1f}x (target >= 20x); mamori / nginx = {c/a*100:.0f}% (target >= 50%){over}")
+# The servers' CPU per request (nginx's workers, backend included, plus Mamori): the ratio
+# that does not depend on how the 2 cores are shared with wrk.
+print(f"{kind}: server CPU per request: modsecurity {mb:.0f} µs, mamori {mc:.0f} µs (backend included) = {mb/mc:.1f}x less")
 PY
 done
 # Added latency: backend direct vs through Mamori. At moderate load — 8 connections, each
