@@ -526,23 +526,18 @@ impl Proxy {
             .headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
-            .map(str::to_string)
-            .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+            .or_else(|| parts.uri.authority().map(|a| a.as_str()))
             .unwrap_or_default();
-        let host = strip_port(&host_full).to_string();
-        let Some(site) = self.site(&host) else {
-            return page(pages::unknown_site(&host));
+        let host = strip_port(host_full);
+        let Some(site) = self.site(host) else {
+            return page(pages::unknown_site(host));
         };
         if self.banned(peer.ip(), now_secs()) {
             return page(pages::banned());
         }
-        let target = parts
-            .uri
-            .path_and_query()
-            .map(|pq| pq.as_str().to_string())
-            .unwrap_or_else(|| "/".into());
-        let path = parts.uri.path().to_string();
-        let method = parts.method.as_str().to_string();
+        let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let path = parts.uri.path();
+        let method = parts.method.as_str();
         let now = now_secs();
 
         if path == CHALLENGE_PATH && parts.method == hyper::Method::POST {
@@ -559,11 +554,11 @@ impl Proxy {
             return page(pages::too_large(self.config.max_body));
         }
 
-        let protocol = format!("{:?}", parts.version);
+        let protocol = protocol_name(parts.version);
         let head = Head {
-            method: &method,
-            target: &target,
-            protocol: &protocol,
+            method,
+            target,
+            protocol,
             headers: &parts.headers,
             client: peer,
             server: local,
@@ -578,10 +573,10 @@ impl Proxy {
         let mut ctx = Ctx {
             site,
             peer,
-            host: host.clone(),
-            method: method.clone(),
-            target: target.clone(),
-            protocol: protocol.clone(),
+            host,
+            method,
+            target,
+            protocol,
             login_signal: None,
         };
         if let Some(stop) = inspection.request_headers() {
@@ -625,7 +620,7 @@ impl Proxy {
         }
 
         // Login protection.
-        let login = site.logins.iter().find(|g| g.is_login(&method, &path));
+        let login = site.logins.iter().find(|g| g.is_login(method, path));
         let country = site
             .geoip
             .as_ref()
@@ -662,11 +657,11 @@ impl Proxy {
                 }
                 Decision::Challenge => {
                     ctx.login_signal = Some("waf.login.challenge".into());
-                    return self.refuse_login(ctx, inspection, pages::challenge(&target));
+                    return self.refuse_login(ctx, inspection, pages::challenge(target));
                 }
             }
         }
-        if site.reset_paths.iter().any(|p| p == &path) {
+        if site.reset_paths.iter().any(|p| p == path) {
             if let Some(guard) = site.logins.first() {
                 let (over, signals) = guard.reset_request(peer.ip(), now);
                 self.signals(&ctx, signals);
@@ -683,16 +678,16 @@ impl Proxy {
 
         // Forward.
         let upstream = site.pool.pick();
-        let uri = match upstream.uri(&target) {
+        let uri = match upstream.uri(target) {
             Ok(u) => u,
             Err(e) => return page(pages::bad_gateway(&e.to_string())),
         };
         let mut out = Request::builder().method(parts.method.clone()).uri(uri);
         if let Some(h) = out.headers_mut() {
             copy_request_headers(&parts.headers, h);
-            add_forwarded(h, peer, &host_full, https);
+            add_forwarded(h, peer, host_full, https);
             if parts.version == hyper::Version::HTTP_2 && !host_full.is_empty() {
-                if let Ok(v) = HeaderValue::from_str(&host_full) {
+                if let Ok(v) = HeaderValue::from_str(host_full) {
                     h.insert(header::HOST, v);
                 }
             }
@@ -840,8 +835,8 @@ impl Proxy {
                 a.category = Some("credential-access".into());
                 a.src.ip = s.ip;
                 a.src.user = s.user;
-                a.dst.host = Some(ctx.host.clone());
-                a.dst.url = Some(ctx.target.clone());
+                a.dst.host = Some(ctx.host.to_string());
+                a.dst.url = Some(ctx.target.to_string());
                 a.evidence = serde_json::json!({"site": ctx.site.name, "count": s.count});
                 a
             })
@@ -927,10 +922,10 @@ impl Proxy {
             site: ctx.site.name.clone(),
             client_ip: ctx.peer.ip(),
             client_port: ctx.peer.port(),
-            method: ctx.method.clone(),
-            uri: ctx.target.clone(),
-            host: ctx.host.clone(),
-            protocol: ctx.protocol.clone(),
+            method: ctx.method.to_string(),
+            uri: ctx.target.to_string(),
+            host: ctx.host.to_string(),
+            protocol: ctx.protocol.to_string(),
             status,
             action,
             mode: format!("{mode:?}"),
@@ -996,10 +991,10 @@ impl Proxy {
 struct Ctx<'s> {
     site: &'s Site,
     peer: SocketAddr,
-    host: String,
-    method: String,
-    target: String,
-    protocol: String,
+    host: &'s str,
+    method: &'s str,
+    target: &'s str,
+    protocol: &'s str,
     login_signal: Option<String>,
 }
 
@@ -1220,6 +1215,17 @@ const HOP_BY_HOP: [HeaderName; 7] = [
     header::UPGRADE,
 ];
 
+/// The protocol as the rules see it (`REQUEST_PROTOCOL`): `HTTP/1.1`, `HTTP/2.0`, ….
+fn protocol_name(v: hyper::Version) -> &'static str {
+    match v {
+        hyper::Version::HTTP_09 => "HTTP/0.9",
+        hyper::Version::HTTP_10 => "HTTP/1.0",
+        hyper::Version::HTTP_2 => "HTTP/2.0",
+        hyper::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}
+
 fn strip_hop_by_hop(h: &mut HeaderMap) {
     // Headers named in Connection are hop-by-hop too.
     let named: Vec<HeaderName> = h
@@ -1397,6 +1403,23 @@ where
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_protocol_reads_as_hypers_version_does() {
+        use hyper::Version;
+        for v in [
+            Version::HTTP_09,
+            Version::HTTP_10,
+            Version::HTTP_11,
+            Version::HTTP_2,
+            Version::HTTP_3,
+        ] {
+            assert_eq!(super::protocol_name(v), format!("{v:?}"));
         }
     }
 }
