@@ -489,9 +489,7 @@ mod tests {
     }
 
     fn temp_dir(tag: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("mamori-zip-{tag}-{}", ulid::Ulid::new()));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
+        mamori_core::scratch::dir(&format!("zip-{tag}"))
     }
 
     /// A tool the round trips need: skipped with a message locally, required on CI.

@@ -20,6 +20,8 @@ pub mod bus;
 pub mod config;
 pub mod eve;
 pub mod incident;
+#[doc(hidden)]
+pub mod scratch;
 pub mod sign;
 pub mod tenant;
 

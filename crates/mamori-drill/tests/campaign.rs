@@ -55,9 +55,7 @@ async fn serve_tracking(drill: &Drill) -> String {
 }
 
 fn temp_dir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("mamori-drill-e2e-{}", ulid::Ulid::new()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    mamori_core::scratch::dir("drill-e2e")
 }
 
 /// 12 people in three departments, plus one row with a broken address on line 15.

@@ -71,8 +71,7 @@ fn pcap_round_trips_in_both_byte_orders_and_resolutions() {
 
 #[test]
 fn pcap_file_opens_from_disk_and_missing_file_names_the_path() {
-    let dir = std::env::temp_dir().join(format!("mamori-packet-capture-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
+    let dir = mamori_core::scratch::dir("packet-capture");
     let path = dir.join("a.pcap");
     let mut w = PcapWriter::create(&path).expect("create");
     w.write_all(&session()).expect("write");

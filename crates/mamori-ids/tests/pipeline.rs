@@ -37,18 +37,7 @@ impl Sink {
 }
 
 fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mamori-ids-{}", ulid_like()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-fn ulid_like() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let n = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{n}-{:?}", std::thread::current().id()).replace(['(', ')'], "")
+    mamori_core::scratch::dir("ids").join(name)
 }
 
 fn write_pcap(frames: &[(u64, Vec<u8>)]) -> PathBuf {

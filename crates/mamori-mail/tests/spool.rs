@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn spool_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("mamori-spool-{}", ulid::Ulid::new()))
+    mamori_core::scratch::dir("spool")
 }
 
 fn entry(subject: &str) -> (Entry, Vec<u8>) {

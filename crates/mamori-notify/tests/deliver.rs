@@ -139,9 +139,7 @@ impl Stepped {
 }
 
 fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mamori-notify-test-{}", ulid::Ulid::new()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    mamori_core::scratch::dir("notify")
 }
 
 /// `[notify]` with short retry delays; `rule` is the TOML of the one rule.

@@ -140,7 +140,7 @@ where
     F: FnOnce(Db) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let dir = std::env::temp_dir().join(format!("mamori-store-test-{}", Ulid::new()));
+    let dir = mamori_core::scratch::dir("store");
     let path = dir.join("data").join("mamori.db");
     let store = mamori_store::open("", &path).await.expect("open sqlite");
     assert_eq!(store.backend(), "sqlite");

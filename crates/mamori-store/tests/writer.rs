@@ -21,7 +21,7 @@ fn alert(tenant: &str, i: u32) -> Alert {
 }
 
 async fn store() -> mamori_store::DynStore {
-    let dir = std::env::temp_dir().join(format!("mamori-writer-{}", ulid::Ulid::new()));
+    let dir = mamori_core::scratch::dir("writer");
     let s = mamori_store::open("", &dir.join("m.db")).await.unwrap();
     s.create_tenant("acme", "Acme").await.unwrap();
     s

@@ -89,13 +89,7 @@ fn no_rules() -> ProxyConfig {
 }
 
 fn temp_dir(what: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "mamori-waf-{what}-{}-{}",
-        std::process::id(),
-        ulid::Ulid::new()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    mamori_core::scratch::dir(&format!("waf-{what}"))
 }
 
 async fn raw(addr: SocketAddr, request: &[u8]) -> String {

@@ -19,9 +19,7 @@ pub struct Console {
 }
 
 pub fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mamori-test-{tag}-{}", ulid::Ulid::new()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    mamori_core::scratch::dir(tag)
 }
 
 pub async fn start(config: Config) -> Console {

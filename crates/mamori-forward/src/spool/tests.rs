@@ -4,9 +4,7 @@ use std::io::Write;
 use std::time::Duration;
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("mamori-forward-{name}-{}", Ulid::new()));
-    fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    mamori_core::scratch::dir(&format!("forward-{name}"))
 }
 
 fn alert(n: usize) -> Alert {

@@ -329,9 +329,7 @@ pub fn logs() {
 
 pub fn temp_dir(name: &str) -> PathBuf {
     logs();
-    let dir = std::env::temp_dir().join(format!("mamori-forward-{name}-{}", Ulid::new()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    mamori_core::scratch::dir(&format!("forward-{name}"))
 }
 
 /// A self-signed certificate for 127.0.0.1 made by `openssl req`: writes `cert.pem` and

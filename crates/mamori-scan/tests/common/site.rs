@@ -581,8 +581,5 @@ pub fn mail_zone() -> Vec<(&'static str, Vec<&'static str>)> {
 
 /// A fresh directory under the target dir's tmp.
 pub fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mamori-scan-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    mamori_core::scratch::dir(&format!("scan-{name}"))
 }

@@ -13,13 +13,7 @@ pub fn bin() -> &'static str {
 }
 
 pub fn temp_dir(tag: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir = std::env::temp_dir().join(format!("mamori-{tag}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    mamori_core::scratch::dir(tag)
 }
 
 /// Runs `mamori ARGS` with `stdin`, answering (success, stdout, stderr).
