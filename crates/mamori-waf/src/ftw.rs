@@ -525,6 +525,14 @@ pub struct Runner {
     proxy_addr: SocketAddr,
     proxy: Arc<Proxy>,
     taps: tokio::sync::mpsc::UnboundedReceiver<AuditRecord>,
+    /// The test settings and audit files, removed with the runner.
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 impl Runner {
@@ -568,6 +576,7 @@ impl Runner {
             proxy_addr,
             proxy,
             taps,
+            dir,
         })
     }
 
