@@ -160,7 +160,7 @@ fn migrate(conn: &mut Connection) -> Result<(), DrillError> {
 mod tests {
     #[test]
     fn reopening_applies_no_migration_twice() {
-        let dir = std::env::temp_dir().join(format!("drill-db-{}", ulid::Ulid::new()));
+        let dir = mamori_core::scratch::dir("drill-db");
         drop(super::open(&dir).unwrap());
         let conn = super::open(&dir).unwrap();
         let n: i64 = conn

@@ -178,7 +178,7 @@ mod tests {
 
     #[test]
     fn the_log_rotates_and_reads_newest_first() {
-        let dir = std::env::temp_dir().join(format!("mamori-notify-log-{}", Ulid::new()));
+        let dir = mamori_core::scratch::dir("notify-log");
         let log = SentLog::open(&dir, 2000).expect("open");
         for n in 0..40 {
             log.append(&[entry(if n % 2 == 0 { "acme" } else { "beta" }, n)])

@@ -335,8 +335,7 @@ mod tests {
 
     #[test]
     fn a_missing_browser_is_an_outcome_with_advice_not_an_error() {
-        let dir =
-            std::env::temp_dir().join(format!("mamori-report-nochrome-{}", std::process::id()));
+        let dir = mamori_core::scratch::dir("report-nochrome");
         let opts = PdfOptions {
             chromium: Some(PathBuf::from("/nonexistent/chromium")),
             ..PdfOptions::default()
@@ -354,8 +353,7 @@ mod tests {
     #[test]
     fn a_failing_browser_is_an_error_quoting_its_stderr() {
         use std::os::unix::fs::PermissionsExt;
-        let dir =
-            std::env::temp_dir().join(format!("mamori-report-failchrome-{}", std::process::id()));
+        let dir = mamori_core::scratch::dir("report-failchrome");
         std::fs::create_dir_all(&dir).unwrap();
         let fake = dir.join("fake-chromium");
         std::fs::write(

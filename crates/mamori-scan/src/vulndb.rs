@@ -329,7 +329,7 @@ mod tests {
 
     #[test]
     fn update_replaces_only_valid_files() {
-        let dir = std::env::temp_dir().join(format!("mamori-vulndb-{}", std::process::id()));
+        let dir = mamori_core::scratch::dir("vulndb");
         std::fs::create_dir_all(&dir).unwrap();
         let dest = dir.join("vulndb.json");
         std::fs::write(&dest, EMBEDDED).unwrap();

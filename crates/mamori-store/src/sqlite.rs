@@ -1581,7 +1581,7 @@ mod tests {
 
     #[test]
     fn a_version_1_database_is_upgraded_with_its_counters_filled() {
-        let dir = std::env::temp_dir().join(format!("mamori-upgrade-{}", Ulid::new()));
+        let dir = mamori_core::scratch::dir("upgrade");
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("mamori.db");
         {

@@ -217,7 +217,7 @@ mod tests {
 
     #[test]
     fn audit_lines_are_json_with_rule_ids() {
-        let dir = std::env::temp_dir().join(format!("mamori-audit-{}", std::process::id()));
+        let dir = mamori_core::scratch::dir("audit");
         let path = dir.join("audit.jsonl");
         let log = AuditLog::open(&path).unwrap();
         log.write(&record()).unwrap();

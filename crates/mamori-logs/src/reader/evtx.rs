@@ -457,7 +457,7 @@ mod tests {
 
     #[test]
     fn a_file_that_is_not_evtx_is_an_error_naming_it() {
-        let p = std::env::temp_dir().join(format!("not-evtx-{}.evtx", std::process::id()));
+        let p = mamori_core::scratch::dir("evtx").join("not-evtx.evtx");
         std::fs::write(&p, b"hello").unwrap();
         let e = read(&p, &mut |_| {}).unwrap_err();
         assert!(e.to_string().contains("not-evtx"), "{e}");

@@ -686,7 +686,7 @@ mod tests {
     /// only the segment being appended to is left.
     #[test]
     fn full_segments_are_replaced_and_removed_once_their_last_message_is_delivered() {
-        let dir = std::env::temp_dir().join(format!("mamori-journal-{}", ulid::Ulid::new()));
+        let dir = mamori_core::scratch::dir("journal");
         let journal = Arc::new(Journal::open_sized(&dir, &|_| false, 2_000).unwrap());
         let threads: Vec<_> = (0..8)
             .map(|t| {

@@ -693,7 +693,7 @@ mod tests {
     use std::time::{Duration, Instant};
 
     fn dir() -> PathBuf {
-        let d = std::env::temp_dir().join(format!("mamori-dircommit-{}", ulid::Ulid::new()));
+        let d = mamori_core::scratch::dir("dircommit");
         fs::create_dir_all(&d).unwrap();
         d
     }

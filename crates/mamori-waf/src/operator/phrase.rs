@@ -157,7 +157,7 @@ mod tests {
 
     #[test]
     fn phrase_files_resolve_against_the_rule_directory() {
-        let dir = std::env::temp_dir().join(format!("mamori-pm-{}", std::process::id()));
+        let dir = mamori_core::scratch::dir("pm");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("list.data"), "nikto\nsqlmap\n").unwrap();
         let phrases = phrases_from_files("list.data", &dir).unwrap();

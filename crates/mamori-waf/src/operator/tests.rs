@@ -122,7 +122,7 @@ fn ip_match_accepts_addresses_and_networks() {
 
 #[test]
 fn ip_match_from_file_resolves_against_the_rule_directory() {
-    let dir = std::env::temp_dir().join(format!("mamori-ipf-{}", std::process::id()));
+    let dir = mamori_core::scratch::dir("ipf");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(
         dir.join("ips.txt"),
