@@ -1249,41 +1249,51 @@ fn copy_request_headers(from: &HeaderMap, to: &mut HeaderMap) {
     strip_hop_by_hop(to);
 }
 
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// `prev, next` when the request already had the header (`prev`), else `next`, as a header
+/// value made from the string without copying it.
+fn appended(prev: Option<&HeaderValue>, next: std::fmt::Arguments<'_>) -> Option<HeaderValue> {
+    use std::fmt::Write;
+    let mut v = String::with_capacity(64);
+    if let Some(prev) = prev.and_then(|p| p.to_str().ok()) {
+        v.push_str(prev);
+        v.push_str(", ");
+    }
+    v.write_fmt(next).ok()?;
+    HeaderValue::try_from(v).ok()
+}
+
 fn add_forwarded(h: &mut HeaderMap, peer: SocketAddr, host: &str, https: bool) {
-    let ip = peer.ip().to_string();
-    let xff = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {ip}"),
-        None => ip.clone(),
-    };
+    let ip = peer.ip();
     let proto = if https { "https" } else { "http" };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        h.insert("x-forwarded-for", v);
+    if let Some(v) = appended(h.get(&X_FORWARDED_FOR), format_args!("{ip}")) {
+        h.insert(X_FORWARDED_FOR, v);
     }
-    h.insert(
-        "x-forwarded-proto",
-        HeaderValue::from_static(if https { "https" } else { "http" }),
-    );
+    h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     if let Ok(v) = HeaderValue::from_str(host) {
-        h.insert("x-forwarded-host", v);
+        h.insert(X_FORWARDED_HOST, v);
     }
-    let node = if peer.is_ipv6() {
-        format!("\"[{ip}]\"")
+    let quoted_host = !host.is_empty() && host.is_ascii() && !host.contains(['"', ';', ',']);
+    let (open, close) = if peer.is_ipv6() {
+        ("\"[", "]\"")
     } else {
-        ip
+        ("", "")
     };
-    let fwd = format!(
-        "for={node};proto={proto}{}",
-        if host.is_empty() || !host.is_ascii() || host.contains(['"', ';', ',']) {
-            String::new()
-        } else {
-            format!(";host=\"{host}\"")
-        }
-    );
-    let fwd = match h.get(header::FORWARDED).and_then(|v| v.to_str().ok()) {
-        Some(prev) => format!("{prev}, {fwd}"),
-        None => fwd,
+    let fwd = if quoted_host {
+        appended(
+            h.get(header::FORWARDED),
+            format_args!("for={open}{ip}{close};proto={proto};host=\"{host}\""),
+        )
+    } else {
+        appended(
+            h.get(header::FORWARDED),
+            format_args!("for={open}{ip}{close};proto={proto}"),
+        )
     };
-    if let Ok(v) = HeaderValue::from_str(&fwd) {
+    if let Some(v) = fwd {
         h.insert(header::FORWARDED, v);
     }
 }
@@ -1409,6 +1419,36 @@ where
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_headers_append_to_what_came_and_quote_ipv6() {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_static("198.51.100.7"));
+        h.insert(
+            header::FORWARDED,
+            HeaderValue::from_static("for=198.51.100.7"),
+        );
+        add_forwarded(
+            &mut h,
+            "[2001:db8::1]:4000".parse().unwrap(),
+            "shop.example",
+            true,
+        );
+        assert_eq!(h["x-forwarded-for"], "198.51.100.7, 2001:db8::1");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        assert_eq!(h["x-forwarded-host"], "shop.example");
+        assert_eq!(
+            h[header::FORWARDED],
+            "for=198.51.100.7, for=\"[2001:db8::1]\";proto=https;host=\"shop.example\""
+        );
+
+        let mut h = HeaderMap::new();
+        add_forwarded(&mut h, "192.0.2.1:80".parse().unwrap(), "bad\"host", false);
+        assert_eq!(h["x-forwarded-for"], "192.0.2.1");
+        assert_eq!(h[header::FORWARDED], "for=192.0.2.1;proto=http");
+    }
+
     #[test]
     fn the_protocol_reads_as_hypers_version_does() {
         use hyper::Version;
