@@ -205,6 +205,29 @@ impl Drop for Running {
     }
 }
 
+/// `mamori waf serve` on `port` in front of `upstream_port`, logging at `log` to `stderr`.
+fn serve_waf(
+    data: &Path,
+    port: u16,
+    upstream_port: u16,
+    rules: &Path,
+    log: &str,
+    stderr: Stdio,
+) -> Child {
+    Command::new(bin())
+        .arg("--data")
+        .arg(data)
+        .args(["waf", "serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--upstream", &format!("http://127.0.0.1:{upstream_port}")])
+        .arg("--rules")
+        .arg(rules)
+        .env("MAMORI_LOG", log)
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("start mamori waf serve")
+}
+
 /// `text` without its ANSI colour sequences (the log's field names are coloured).
 fn plain(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -239,19 +262,14 @@ fn waf_serve_deals_connections_round_robin_over_its_threads() {
     std::fs::write(&rules, "SecRuleEngine On\n").unwrap();
     let log = data.join("stderr.log");
     let port = free_port();
-    let child = Command::new(bin())
-        .arg("--data")
-        .arg(&data)
-        .args(["waf", "serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--upstream", &format!("http://127.0.0.1:{}", site.port)])
-        .arg("--rules")
-        .arg(&rules)
-        .env("MAMORI_LOG", "info,mamori_waf::proxy=debug")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("start mamori waf serve");
-    let running = Running(child);
+    let running = Running(serve_waf(
+        &data,
+        port,
+        site.port,
+        &rules,
+        "info,mamori_waf::proxy=debug",
+        std::fs::File::create(&log).unwrap().into(),
+    ));
     wait_for(port);
     for i in 0..12 {
         let (status, body) = http(
@@ -297,20 +315,7 @@ fn waf_serve_answers_on_every_thread_and_will_not_share_its_port() {
     .unwrap();
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let upstream = format!("http://127.0.0.1:{}", site.port);
-    let serve = |data: &Path| {
-        Command::new(bin())
-            .arg("--data")
-            .arg(data)
-            .args(["waf", "serve", "--listen", &listen, "--upstream", &upstream])
-            .arg("--rules")
-            .arg(&rules)
-            .env("MAMORI_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start mamori waf serve")
-    };
+    let serve = |data: &Path| serve_waf(data, port, site.port, &rules, "warn", Stdio::piped());
     let _first = Running(serve(&data));
     wait_for(port);
 
