@@ -4,6 +4,10 @@
 //! `cargo run --release -p mamori-waf --example engine_speed [CRS_DIR] [ITERATIONS]`
 //! (CRS_DIR defaults to `../shared/testdata/waf/crs-v4`, else Debian's CRS.)
 
+/// The allocator the `mamori` binary uses, so the figure is the proxy's.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use mamori_waf::engine::RuleSet;
 use mamori_waf::request::RequestHead;
 use std::path::PathBuf;
