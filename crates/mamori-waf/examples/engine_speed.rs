@@ -42,6 +42,27 @@ fn head(method: &str, target: &str, extra: &[(&str, &str)]) -> RequestHead {
     RequestHead::new(method, target, "HTTP/1.1", headers)
 }
 
+/// The GET of `bench/waf/run.sh`: its headers as wrk sends them.
+fn bench_get() -> RequestHead {
+    let headers = [
+        ("Host", "shop.example"),
+        (
+            "User-Agent",
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+        ),
+        (
+            "Accept",
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        ),
+        ("Accept-Language", "ja,en-US;q=0.7,en;q=0.3"),
+        ("Accept-Encoding", "gzip, deflate"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+    .collect();
+    RequestHead::new("GET", "/index.html?q=hello&page=2", "HTTP/1.1", headers)
+}
+
 /// Nanoseconds this thread has run on a CPU (Linux `/proc/thread-self/schedstat`), so the
 /// figure holds on a busy machine; `None` elsewhere.
 fn cpu_ns() -> Option<u64> {
@@ -83,6 +104,7 @@ fn main() {
             head("GET", "/catalog/search?q=running+shoes&page=2", &[]),
             b"",
         ),
+        ("GET as bench/waf sends it", bench_get(), b""),
         (
             "POST form",
             head(
