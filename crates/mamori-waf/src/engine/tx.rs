@@ -1424,45 +1424,34 @@ impl<'r> Transaction<'r> {
             removed_targets,
             ..
         } = self;
-        // Whole collections first: one bit per target when all their values are known.
-        let mut all = true;
-        for target in &link.targets {
-            let Some(code) = union_code(target) else {
-                all = false;
-                break;
-            };
-            let known = match cache.verdicts.collection_miss(code, slot) {
-                Some(known) => known,
-                None => {
-                    let every = collection_target(target);
-                    cache.verdicts.collection(code, |f| {
-                        each_value(d, &every, &mut |_, _, value, ckey| f(ckey, value))
-                    });
-                    cache.verdicts.collection_miss(code, slot) == Some(true)
+        link.targets.iter().all(|target| {
+            // The whole collection first: one bit once all its values are known. A target
+            // that selects members (`REQUEST_HEADERS:User-Agent`) is known from its own
+            // values when the collection's others were never run through this link.
+            if let Some(code) = union_code(target) {
+                let known = match cache.verdicts.collection_miss(code, slot) {
+                    Some(known) => known,
+                    None => {
+                        let every = collection_target(target);
+                        cache.verdicts.collection(code, |f| {
+                            each_value(d, &every, &mut |_, _, value, ckey| f(ckey, value))
+                        });
+                        cache.verdicts.collection_miss(code, slot) == Some(true)
+                    }
+                };
+                if known {
+                    return true;
                 }
-            };
-            if !known {
-                all = false;
-                break;
             }
-        }
-        if all {
-            return true;
-        }
-        // Else value by value.
-        all = true;
-        for target in &link.targets {
+            let mut all = true;
             each_value(d, target, &mut |var, key, value, ckey| {
                 if !all || passed_over(link, removed_targets, rule, var, key) {
                     return;
                 }
                 all = ckey.is_some_and(|k| cache.verdicts.get(k, value, slot) == Some(false));
             });
-            if !all {
-                return false;
-            }
-        }
-        true
+            all
+        })
     }
 
     /// Records that no value of the link's targets matches it (their literals are absent).
