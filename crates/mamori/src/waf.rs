@@ -80,11 +80,13 @@ pub async fn run(g: &crate::cli::Global, cmd: WafCommand) -> Result<std::process
                 .map_err(|e| anyhow::anyhow!(e))
                 .with_context(|| format!("loading rules from {}", path.display()))?;
             println!(
-                "{}: {} rules loaded in {} ms ({} settled at load: they read only setup values)",
+                "{}: {} rules loaded in {} ms ({} settled at load: they read only setup values; \
+                 {} replayed while a request leaves the TX keys they read alone)",
                 path.display(),
                 rules.rule_count(),
                 started.elapsed().as_millis(),
-                rules.settled_count()
+                rules.settled_count(),
+                rules.replayed_count()
             );
         }
         WafCommand::Test { rules, files } => return crate::waf_test::run(rules, files).await,

@@ -4,6 +4,13 @@
 //! (`TX:EXECUTING_PARANOIA_LEVEL "@lt 2"` … `skipAfter`), the application-exclusion switches,
 //! the checks that a setup value is present — and running them cost a fifth of the engine's
 //! time on a plain request, more when their rules had left the CPU caches.
+//!
+//! Rules whose outcome is settled unless the request changed what they read ([`Replay`]):
+//! rules that read only named `TX` keys and write only `TX` — CRS's score sums
+//! (`setvar:'tx.anomaly_score=+%{tx.anomaly_score_pl1}'`), its blocking and reporting checks
+//! — run once at load from the prelude's state, recording every key they read. A request
+//! that wrote none of those keys (the transaction logs the keys it changes) gets their
+//! recorded effect without running them; any other runs them as written.
 
 use super::compile::{Action, Disruptive, Entry, Link, Op, Rule};
 use super::macros::{Part, Template};
@@ -20,6 +27,8 @@ pub enum Fixed {
     Never,
     /// Always matches: the index of its [`FixedMatch`].
     Always(u32),
+    /// Does what its [`Replay`] (by index) says while the keys it reads are the prelude's.
+    Replay(u32),
 }
 
 /// The effect of a rule that always matches.
@@ -32,11 +41,63 @@ pub struct FixedMatch {
     pub vars: Vec<(Vec<u8>, Vec<u8>)>,
 }
 
-/// Per phase, by entry, what is fixed; and the matches of the rules that always match.
+/// What a rule did when run from the prelude's state, and the `TX` keys its outcome
+/// depends on.
+#[derive(Debug, Clone, Default)]
+pub struct Replay {
+    pub reads: KeySet,
+    /// The entry evaluation continues at (past the rule, or where its match jumps: a rule
+    /// that matched only passes, without logging).
+    pub next: usize,
+    pub severity: Option<u8>,
+    /// `TX` entries it set (to these values) and removed.
+    pub sets: Vec<(Vec<u8>, Vec<u8>)>,
+    pub removes: Vec<Vec<u8>>,
+    /// `MATCHED_VARS` as it leaves them, and `MATCHED_VAR` (value, name) when it set it.
+    pub vars: Vec<(Vec<u8>, Vec<u8>)>,
+    pub last: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+/// A few keys, with a 256-bit filter of their hashes for a quick "none of these" answer.
+#[derive(Debug, Clone, Default)]
+pub struct KeySet {
+    pub filter: [u64; 4],
+    pub keys: Vec<Vec<u8>>,
+}
+
+impl KeySet {
+    /// The filter bit of a key.
+    #[inline]
+    pub fn bit(key: &[u8]) -> (usize, u64) {
+        use std::hash::Hasher;
+        let mut h = super::prefilter::FxHasher::default();
+        h.write(key);
+        let h = h.finish();
+        let h = h ^ (h >> 29) ^ (h >> 47);
+        (((h >> 6) & 3) as usize, 1 << (h & 63))
+    }
+
+    pub fn insert(&mut self, key: &[u8]) {
+        if !self.keys.iter().any(|k| k == key) {
+            let (w, b) = KeySet::bit(key);
+            self.filter[w] |= b;
+            self.keys.push(key.to_vec());
+        }
+    }
+
+    pub fn contains(&self, key: &[u8]) -> bool {
+        let (w, b) = KeySet::bit(key);
+        self.filter[w] & b != 0 && self.keys.iter().any(|k| k == key)
+    }
+}
+
+/// Per phase, by entry, what is fixed; the matches of the rules that always match, and the
+/// replays.
 #[derive(Debug, Default)]
 pub struct FixedRules {
     pub phases: [Vec<Fixed>; 5],
     pub matches: Vec<FixedMatch>,
+    pub replays: Vec<Replay>,
 }
 
 /// The `TX` keys rules may write after the prelude: literal keys, and keys built from macros

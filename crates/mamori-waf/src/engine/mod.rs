@@ -183,8 +183,25 @@ impl RuleSet {
             .phases
             .iter()
             .flatten()
-            .filter(|f| **f != fixed::Fixed::No)
+            .filter(|f| matches!(f, fixed::Fixed::Always(_) | fixed::Fixed::Never))
             .count()
+    }
+
+    /// Rules recorded at load and replayed while a request leaves the `TX` keys they read
+    /// alone (see `engine/fixed.rs`).
+    pub fn replayed_count(&self) -> usize {
+        self.fixed.replays.len()
+    }
+
+    /// The same rules with every replay turned back into a rule that runs.
+    #[cfg(test)]
+    fn without_replays(mut self) -> RuleSet {
+        for f in self.fixed.phases.iter_mut().flatten() {
+            if matches!(f, fixed::Fixed::Replay(_)) {
+                *f = fixed::Fixed::No;
+            }
+        }
+        self
     }
 
     /// The configuration directives' settings.

@@ -408,7 +408,7 @@ SecRule TX:app "@eq 1" "id:17,phase:2,deny,status:402"
         .iter()
         .zip(&rs.phases[1])
         .filter_map(|(f, e)| match (f, e) {
-            (fixed::Fixed::No, _) | (_, Entry::Marker(_)) => None,
+            (fixed::Fixed::No | fixed::Fixed::Replay(_), _) | (_, Entry::Marker(_)) => None,
             (f, Entry::Rule(r)) => Some((r.id, matches!(f, fixed::Fixed::Always(_)))),
         })
         .collect();
@@ -438,6 +438,78 @@ SecMarker END-PL2
     assert_eq!(
         run(&rs, get("/?a=pl2&off=1", &[]), b"").0.map(|i| i.status),
         Some(403)
+    );
+}
+
+#[test]
+fn rules_reading_only_tx_are_replayed_while_the_request_leaves_their_keys_alone() {
+    // Rules 4-7 and 9's first link read only TX: recorded at load. Rule 8 reads the request
+    // once its TX link matches (it does at load): it always runs.
+    let text = r#"
+SecRuleEngine On
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.pl=1,setvar:tx.score=0,setvar:tx.limit=5,setvar:tx.sum=0,setvar:tx.flag=0"
+SecRule ARGS "@streq attack" "id:2,phase:2,pass,nolog,setvar:tx.score=+5"
+SecRule ARGS:flag "@streq on" "id:3,phase:2,pass,nolog,setvar:tx.flag=1"
+SecRule TX:FLAG "@eq 1" "id:4,phase:2,pass,nolog,setvar:tx.score=+1,skipAfter:END"
+SecAction "id:5,phase:2,pass,nolog,setvar:tx.sum=%{tx.score},setvar:tx.sum=+%{tx.pl}"
+SecRule TX:SUM "@ge %{tx.limit}" "id:6,phase:2,deny,status:403,msg:'sum %{tx.sum}'"
+SecMarker END
+SecRule TX:SCORE "@eq 0" "id:7,phase:2,pass,nolog,capture,setvar:tx.clean=%{MATCHED_VAR}"
+SecRule TX:PL "@eq 1" "id:8,phase:2,pass,nolog,chain"
+    SecRule ARGS:x "@streq y" "setvar:tx.x=1"
+SecRule TX:CLEAN "@streq 1" "id:9,phase:2,deny,status:406,chain"
+    SecRule ARGS:deny "@streq 1"
+SecRule MATCHED_VAR "@streq 0" "id:10,phase:2,deny,status:410"
+"#;
+    let replayed = rules(text);
+    let ids: Vec<u32> = replayed.fixed.phases[1]
+        .iter()
+        .zip(&replayed.phases[1])
+        .filter_map(|(f, e)| match (f, e) {
+            (fixed::Fixed::Replay(_), Entry::Rule(r)) => Some(r.id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids, vec![4, 5, 6, 7, 9]);
+    let plain = rules(text).without_replays();
+    // Each request through both: the same outcome, matches and TX.
+    let outcome = |rs: &RuleSet, target: &str| {
+        let mut tx = rs.transaction(get(target, &[]));
+        let mut stop = tx.process_request_headers();
+        if stop.is_none() {
+            stop = tx.process_request_body();
+        }
+        let keys = ["score", "sum", "flag", "clean", "x", "0"];
+        let values: Vec<_> = keys.iter().map(|k| tx.tx(k).map(<[u8]>::to_vec)).collect();
+        let n = tx.replayed;
+        let audit = tx.finish();
+        ((stop.map(|i| (i.status, i.msg)), audit.ids(), values), n)
+    };
+    for target in [
+        "/?a=fine",
+        "/?a=attack",
+        "/?flag=on",
+        "/?a=attack&flag=on",
+        "/?x=y",
+        "/?deny=1",
+        "/?a=attack&deny=1",
+        "/?a=attack&a=attack",
+    ] {
+        let (with, n) = outcome(&replayed, target);
+        let (without, none) = outcome(&plain, target);
+        assert_eq!(with, without, "{target}");
+        assert_eq!(none, 0);
+        // A plain request replays rules 4, 5 and 7; rule 6 reads the sum rule 5 changed,
+        // rule 9 the key rule 7 set: they run.
+        if target == "/?a=fine" {
+            assert_eq!(n, 3, "{target}");
+            assert_eq!(with.0, None);
+        }
+    }
+    // An attack changed the score: rules 5 and 7 run, and rule 6 blocks.
+    assert_eq!(
+        outcome(&replayed, "/?a=attack").0 .0,
+        Some((403, "sum 6".to_string()))
     );
 }
 

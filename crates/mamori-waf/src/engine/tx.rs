@@ -3,7 +3,7 @@
 use super::compile::{
     in_ranges, Action, Ctl, Disruptive, Entry, Link, Op, Rule, SetOp, SEVERITIES,
 };
-use super::fixed::{Fixed, FixedMatch, FixedRules, TxWrites};
+use super::fixed::{Fixed, FixedMatch, FixedRules, KeySet, Replay, TxWrites};
 use super::macros::{Part, Template};
 use super::memo::{self, Memo, Owner};
 use super::prefilter::{Cache, ChainId, FxMap, Quick};
@@ -248,15 +248,21 @@ impl<T: Default> Reuse<T> {
 const CAPTURE_KEYS: [&[u8]; 10] = [b"0", b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"8", b"9"];
 
 /// Sets `key` to `value` in a TX-like collection, reusing the entry's buffer when the key
-/// is there; a new key is refused once the collection holds [`MAX_STORE_KEYS`].
-fn store_set(map: &mut FxMap<Vec<u8>, Vec<u8>>, key: &[u8], value: &[u8]) {
+/// is there; a new key is refused once the collection holds [`MAX_STORE_KEYS`]. Whether the
+/// collection changed.
+fn store_set(map: &mut FxMap<Vec<u8>, Vec<u8>>, key: &[u8], value: &[u8]) -> bool {
     let full = map.len() >= MAX_STORE_KEYS;
     match map.get_mut(key) {
-        Some(v) => refill(v, value),
+        Some(v) if v.as_slice() == value => false,
+        Some(v) => {
+            refill(v, value);
+            true
+        }
         None if !full => {
             map.insert(key.to_vec(), value.to_vec());
+            true
         }
-        None => {}
+        None => false,
     }
 }
 
@@ -288,8 +294,12 @@ struct Data {
     urlencoded_error: bool,
     inbound_data_error: bool,
     tx: FxMap<Vec<u8>, Vec<u8>>,
-    /// The `TX` keys written (set or deleted) since phase 1 began.
+    /// The `TX` keys changed (set or deleted) since phase 1 began.
     tx_written: WriteLog,
+    /// At load, while a rule runs to be replayed: what it reads and writes (see
+    /// [`Recorder`]).
+    recording: bool,
+    recorder: std::cell::RefCell<Recorder>,
     /// IP, GLOBAL, SESSION, USER, RESOURCE, ENV.
     stores: [FxMap<Vec<u8>, Vec<u8>>; 6],
     matched_var: Vec<u8>,
@@ -304,6 +314,79 @@ struct Data {
     started: Instant,
     highest_severity: u8,
     server_name: Vec<u8>,
+}
+
+/// What a rule run at load read and wrote (see [`super::fixed::Replay`]): the `TX` keys it
+/// read before writing them, the keys it wrote, and whether it read anything else (request
+/// data, a `TX` member chosen by pattern, `MATCHED_VAR` before matching itself) or had an
+/// effect besides `TX` — then it cannot be replayed.
+#[derive(Debug, Default)]
+struct Recorder {
+    reads: KeySet,
+    written: Vec<Vec<u8>>,
+    impure: bool,
+    /// The rule matched a value: `MATCHED_VAR` and friends are its own from here on.
+    matched: bool,
+}
+
+impl Data {
+    /// Notes a read of `TX:key` by the rule being recorded.
+    #[inline]
+    fn read_tx(&self, key: &[u8]) {
+        if self.recording {
+            let mut r = self.recorder.borrow_mut();
+            if !r.written.iter().any(|k| k == key) {
+                r.reads.insert(key);
+            }
+        }
+    }
+
+    /// Notes a read of the target's values by the rule being recorded.
+    #[inline]
+    fn read_target(&self, t: &Target) {
+        if !self.recording {
+            return;
+        }
+        match (t.var, &t.sel) {
+            (Var::Tx, Sel::Name(n)) => self.read_tx(n),
+            (var, _) => self.read_other(var),
+        }
+    }
+
+    /// Notes a read of something other than a named `TX` key.
+    fn read_other(&self, var: Var) {
+        if self.recording {
+            let mut r = self.recorder.borrow_mut();
+            let own = matches!(
+                var,
+                Var::MatchedVar | Var::MatchedVarName | Var::MatchedVars | Var::MatchedVarsNames
+            );
+            if !(own && r.matched) {
+                r.impure = true;
+            }
+        }
+    }
+
+    /// Notes a write of `TX:key`: in the write log when it `changed` the collection, and by
+    /// the rule being recorded in any case.
+    fn wrote_tx(&mut self, key: &[u8], changed: bool) {
+        if changed {
+            self.tx_written.note(key);
+        }
+        if self.recording {
+            let r = self.recorder.get_mut();
+            if !r.written.iter().any(|k| k == key) {
+                r.written.push(key.to_vec());
+            }
+        }
+    }
+
+    /// Notes an effect other than on `TX` by the rule being recorded.
+    fn impure(&mut self) {
+        if self.recording {
+            self.recorder.get_mut().impure = true;
+        }
+    }
 }
 
 pub(super) fn store_index(v: Var) -> Option<usize> {
@@ -452,6 +535,9 @@ pub struct Transaction<'r> {
     /// Links passed over because their values were known not to match them.
     #[cfg(test)]
     pub(super) passed_by_verdict: usize,
+    /// Rules replayed (see [`Replay`]).
+    #[cfg(test)]
+    pub(super) replayed: usize,
 }
 
 /// The first header of that name (ASCII-case-insensitive), empty when there is none.
@@ -536,6 +622,8 @@ impl RuleSet {
             inbound_data_error: false,
             tx: FxMap::default(),
             tx_written: WriteLog::default(),
+            recording: false,
+            recorder: Default::default(),
             stores: Default::default(),
             matched_var: Vec::new(),
             matched_var_name: Vec::new(),
@@ -573,6 +661,8 @@ impl RuleSet {
             phases_done: [false; 5],
             #[cfg(test)]
             passed_by_verdict: 0,
+            #[cfg(test)]
+            replayed: 0,
         }
     }
 }
@@ -628,6 +718,8 @@ const WRITE_LOG_BYTES: usize = 4096;
 #[derive(Debug, Default)]
 struct WriteLog {
     bytes: Vec<u8>,
+    /// The keys' bits in a [`KeySet`]-style filter.
+    filter: [u64; 4],
     started: bool,
     overflowed: bool,
 }
@@ -635,6 +727,7 @@ struct WriteLog {
 impl WriteLog {
     fn start(&mut self) {
         self.bytes.clear();
+        self.filter = [0; 4];
         self.started = true;
         self.overflowed = false;
     }
@@ -643,6 +736,8 @@ impl WriteLog {
         if self.overflowed {
             return;
         }
+        let (w, b) = KeySet::bit(key);
+        self.filter[w] |= b;
         match u8::try_from(key.len()) {
             Ok(n) if self.bytes.len() + key.len() < WRITE_LOG_BYTES => {
                 self.bytes.push(n);
@@ -650,6 +745,21 @@ impl WriteLog {
             }
             _ => self.overflowed = true,
         }
+    }
+
+    /// Whether one of `keys` may have changed since the log started (also when it cannot
+    /// tell: it never started, or overflowed).
+    fn may_have_written(&self, keys: &KeySet) -> bool {
+        if self
+            .filter
+            .iter()
+            .zip(&keys.filter)
+            .all(|(a, b)| a & b == 0)
+        {
+            return !self.started || self.overflowed;
+        }
+        self.keys()
+            .is_none_or(|mut written| written.any(|k| keys.contains(k)))
     }
 
     /// The keys noted; `None` when there were too many to keep, or when it never started.
@@ -975,6 +1085,92 @@ impl<'r> Transaction<'r> {
         }
     }
 
+    /// What a rule recorded at load does (see [`Replay`]), while the keys it reads hold the
+    /// prelude's values.
+    fn replay(&mut self, r: &Replay) {
+        for (k, v) in &r.sets {
+            if store_set(&mut self.d.tx, k, v) {
+                self.d.tx_written.note(k);
+            }
+        }
+        for k in &r.removes {
+            if self.d.tx.remove(&k[..]).is_some() {
+                self.d.tx_written.note(k);
+            }
+        }
+        self.d.matched_vars.clear();
+        for (name, value) in &r.vars {
+            let slot = self.d.matched_vars.push();
+            slot.0.clone_from(name);
+            slot.1.clone_from(value);
+        }
+        if let Some((value, name)) = &r.last {
+            self.d.matched_var.clone_from(value);
+            self.d.matched_var_name.clone_from(name);
+        }
+        if let Some(sev) = r.severity {
+            self.d.highest_severity = self.d.highest_severity.min(sev);
+        }
+        #[cfg(test)]
+        {
+            self.replayed += 1;
+        }
+    }
+
+    /// Runs the rule (entry `i` of `entries`) from the prelude's state, recording what it
+    /// reads and writes; its [`Replay`] when it read only named `TX` keys, changed only
+    /// `TX`, and neither logged nor stopped anything.
+    fn record(
+        &mut self,
+        rule: &Rule,
+        prelude: &Prelude,
+        entries: &[Entry],
+        i: usize,
+    ) -> Option<Replay> {
+        /// `MATCHED_VAR` before the rule runs: no value a rule leaves looks like it.
+        const UNSET: &[u8] = b"\0(not set by the rule)";
+        self.d.tx.clone_from(&prelude.tx);
+        self.d.matched_var = UNSET.to_vec();
+        self.d.matched_var_name = UNSET.to_vec();
+        self.matched.clear();
+        *self.d.recorder.get_mut() = Recorder::default();
+        self.d.recording = true;
+        let matched = self.eval_rule(rule);
+        self.d.recording = false;
+        let rec = std::mem::take(self.d.recorder.get_mut());
+        let disruptive = match rule.disruptive {
+            Disruptive::Block => self.rs.defaults[rule.phase as usize - 1].disruptive,
+            d => d,
+        };
+        let logged = !self.matched.is_empty();
+        self.matched.clear();
+        if rec.impure || logged || (matched && disruptive != Disruptive::Pass) {
+            return None;
+        }
+        let (mut sets, mut removes) = (Vec::new(), Vec::new());
+        for k in rec.written {
+            match self.d.tx.get(&k) {
+                Some(v) => sets.push((k, v.clone())),
+                None => removes.push(k),
+            }
+        }
+        let last = (self.d.matched_var != UNSET)
+            .then(|| (self.d.matched_var.clone(), self.d.matched_var_name.clone()));
+        Some(Replay {
+            reads: rec.reads,
+            next: if matched {
+                after_match(entries, i, rule)
+            } else {
+                i + 1
+            },
+            severity: if matched { rule.severity } else { None },
+            sets,
+            removes,
+            vars: self.d.matched_vars.as_slice().to_vec(),
+            last,
+        })
+    }
+
     fn rule_removed(&self, rule: &Rule) -> bool {
         (!self.removed_ids.is_empty() && in_ranges(rule.id, &self.removed_ids))
             || (!self.removed_tags.is_empty()
@@ -1045,6 +1241,14 @@ impl<'r> Transaction<'r> {
                     self.apply_fixed(m);
                     i = m.next;
                     continue;
+                }
+                Some(&Fixed::Replay(r)) if self.rules_unchanged() => {
+                    let r = &rs.fixed.replays[r as usize];
+                    if !self.d.tx_written.may_have_written(&r.reads) {
+                        self.replay(r);
+                        i = r.next;
+                        continue;
+                    }
                 }
                 _ => {}
             }
@@ -1174,8 +1378,9 @@ impl<'r> Transaction<'r> {
         }
     }
 
-    /// Settles the rules whose outcome is the same on every request (see [`super::fixed`]):
-    /// each is evaluated once, from the state the prelude leaves.
+    /// Settles the rules whose outcome is the same on every request, and records those whose
+    /// outcome is the same while the request leaves what they read alone (see
+    /// [`super::fixed`]): each is evaluated once, from the state the prelude leaves.
     pub(super) fn fixed_rules(mut self, prelude: &Prelude) -> FixedRules {
         let rs = self.rs;
         let writes = TxWrites::of(&rs.phases, prelude.resume);
@@ -1184,7 +1389,14 @@ impl<'r> Transaction<'r> {
             let mut table = vec![Fixed::No; entries.len()];
             for (i, e) in entries.iter().enumerate() {
                 let Entry::Rule(rule) = e else { continue };
-                if (pi == 0 && i < prelude.resume) || !writes.rule_fixed(rule) {
+                if pi == 0 && i < prelude.resume {
+                    continue;
+                }
+                if !writes.rule_fixed(rule) {
+                    if let Some(r) = self.record(rule, prelude, entries, i) {
+                        out.replays.push(r);
+                        table[i] = Fixed::Replay((out.replays.len() - 1) as u32);
+                    }
                     continue;
                 }
                 self.d.tx.clone_from(&prelude.tx);
@@ -1208,7 +1420,7 @@ impl<'r> Transaction<'r> {
     /// Evaluates every link of the rule; on a full match records it (when it logs).
     fn eval_rule(&mut self, rule: &Rule) -> bool {
         self.d.matched_vars.clear();
-        for link in &rule.links {
+        for link in rule.links.iter() {
             if !self.eval_link(rule, link) {
                 self.d.matched_vars.clear();
                 return false;
@@ -1256,6 +1468,12 @@ impl<'r> Transaction<'r> {
     }
 
     fn eval_link(&mut self, rule: &Rule, link: &Link) -> bool {
+        if self.d.recording {
+            // Before the caches below answer for whole collections without reading them.
+            for t in &link.targets {
+                self.d.read_target(t);
+            }
+        }
         if link.unconditional {
             for a in &link.actions {
                 self.action(rule, a);
@@ -1387,8 +1605,8 @@ impl<'r> Transaction<'r> {
         for f in found.as_slice() {
             if link.capture && !f.captures.is_empty() {
                 for (c, key) in f.captures.iter().zip(CAPTURE_KEYS) {
-                    self.d.tx_written.note(key);
-                    store_set(&mut self.d.tx, key, c);
+                    let changed = store_set(&mut self.d.tx, key, c);
+                    self.d.wrote_tx(key, changed);
                 }
             }
             let name = &mut self.d.matched_var_name;
@@ -1407,6 +1625,9 @@ impl<'r> Transaction<'r> {
                 slot.1.clone_from(&f.value);
             }
             self.d.matched_var.clone_from(&f.value);
+            if self.d.recording {
+                self.d.recorder.get_mut().matched = true;
+            }
             for a in &link.actions {
                 self.action(rule, a);
             }
@@ -1483,17 +1704,18 @@ impl<'r> Transaction<'r> {
                 if *op != SetOp::Delete {
                     self.expand_into(value, Some(rule), &mut v);
                 }
+                let tx = store_index(*coll).is_none();
+                if tx && matches!(op, SetOp::Add | SetOp::Sub) {
+                    self.d.read_tx(&k);
+                } else if !tx {
+                    self.d.impure();
+                }
                 let map = match store_index(*coll) {
                     Some(i) => &mut self.d.stores[i],
-                    None => {
-                        self.d.tx_written.note(&k);
-                        &mut self.d.tx
-                    }
+                    None => &mut self.d.tx,
                 };
-                match op {
-                    SetOp::Delete => {
-                        map.remove(&k[..]);
-                    }
+                let changed = match op {
+                    SetOp::Delete => map.remove(&k[..]).is_some(),
                     SetOp::Set => store_set(map, &k, &v),
                     SetOp::Add | SetOp::Sub => {
                         let cur = map.get(&k[..]).map_or(0, |x| atoll(x));
@@ -1505,20 +1727,27 @@ impl<'r> Transaction<'r> {
                         };
                         v.clear();
                         let _ = write!(v, "{sum}");
-                        store_set(map, &k, &v);
+                        store_set(map, &k, &v)
                     }
+                };
+                if tx {
+                    self.d.wrote_tx(&k, changed);
                 }
                 self.key_buf = k;
                 self.value_buf = v;
             }
             Action::SetEnv { key, value } => {
+                self.d.impure();
                 let k = self.expand(key, Some(rule)).to_ascii_lowercase();
                 let v = self.expand(value, Some(rule));
                 if self.d.stores[5].len() < MAX_STORE_KEYS {
                     self.d.stores[5].insert(k, v);
                 }
             }
-            Action::Ctl(c) => self.ctl(c),
+            Action::Ctl(c) => {
+                self.d.impure();
+                self.ctl(c)
+            }
         }
     }
 
@@ -1589,11 +1818,13 @@ impl<'r> Transaction<'r> {
     fn macro_value(&self, v: Var, key: Option<&[u8]>, out: &mut Vec<u8>) {
         match (v, key) {
             (Var::Tx, Some(k)) => {
+                self.d.read_tx(k);
                 if let Some(x) = self.d.tx.get(k) {
                     out.extend_from_slice(x);
                 }
             }
             (v, Some(k)) if store_index(v).is_some() => {
+                self.d.read_other(v);
                 if let Some(x) = store_index(v).and_then(|i| self.d.stores[i].get(k)) {
                     out.extend_from_slice(x);
                 }
@@ -1915,6 +2146,7 @@ type Visit<'v> = dyn FnMut(Var, &[u8], &[u8], Option<u64>) + 'v;
 
 /// Calls `f(var, key, value, cache key)` for every value a target names.
 fn each_value<'a>(d: &'a Data, t: &Target, f: &mut Visit<'_>) {
+    d.read_target(t);
     let var = t.var;
     let sel = &t.sel;
     let pairs = |store: u64, p: &'a [Pair], f: &mut Visit<'_>| {

@@ -50,6 +50,12 @@ impl Rules {
     pub fn settled_count(&self) -> usize {
         self.0.settled_count()
     }
+
+    /// Rules replayed while a request leaves what they read alone (see
+    /// `RuleSet::replayed_count`).
+    pub fn replayed_count(&self) -> usize {
+        self.0.replayed_count()
+    }
 }
 
 /// The request line and headers the rules see.
