@@ -11,6 +11,12 @@
 //! — run once at load from the prelude's state, recording every key they read. A request
 //! that wrote none of those keys (the transaction logs the keys it changes) gets their
 //! recorded effect without running them; any other runs them as written.
+//!
+//! Rules that read request data too and do work on every request — CRS's rules that
+//! capture each header name, the file extension or the `User-Agent` hash into `TX` — are
+//! remembered per thread by their inputs ([`Fixed::Memo`]): the values their targets hold,
+//! which are the memo's key, and the `TX` keys they read, which the request must have left
+//! alone. A request with the same inputs gets the recorded effect.
 
 use super::compile::{Action, Disruptive, Entry, Link, Op, Rule};
 use super::macros::{Part, Template};
@@ -29,6 +35,8 @@ pub enum Fixed {
     Always(u32),
     /// Does what its [`Replay`] (by index) says while the keys it reads are the prelude's.
     Replay(u32),
+    /// Reads request data and writes `TX`: remembered per thread by its inputs.
+    Memo,
 }
 
 /// The effect of a rule that always matches.
@@ -46,6 +54,9 @@ pub struct FixedMatch {
 #[derive(Debug, Clone, Default)]
 pub struct Replay {
     pub reads: KeySet,
+    /// `TX` members it read by pattern (`TX:/^header_name_/`): a request that changed a key
+    /// one of them selects changed its outcome.
+    pub sels: Vec<Sel>,
     /// The entry evaluation continues at (past the rule, or where its match jumps: a rule
     /// that matched only passes, without logging).
     pub next: usize,
@@ -56,6 +67,21 @@ pub struct Replay {
     /// `MATCHED_VARS` as it leaves them, and `MATCHED_VAR` (value, name) when it set it.
     pub vars: Vec<(Vec<u8>, Vec<u8>)>,
     pub last: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Replay {
+    /// Roughly the bytes it holds.
+    pub fn size(&self) -> usize {
+        let pairs =
+            |v: &[(Vec<u8>, Vec<u8>)]| v.iter().map(|(a, b)| a.len() + b.len() + 48).sum::<usize>();
+        pairs(&self.sets)
+            + pairs(&self.vars)
+            + self.removes.iter().map(|k| k.len() + 24).sum::<usize>()
+            + self.reads.keys.iter().map(|k| k.len() + 24).sum::<usize>()
+            + self.sels.len() * 64
+            + self.last.as_ref().map_or(0, |(a, b)| a.len() + b.len())
+            + 160
+    }
 }
 
 /// A few keys, with a 256-bit filter of their hashes for a quick "none of these" answer.
@@ -183,6 +209,57 @@ impl TxWrites {
             && !rule.log
             && rule.disruptive == Disruptive::Pass
             && rule.links.iter().all(|link| self.link_fixed(link))
+    }
+
+    /// Whether the rule may be remembered by its inputs ([`Fixed::Memo`]): it does work when
+    /// it matches (captures or `setvar`), reads request data that stays put once parsed or
+    /// `TX`, and changes only `TX`. Whether a run really read and changed only that is
+    /// checked as it runs.
+    pub fn rule_memo(rule: &Rule) -> bool {
+        let template = |t: &Template| {
+            t.parts.iter().all(|p| match p {
+                Part::Lit(_) | Part::Rule(_) => true,
+                Part::Var(v, _) => matches!(
+                    v,
+                    Var::Tx
+                        | Var::MatchedVar
+                        | Var::MatchedVarName
+                        | Var::MatchedVars
+                        | Var::MatchedVarsNames
+                ),
+            })
+        };
+        let works = rule
+            .links
+            .iter()
+            .any(|l| l.capture || !l.actions.is_empty());
+        let reads_request = rule
+            .links
+            .first()
+            .is_some_and(|l| l.targets.iter().any(|t| t.var != Var::Tx));
+        works
+            && reads_request
+            && rule.links.iter().all(|l| {
+                !l.unconditional
+                    && l.targets
+                        .iter()
+                        .all(|t| t.var == Var::Tx || super::tx::union_code(t).is_some())
+                    && match &l.op {
+                        Op::Static(_) => true,
+                        Op::Dynamic { arg, .. } => template(arg),
+                        Op::Inert => false,
+                    }
+                    && l.actions.iter().all(|a| match a {
+                        Action::SetVar {
+                            coll, key, value, ..
+                        } => {
+                            super::tx::store_index(*coll).is_none()
+                                && template(key)
+                                && template(value)
+                        }
+                        _ => false,
+                    })
+            })
     }
 
     fn link_fixed(&self, link: &Link) -> bool {

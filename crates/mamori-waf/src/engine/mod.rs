@@ -193,11 +193,11 @@ impl RuleSet {
         self.fixed.replays.len()
     }
 
-    /// The same rules with every replay turned back into a rule that runs.
+    /// The same rules with every replay and memo turned back into a rule that runs.
     #[cfg(test)]
     fn without_replays(mut self) -> RuleSet {
         for f in self.fixed.phases.iter_mut().flatten() {
-            if matches!(f, fixed::Fixed::Replay(_)) {
+            if matches!(f, fixed::Fixed::Replay(_) | fixed::Fixed::Memo) {
                 *f = fixed::Fixed::No;
             }
         }

@@ -408,7 +408,8 @@ SecRule TX:app "@eq 1" "id:17,phase:2,deny,status:402"
         .iter()
         .zip(&rs.phases[1])
         .filter_map(|(f, e)| match (f, e) {
-            (fixed::Fixed::No | fixed::Fixed::Replay(_), _) | (_, Entry::Marker(_)) => None,
+            (fixed::Fixed::No | fixed::Fixed::Replay(_) | fixed::Fixed::Memo, _)
+            | (_, Entry::Marker(_)) => None,
             (f, Entry::Rule(r)) => Some((r.id, matches!(f, fixed::Fixed::Always(_)))),
         })
         .collect();
@@ -511,6 +512,80 @@ SecRule MATCHED_VAR "@streq 0" "id:10,phase:2,deny,status:410"
         outcome(&replayed, "/?a=attack").0 .0,
         Some((403, "sum 6".to_string()))
     );
+}
+
+#[test]
+fn rules_over_request_values_are_remembered_by_their_inputs() {
+    // Rule 3 captures each header name into TX and checks them against a setup list, as
+    // CRS's 920450 does; rule 6 hashes the User-Agent, as 901318. Rule 2 writes a key rule
+    // 3's chain selects, and rule 4 changes the list it reads: either makes it run.
+    let text = r#"
+SecRuleEngine On
+SecDefaultAction "phase:2,log,pass"
+SecAction "id:1,phase:1,pass,nolog,setvar:'tx.restricted=/proxy/ /lock-token/',setvar:tx.score=0"
+SecRule ARGS:restrict "@streq more" "id:4,phase:1,pass,nolog,setvar:'tx.restricted=/lock-token/ /x-pre/'"
+SecRule ARGS:pre "@streq 1" "id:2,phase:2,pass,nolog,setvar:tx.hn_x-pre=/x-pre/"
+SecRule REQUEST_HEADERS_NAMES "@rx ^.*$" "id:3,phase:2,block,capture,t:none,t:lowercase,msg:'restricted %{MATCHED_VAR}',setvar:'tx.hn_%{tx.0}=/%{tx.0}/',chain"
+    SecRule TX:/^hn_/ "@within %{tx.restricted}" "setvar:tx.score=+5"
+SecRule TX:score "@ge 5" "id:5,phase:2,deny,status:403"
+SecRule REQUEST_HEADERS:User-Agent "@rx ^.*$" "id:6,phase:2,pass,nolog,t:none,t:sha1,t:hexEncode,setvar:tx.ua=%{MATCHED_VAR}"
+"#;
+    let remembered = rules(text);
+    let memo: Vec<u32> = remembered.fixed.phases[1]
+        .iter()
+        .zip(&remembered.phases[1])
+        .filter_map(|(f, e)| match (f, e) {
+            (fixed::Fixed::Memo, Entry::Rule(r)) => Some(r.id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(memo, vec![2, 3, 6]);
+    let plain = rules(text).without_replays();
+    let outcome = |rs: &RuleSet, target: &str, headers: &[(&str, &str)]| {
+        let mut tx = rs.transaction(get(target, headers));
+        let mut stop = tx.process_request_headers();
+        if stop.is_none() {
+            stop = tx.process_request_body();
+        }
+        let keys = ["score", "ua", "0", "hn_host", "hn_x-pre", "hn_lock-token"];
+        let values: Vec<_> = keys.iter().map(|k| tx.tx(k).map(<[u8]>::to_vec)).collect();
+        let n = tx.replayed;
+        let audit = tx.finish();
+        let msgs: Vec<_> = audit.matched.iter().map(|m| m.msg.clone()).collect();
+        ((stop.map(|i| i.status), audit.ids(), msgs, values), n)
+    };
+    let requests: &[(&str, &[(&str, &str)])] = &[
+        ("/", &[("Host", "h"), ("User-Agent", "Mozilla/5.0 (test)")]),
+        ("/", &[("Host", "h"), ("Lock-Token", "x")]),
+        ("/?pre=1", &[("Host", "h"), ("X-Pre", "1")]),
+        ("/?pre=1&restrict=more", &[("Host", "h"), ("X-Pre", "1")]),
+        ("/?restrict=more", &[("Host", "h"), ("X-Pre", "1")]),
+        ("/", &[("Host", "h"), ("X-Pre", "1")]),
+    ];
+    let mut replayed = 0;
+    // Three rounds: a run is remembered on its inputs' second sight, replayed from the third.
+    for round in 0..3 {
+        for (target, headers) in requests {
+            let (with, n) = outcome(&remembered, target, headers);
+            let (without, none) = outcome(&plain, target, headers);
+            assert_eq!(with, without, "round {round}: {target} {headers:?}");
+            assert_eq!(none, 0);
+            if round == 2 {
+                replayed += n;
+            }
+        }
+    }
+    // The plain requests' runs of rules 3 and 6 are replayed; the restricted ones, which
+    // log, always run.
+    assert!(replayed >= 3, "{replayed} replays");
+    let (blocked, _) = outcome(
+        &remembered,
+        "/?restrict=more",
+        &[("Host", "h"), ("X-Pre", "1")],
+    );
+    assert_eq!(blocked.0, Some(403));
+    let (clean, _) = outcome(&remembered, "/", &[("Host", "h"), ("X-Pre", "1")]);
+    assert_eq!(clean.0, None);
 }
 
 #[test]

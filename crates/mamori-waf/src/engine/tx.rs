@@ -323,10 +323,16 @@ struct Data {
 #[derive(Debug, Default)]
 struct Recorder {
     reads: KeySet,
+    /// `TX` members read by pattern (only while `request`).
+    sels: Vec<Sel>,
     written: Vec<Vec<u8>>,
     impure: bool,
     /// The rule matched a value: `MATCHED_VAR` and friends are its own from here on.
     matched: bool,
+    /// Recording for the memo of request-dependent rules: the request values the rule's
+    /// targets hold are the memo's key, so reading them is allowed, and so is reading `TX`
+    /// by pattern.
+    request: bool,
 }
 
 impl Data {
@@ -341,14 +347,22 @@ impl Data {
         }
     }
 
-    /// Notes a read of the target's values by the rule being recorded.
-    #[inline]
+    /// Notes a read of a link target's values by the rule being recorded.
     fn read_target(&self, t: &Target) {
         if !self.recording {
             return;
         }
         match (t.var, &t.sel) {
             (Var::Tx, Sel::Name(n)) => self.read_tx(n),
+            (Var::Tx, sel) => {
+                let mut r = self.recorder.borrow_mut();
+                if r.request {
+                    r.sels.push(sel.clone());
+                } else {
+                    r.impure = true;
+                }
+            }
+            (_, _) if self.recorder.borrow().request && union_code(t).is_some() => {}
             (var, _) => self.read_other(var),
         }
     }
@@ -524,6 +538,8 @@ pub struct Transaction<'r> {
     /// Scratch for `setvar`'s expanded key and value.
     key_buf: Vec<u8>,
     value_buf: Vec<u8>,
+    /// Scratch for a [`Fixed::Memo`] rule's inputs.
+    memo_buf: Vec<u8>,
     removed_ids: Vec<(u32, u32)>,
     removed_tags: Vec<String>,
     removed_targets: Vec<(RemovedBy, Target)>,
@@ -651,6 +667,7 @@ impl RuleSet {
             path_buf: Vec::new(),
             key_buf: Vec::new(),
             value_buf: Vec::new(),
+            memo_buf: Vec::new(),
             removed_ids: Vec::new(),
             removed_tags: Vec::new(),
             removed_targets: Vec::new(),
@@ -760,6 +777,30 @@ impl WriteLog {
         }
         self.keys()
             .is_none_or(|mut written| written.any(|k| keys.contains(k)))
+    }
+
+    /// Whether the log knows every key changed since the prelude.
+    fn usable(&self) -> bool {
+        self.started && !self.overflowed
+    }
+
+    /// Whether one of `keys`, or a key one of `sels` selects, was noted among the first
+    /// `upto` bytes of the log (also when it cannot tell).
+    fn changed_before(&self, upto: usize, keys: &KeySet, sels: &[Sel]) -> bool {
+        if !self.started || self.overflowed {
+            return true;
+        }
+        let mut rest = &self.bytes[..upto.min(self.bytes.len())];
+        while let Some((&n, tail)) = rest.split_first() {
+            let Some((key, tail)) = tail.split_at_checked(usize::from(n)) else {
+                return true;
+            };
+            if keys.contains(key) || sels.iter().any(|s| s.matches(key)) {
+                return true;
+            }
+            rest = tail;
+        }
+        false
     }
 
     /// The keys noted; `None` when there were too many to keep, or when it never started.
@@ -1127,24 +1168,48 @@ impl<'r> Transaction<'r> {
         entries: &[Entry],
         i: usize,
     ) -> Option<Replay> {
-        /// `MATCHED_VAR` before the rule runs: no value a rule leaves looks like it.
-        const UNSET: &[u8] = b"\0(not set by the rule)";
         self.d.tx.clone_from(&prelude.tx);
-        self.d.matched_var = UNSET.to_vec();
-        self.d.matched_var_name = UNSET.to_vec();
         self.matched.clear();
-        *self.d.recorder.get_mut() = Recorder::default();
+        let (matched, rec) = self.run_recorded(rule, false);
+        let effect = self.effect(rule, rec, matched, entries, i);
+        self.matched.clear();
+        effect
+    }
+
+    /// Runs the rule while recording what it reads and writes (`request`: for the memo of
+    /// request-dependent rules, see [`Recorder`]).
+    fn run_recorded(&mut self, rule: &Rule, request: bool) -> (bool, Recorder) {
+        *self.d.recorder.get_mut() = Recorder {
+            request,
+            ..Recorder::default()
+        };
+        let logged = self.matched.len();
         self.d.recording = true;
         let matched = self.eval_rule(rule);
         self.d.recording = false;
-        let rec = std::mem::take(self.d.recorder.get_mut());
+        let mut rec = std::mem::take(self.d.recorder.get_mut());
         let disruptive = match rule.disruptive {
             Disruptive::Block => self.rs.defaults[rule.phase as usize - 1].disruptive,
             d => d,
         };
-        let logged = !self.matched.is_empty();
-        self.matched.clear();
-        if rec.impure || logged || (matched && disruptive != Disruptive::Pass) {
+        // A run that logged or would stop the request is not replayed.
+        if self.matched.len() != logged || (matched && disruptive != Disruptive::Pass) {
+            rec.impure = true;
+        }
+        (matched, rec)
+    }
+
+    /// What a recorded run of the rule (entry `i`) did, to replay; `None` when it read or
+    /// did more than a replay can stand for.
+    fn effect(
+        &self,
+        rule: &Rule,
+        rec: Recorder,
+        matched: bool,
+        entries: &[Entry],
+        i: usize,
+    ) -> Option<Replay> {
+        if rec.impure {
             return None;
         }
         let (mut sets, mut removes) = (Vec::new(), Vec::new());
@@ -1154,10 +1219,12 @@ impl<'r> Transaction<'r> {
                 None => removes.push(k),
             }
         }
-        let last = (self.d.matched_var != UNSET)
+        let last = rec
+            .matched
             .then(|| (self.d.matched_var.clone(), self.d.matched_var_name.clone()));
         Some(Replay {
             reads: rec.reads,
+            sels: rec.sels,
             next: if matched {
                 after_match(entries, i, rule)
             } else {
@@ -1169,6 +1236,64 @@ impl<'r> Transaction<'r> {
             vars: self.d.matched_vars.as_slice().to_vec(),
             last,
         })
+    }
+
+    /// Runs a [`Fixed::Memo`] rule (entry `i` of phase `pi`): from the thread's memo when it
+    /// holds the run for the same inputs and the request left the `TX` keys it read alone;
+    /// else as written, recording the run (on the inputs' second sight) for next time.
+    fn remembered(&mut self, rule: &Rule, pi: usize, entries: &[Entry], i: usize) -> Outcome {
+        // A rule whose first link is known not to match costs less than its memo key.
+        if let Some((link, slot)) = rule.links.first().and_then(|l| Some((l, l.verdict?))) {
+            if self.known_misses(rule, link, slot) {
+                return Outcome::Ran(false);
+            }
+        }
+        let mut inputs = std::mem::take(&mut self.memo_buf);
+        let owner: Owner = (self.rs.id, (pi << 24) | i);
+        let outcome = if !self.d.tx_written.usable() || !memo_inputs(&self.d, rule, &mut inputs) {
+            Outcome::Ran(self.eval_rule(rule))
+        } else {
+            let h = memo::hash(owner, &inputs);
+            let (next, seen) = RULE_MEMO.with(|m| {
+                let m = m.borrow();
+                let next = m.get(h, owner, &inputs).and_then(|r| {
+                    let log = &self.d.tx_written;
+                    let changed = log.may_have_written(&r.reads)
+                        || (!r.sels.is_empty()
+                            && log.changed_before(usize::MAX, &r.reads, &r.sels));
+                    if changed {
+                        return None;
+                    }
+                    self.replay(r);
+                    Some(r.next)
+                });
+                (next, m.seen(h))
+            });
+            match next {
+                Some(next) => Outcome::Replayed(next),
+                None if seen => {
+                    let upto = self.d.tx_written.bytes.len();
+                    let (matched, rec) = self.run_recorded(rule, true);
+                    let before = self
+                        .d
+                        .tx_written
+                        .changed_before(upto, &rec.reads, &rec.sels);
+                    if !before {
+                        if let Some(r) = self.effect(rule, rec, matched, entries, i) {
+                            let size = r.size();
+                            RULE_MEMO.with(|m| m.borrow_mut().offer(h, owner, &inputs, size, || r));
+                        }
+                    }
+                    Outcome::Ran(matched)
+                }
+                None => {
+                    RULE_MEMO.with(|m| m.borrow_mut().note(h));
+                    Outcome::Ran(self.eval_rule(rule))
+                }
+            }
+        };
+        self.memo_buf = inputs;
+        outcome
     }
 
     fn rule_removed(&self, rule: &Rule) -> bool {
@@ -1277,7 +1402,20 @@ impl<'r> Transaction<'r> {
                     continue;
                 }
             }
-            if self.rule_removed(rule) || !self.eval_rule(rule) {
+            let matched = if self.rule_removed(rule) {
+                false
+            } else if rs.fixed.phases[pi].get(i) == Some(&Fixed::Memo) && self.rules_unchanged() {
+                match self.remembered(rule, pi, entries, i) {
+                    Outcome::Replayed(next) => {
+                        i = next;
+                        continue;
+                    }
+                    Outcome::Ran(matched) => matched,
+                }
+            } else {
+                self.eval_rule(rule)
+            };
+            if !matched {
                 i += 1;
                 continue;
             }
@@ -1396,6 +1534,8 @@ impl<'r> Transaction<'r> {
                     if let Some(r) = self.record(rule, prelude, entries, i) {
                         out.replays.push(r);
                         table[i] = Fixed::Replay((out.replays.len() - 1) as u32);
+                    } else if TxWrites::rule_memo(rule) {
+                        table[i] = Fixed::Memo;
                     }
                     continue;
                 }
@@ -1830,6 +1970,7 @@ impl<'r> Transaction<'r> {
                 }
             }
             _ => {
+                self.d.read_other(v);
                 let target = Target {
                     var: v,
                     sel: match key {
@@ -2009,6 +2150,48 @@ fn target_removed(removed: &[(RemovedBy, Target)], rule: &Rule, var: Var, key: &
     })
 }
 
+/// How [`Transaction::remembered`] ran a rule.
+enum Outcome {
+    /// From the memo: go on at this entry.
+    Replayed(usize),
+    /// As written: whether it matched.
+    Ran(bool),
+}
+
+/// Bytes of inputs and effects a thread's memo of rule runs holds before it starts over.
+const RULE_MEMO_BUDGET: usize = 4 << 20;
+
+thread_local! {
+    /// Runs of [`Fixed::Memo`] rules by their inputs (see [`super::fixed`]).
+    static RULE_MEMO: std::cell::RefCell<Memo<Replay>> =
+        const { std::cell::RefCell::new(Memo::new(RULE_MEMO_BUDGET)) };
+}
+
+/// Writes the request values the rule's targets hold (every link's, `TX` aside) to `out`,
+/// each with its key and length: the memo key of a [`Fixed::Memo`] rule. `false` when they
+/// are too long to remember.
+fn memo_inputs(d: &Data, rule: &Rule, out: &mut Vec<u8>) -> bool {
+    out.clear();
+    for t in rule.links.iter().flat_map(|l| &l.targets) {
+        if t.var == Var::Tx {
+            continue;
+        }
+        out.push(0xff);
+        each_value(d, t, &mut |_, key, value, _| {
+            if out.len() <= memo::MAX {
+                out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+                out.extend_from_slice(key);
+                out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+                out.extend_from_slice(value);
+            }
+        });
+        if out.len() > memo::MAX {
+            return false;
+        }
+    }
+    true
+}
+
 /// Bytes of values a thread's memo of operator answers holds before it starts over.
 const OP_MEMO_BUDGET: usize = 4 << 20;
 
@@ -2146,7 +2329,6 @@ type Visit<'v> = dyn FnMut(Var, &[u8], &[u8], Option<u64>) + 'v;
 
 /// Calls `f(var, key, value, cache key)` for every value a target names.
 fn each_value<'a>(d: &'a Data, t: &Target, f: &mut Visit<'_>) {
-    d.read_target(t);
     let var = t.var;
     let sel = &t.sel;
     let pairs = |store: u64, p: &'a [Pair], f: &mut Visit<'_>| {
