@@ -519,7 +519,7 @@ impl Cache {
         self.unions.insert(key(coll, chain), scan);
     }
 
-    /// Forgets the unions (a collection changed: the body was parsed, response headers came).
+    /// Forgets the unions (a request collection changed: the body was parsed).
     pub fn clear_unions(&mut self) {
         self.verdicts.clear_collections();
         let mut unions = std::mem::take(&mut self.unions);

@@ -932,7 +932,11 @@ impl<'r> Transaction<'r> {
         if self.d.body_access {
             self.parse_body();
         }
-        self.cache.clear_unions();
+        // A body changes REQUEST_BODY and what it parses into (ARGS, FILES, XML); without
+        // one, phase 1's unions and collection verdicts hold for phase 2 as they are.
+        if !self.d.body.is_empty() {
+            self.cache.clear_unions();
+        }
         self.run_phase(2)
     }
 
@@ -1004,7 +1008,7 @@ impl<'r> Transaction<'r> {
             .iter()
             .map(|(k, v)| (k.as_bytes().to_vec(), v.clone()))
             .collect();
-        self.cache.clear_unions();
+        // The unions and collection verdicts are of request collections only: they hold.
         self.run_phase(3)
     }
 
