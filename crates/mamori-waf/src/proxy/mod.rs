@@ -504,9 +504,16 @@ impl Proxy {
             .max_header_list_size(self.config.max_header_bytes.max(8192) as u32)
             .max_concurrent_streams(256);
         let proxy = self.clone();
+        let conn = Arc::new(Conn {
+            peer,
+            local,
+            https,
+            ip: peer.ip().to_string(),
+        });
         let service = hyper::service::service_fn(move |req: Request<Incoming>| {
             let proxy = proxy.clone();
-            async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, peer, local, https).await) }
+            let conn = conn.clone();
+            async move { Ok::<_, std::convert::Infallible>(proxy.handle(req, &conn).await) }
         });
         if let Err(e) = builder.serve_connection(io, service).await {
             tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -514,13 +521,10 @@ impl Proxy {
     }
 
     /// One request, start to finish.
-    pub async fn handle(
-        &self,
-        req: Request<Incoming>,
-        peer: SocketAddr,
-        local: SocketAddr,
-        https: bool,
-    ) -> Response<ProxyBody> {
+    pub async fn handle(&self, req: Request<Incoming>, conn: &Conn) -> Response<ProxyBody> {
+        let Conn {
+            peer, local, https, ..
+        } = *conn;
         let (parts, body) = req.into_parts();
         let host_full = parts
             .headers
@@ -685,7 +689,7 @@ impl Proxy {
         let mut out = Request::builder().method(parts.method.clone()).uri(uri);
         if let Some(h) = out.headers_mut() {
             copy_request_headers(&parts.headers, h);
-            add_forwarded(h, peer, host_full, https);
+            add_forwarded(h, &conn.ip, peer.is_ipv6(), host_full, https);
             if parts.version == hyper::Version::HTTP_2 && !host_full.is_empty() {
                 if let Ok(v) = HeaderValue::from_str(host_full) {
                     h.insert(header::HOST, v);
@@ -987,6 +991,15 @@ impl Proxy {
     }
 }
 
+/// A client connection: its addresses, whether it came over TLS, and the client's address
+/// as text (written into the forwarded headers of each of its requests).
+pub struct Conn {
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    pub https: bool,
+    pub ip: String,
+}
+
 /// Request facts the audit record needs.
 struct Ctx<'s> {
     site: &'s Site,
@@ -1226,50 +1239,84 @@ fn protocol_name(v: hyper::Version) -> &'static str {
     }
 }
 
-fn strip_hop_by_hop(h: &mut HeaderMap) {
-    // Headers named in Connection are hop-by-hop too.
-    let named: Vec<HeaderName> = h
-        .get_all(header::CONNECTION)
+/// Whether a header is hop-by-hop by its name (RFC 9110 7.6.1, and `Transfer-Encoding`,
+/// which the proxy's own framing replaces).
+fn hop_by_hop(n: &HeaderName) -> bool {
+    matches!(
+        n.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "upgrade"
+            | "transfer-encoding"
+    )
+}
+
+/// The headers a `Connection` header names: hop-by-hop for this message too.
+fn connection_named(h: &HeaderMap) -> Vec<HeaderName> {
+    h.get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
+        .collect()
+}
+
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    // Most messages carry none (or only `Connection: keep-alive`): one pass over the names
+    // tells, without looking up each hop-by-hop name.
+    if !h.keys().any(hop_by_hop) {
+        return;
+    }
+    let named = connection_named(h);
     for n in named.iter().chain(HOP_BY_HOP.iter()) {
         h.remove(n);
     }
     h.remove(header::TRANSFER_ENCODING);
 }
 
+/// Copies the headers to forward: all but the hop-by-hop ones.
 fn copy_request_headers(from: &HeaderMap, to: &mut HeaderMap) {
+    let named = if from.contains_key(header::CONNECTION) {
+        connection_named(from)
+    } else {
+        Vec::new()
+    };
     to.reserve(from.len() + 4);
     for (k, v) in from {
-        to.append(k.clone(), v.clone());
+        if !hop_by_hop(k) && !named.contains(k) {
+            to.append(k.clone(), v.clone());
+        }
     }
-    strip_hop_by_hop(to);
 }
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
-/// `prev, next` when the request already had the header (`prev`), else `next`, as a header
-/// value made from the string without copying it.
-fn appended(prev: Option<&HeaderValue>, next: std::fmt::Arguments<'_>) -> Option<HeaderValue> {
-    use std::fmt::Write;
-    let mut v = String::with_capacity(64);
-    if let Some(prev) = prev.and_then(|p| p.to_str().ok()) {
+/// `prev, next` when the request already had the header (`prev`), else `next` (the
+/// concatenation of `parts`), as a header value made from the string without copying it.
+fn appended(prev: Option<&HeaderValue>, parts: &[&str]) -> Option<HeaderValue> {
+    let prev = prev.and_then(|p| p.to_str().ok());
+    let len = prev.map_or(0, |p| p.len() + 2) + parts.iter().map(|p| p.len()).sum::<usize>();
+    let mut v = String::with_capacity(len);
+    if let Some(prev) = prev {
         v.push_str(prev);
         v.push_str(", ");
     }
-    v.write_fmt(next).ok()?;
+    for p in parts {
+        v.push_str(p);
+    }
     HeaderValue::try_from(v).ok()
 }
 
-fn add_forwarded(h: &mut HeaderMap, peer: SocketAddr, host: &str, https: bool) {
-    let ip = peer.ip();
+/// Adds `X-Forwarded-For/-Proto/-Host` and `Forwarded` for a client at `ip` (its text).
+fn add_forwarded(h: &mut HeaderMap, ip: &str, ipv6: bool, host: &str, https: bool) {
     let proto = if https { "https" } else { "http" };
-    if let Some(v) = appended(h.get(&X_FORWARDED_FOR), format_args!("{ip}")) {
+    if let Some(v) = appended(h.get(&X_FORWARDED_FOR), &[ip]) {
         h.insert(X_FORWARDED_FOR, v);
     }
     h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
@@ -1277,20 +1324,18 @@ fn add_forwarded(h: &mut HeaderMap, peer: SocketAddr, host: &str, https: bool) {
         h.insert(X_FORWARDED_HOST, v);
     }
     let quoted_host = !host.is_empty() && host.is_ascii() && !host.contains(['"', ';', ',']);
-    let (open, close) = if peer.is_ipv6() {
-        ("\"[", "]\"")
-    } else {
-        ("", "")
-    };
+    let (open, close) = if ipv6 { ("\"[", "]\"") } else { ("", "") };
     let fwd = if quoted_host {
         appended(
             h.get(header::FORWARDED),
-            format_args!("for={open}{ip}{close};proto={proto};host=\"{host}\""),
+            &[
+                "for=", open, ip, close, ";proto=", proto, ";host=\"", host, "\"",
+            ],
         )
     } else {
         appended(
             h.get(header::FORWARDED),
-            format_args!("for={open}{ip}{close};proto={proto}"),
+            &["for=", open, ip, close, ";proto=", proto],
         )
     };
     if let Some(v) = fwd {
@@ -1429,12 +1474,7 @@ mod tests {
             header::FORWARDED,
             HeaderValue::from_static("for=198.51.100.7"),
         );
-        add_forwarded(
-            &mut h,
-            "[2001:db8::1]:4000".parse().unwrap(),
-            "shop.example",
-            true,
-        );
+        add_forwarded(&mut h, "2001:db8::1", true, "shop.example", true);
         assert_eq!(h["x-forwarded-for"], "198.51.100.7, 2001:db8::1");
         assert_eq!(h["x-forwarded-proto"], "https");
         assert_eq!(h["x-forwarded-host"], "shop.example");
@@ -1444,9 +1484,50 @@ mod tests {
         );
 
         let mut h = HeaderMap::new();
-        add_forwarded(&mut h, "192.0.2.1:80".parse().unwrap(), "bad\"host", false);
+        add_forwarded(&mut h, "192.0.2.1", false, "bad\"host", false);
         assert_eq!(h["x-forwarded-for"], "192.0.2.1");
         assert_eq!(h[header::FORWARDED], "for=192.0.2.1;proto=http");
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_connection_names_are_not_forwarded() {
+        let map = |pairs: &[(&str, &str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.append(
+                    HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                    HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            h
+        };
+        let names = |h: &HeaderMap| {
+            let mut n: Vec<_> = h.keys().map(|k| k.as_str().to_string()).collect();
+            n.sort();
+            n
+        };
+        let from = map(&[
+            ("Host", "shop.example"),
+            ("Connection", "close, X-Secret"),
+            ("X-Secret", "1"),
+            ("Keep-Alive", "timeout=5"),
+            ("TE", "trailers"),
+            ("Upgrade", "h2c"),
+            ("Transfer-Encoding", "chunked"),
+            ("Accept", "text/html"),
+            ("Accept", "*/*"),
+        ]);
+        let mut to = HeaderMap::new();
+        copy_request_headers(&from, &mut to);
+        assert_eq!(names(&to), ["accept", "host"]);
+        assert_eq!(to.get_all(header::ACCEPT).iter().count(), 2);
+        // A response: the same names go; one without any is left as it is.
+        let mut resp = from.clone();
+        strip_hop_by_hop(&mut resp);
+        assert_eq!(names(&resp), ["accept", "host"]);
+        let mut plain = map(&[("Content-Type", "text/html"), ("Content-Length", "5")]);
+        strip_hop_by_hop(&mut plain);
+        assert_eq!(names(&plain), ["content-length", "content-type"]);
     }
 
     #[test]
