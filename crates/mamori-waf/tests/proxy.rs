@@ -309,6 +309,78 @@ async fn a_dead_upstream_gives_a_502_page_at_once() {
     assert!(started.elapsed() < Duration::from_secs(6));
 }
 
+/// An upstream that answers one request per connection and closes it: with `Connection:
+/// close` when `says_so`, else silently (as one whose keep-alive timed out). Counts its
+/// connections.
+async fn one_shot_upstream(says_so: bool) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let close = if says_so { "Connection: close\r\n" } else { "" };
+                let resp = format!("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n{close}\r\nok");
+                let _ = tcp.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn upstream_connections_the_upstream_closes_are_not_reused() {
+    for says_so in [true, false] {
+        let (up, accepted) = one_shot_upstream(says_so).await;
+        let mut config = no_rules();
+        config.sites = vec![site(up)];
+        let (addr, _) = start(config).await;
+        // One client connection, so every request goes through the same serving thread.
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        for i in 0..10 {
+            tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !got.ends_with(b"ok") {
+                let n = tokio::time::timeout(STEP, tcp.read(&mut buf))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert!(n > 0, "request {i}: connection closed");
+                got.extend_from_slice(&buf[..n]);
+            }
+            let text = String::from_utf8_lossy(&got);
+            assert!(text.starts_with("HTTP/1.1 200"), "request {i}: {text}");
+            // The silent close reaches the proxy before the next request.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 10);
+    }
+}
+
+#[tokio::test]
+async fn a_request_without_host_asks_the_upstream_for_itself() {
+    let up = upstream("a").await;
+    let mut config = no_rules();
+    config.sites = vec![site(up)];
+    let (addr, _) = start(config).await;
+    let resp = raw(addr, b"GET /echo HTTP/1.0\r\n\r\n").await;
+    assert!(resp.contains("200"), "{resp}");
+    assert!(resp.contains(&format!("host: {up}")), "{resp}");
+}
+
 #[tokio::test]
 async fn a_slow_upstream_gives_504() {
     let up = upstream("a").await;

@@ -12,6 +12,7 @@
 //! 502 with a page when no upstream answers, 504 when it answers too slowly.
 
 pub mod config;
+pub mod conns;
 pub mod inspect;
 pub mod pages;
 pub mod tls;
@@ -26,8 +27,6 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Frame, Incoming};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use inspect::{Findings, Head, Inspection, Rules};
 use mamori_core::bus::Publisher;
@@ -92,7 +91,8 @@ pub struct Proxy {
     )>,
     /// Clients to the upstreams, one per serving thread ([`Proxy::serve_on_thread`]): a
     /// pooled connection is driven by the runtime that opened it, so each thread keeps its own.
-    clients: Vec<Client<HttpConnector, ProxyBody>>,
+    /// Each serving thread's upstream connections.
+    clients: Vec<conns::Conns>,
     audit: Option<AuditLog>,
     alerts: Option<Publisher>,
     secret: [u8; 32],
@@ -214,16 +214,8 @@ impl Proxy {
                 })?,
             )
         };
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
         let clients = (0..SERVING_THREADS)
-            .map(|_| {
-                Client::builder(TokioExecutor::new())
-                    .pool_idle_timeout(Duration::from_secs(30))
-                    .pool_max_idle_per_host(256)
-                    .build(connector.clone())
-            })
+            .map(|_| conns::Conns::new(Duration::from_secs(5)))
             .collect();
         let mut secret = [0u8; 32];
         for (i, b) in ulid::Ulid::new()
@@ -682,7 +674,7 @@ impl Proxy {
 
         // Forward.
         let upstream = site.pool.pick();
-        let uri = match upstream.uri(target) {
+        let uri = match upstream.origin_form(target) {
             Ok(u) => u,
             Err(e) => return page(pages::bad_gateway(&e.to_string())),
         };
@@ -692,6 +684,12 @@ impl Proxy {
             add_forwarded(h, &conn.ip, peer.is_ipv6(), host_full, https);
             if parts.version == hyper::Version::HTTP_2 && !host_full.is_empty() {
                 if let Ok(v) = HeaderValue::from_str(host_full) {
+                    h.insert(header::HOST, v);
+                }
+            }
+            // An HTTP/1.0 request may come without one; the upstream is asked for itself.
+            if !h.contains_key(header::HOST) {
+                if let Ok(v) = HeaderValue::from_str(upstream.authority.as_str()) {
                     h.insert(header::HOST, v);
                 }
             }
@@ -709,7 +707,8 @@ impl Proxy {
         };
         let timeout = Duration::from_secs(self.config.upstream_timeout_secs.max(1));
         let client = &self.clients[SERVING_THREAD.get() % self.clients.len()];
-        let resp = match tokio::time::timeout(timeout, client.request(out)).await {
+        let resp = match tokio::time::timeout(timeout, client.send(&upstream.authority, out)).await
+        {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => {
                 if e.is_connect() {

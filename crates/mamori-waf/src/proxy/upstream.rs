@@ -35,6 +35,18 @@ impl Upstream {
         }
     }
 
+    /// `path_and_query` as the target of a request to this upstream (origin form, with
+    /// the upstream's path prefix).
+    pub fn origin_form(&self, path_and_query: &str) -> Result<Uri, hyper::http::Error> {
+        if self.prefix.is_empty() {
+            Uri::builder().path_and_query(path_and_query).build()
+        } else {
+            Uri::builder()
+                .path_and_query(format!("{}{}", self.prefix, path_and_query))
+                .build()
+        }
+    }
+
     /// The URI of `path_and_query` on this upstream.
     pub fn uri(&self, path_and_query: &str) -> Result<Uri, hyper::http::Error> {
         let pq = if self.prefix.is_empty() {
