@@ -42,9 +42,9 @@ fn head(method: &str, target: &str, extra: &[(&str, &str)]) -> RequestHead {
     RequestHead::new(method, target, "HTTP/1.1", headers)
 }
 
-/// The GET of `bench/waf/run.sh`: its headers as wrk sends them.
-fn bench_get() -> RequestHead {
-    let headers = [
+/// The requests of `bench/waf/run.sh`, with their headers as wrk sends them (and `extra`).
+fn bench_request(method: &str, target: &str, extra: &[(&str, &str)]) -> RequestHead {
+    let headers: Vec<(String, Vec<u8>)> = [
         ("Host", "shop.example"),
         (
             "User-Agent",
@@ -58,10 +58,15 @@ fn bench_get() -> RequestHead {
         ("Accept-Encoding", "gzip, deflate"),
     ]
     .iter()
+    .chain(extra)
     .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
     .collect();
-    RequestHead::new("GET", "/index.html?q=hello&page=2", "HTTP/1.1", headers)
+    RequestHead::new(method, target, "HTTP/1.1", headers)
 }
+
+/// The form `bench/waf/run.sh` posts.
+const BENCH_FORM: &[u8] =
+    b"user=alice&comment=Hello+world%2C+see+you+at+the+meeting+tomorrow&page=2";
 
 /// Nanoseconds this thread has run on a CPU (Linux `/proc/thread-self/schedstat`), so the
 /// figure holds on a busy machine; `None` elsewhere.
@@ -98,13 +103,30 @@ fn main() {
     );
     let body = b"username=alice&password=correct+horse&remember=on&csrf_token=8f14e45fceea167a5a36dedd4bea2543";
     let len = body.len().to_string();
+    let bench_len = BENCH_FORM.len().to_string();
     let cases: Vec<(&str, RequestHead, &[u8])> = vec![
         (
             "GET",
             head("GET", "/catalog/search?q=running+shoes&page=2", &[]),
             b"",
         ),
-        ("GET as bench/waf sends it", bench_get(), b""),
+        (
+            "GET as bench/waf sends it",
+            bench_request("GET", "/index.html?q=hello&page=2", &[]),
+            b"",
+        ),
+        (
+            "POST as bench/waf sends it",
+            bench_request(
+                "POST",
+                "/index.html",
+                &[
+                    ("Content-Type", "application/x-www-form-urlencoded"),
+                    ("Content-Length", &bench_len),
+                ],
+            ),
+            BENCH_FORM,
+        ),
         (
             "POST form",
             head(
