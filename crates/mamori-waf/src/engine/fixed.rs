@@ -112,7 +112,12 @@ impl KeySet {
     }
 
     pub fn contains(&self, key: &[u8]) -> bool {
-        let (w, b) = KeySet::bit(key);
+        self.contains_at(key, KeySet::bit(key))
+    }
+
+    /// [`KeySet::contains`] for a key whose [`KeySet::bit`] is known.
+    #[inline]
+    pub fn contains_at(&self, key: &[u8], (w, b): (usize, u64)) -> bool {
         self.filter[w] & b != 0 && self.keys.iter().any(|k| k == key)
     }
 }

@@ -735,8 +735,9 @@ const WRITE_LOG_BYTES: usize = 4096;
 #[derive(Debug, Default)]
 struct WriteLog {
     bytes: Vec<u8>,
-    /// The keys' bits in a [`KeySet`]-style filter.
+    /// The keys' bits in a [`KeySet`]-style filter: together, and each key's in order.
     filter: [u64; 4],
+    bits: Vec<(usize, u64)>,
     started: bool,
     overflowed: bool,
 }
@@ -745,6 +746,7 @@ impl WriteLog {
     fn start(&mut self) {
         self.bytes.clear();
         self.filter = [0; 4];
+        self.bits.clear();
         self.started = true;
         self.overflowed = false;
     }
@@ -759,6 +761,7 @@ impl WriteLog {
             Ok(n) if self.bytes.len() + key.len() < WRITE_LOG_BYTES => {
                 self.bytes.push(n);
                 self.bytes.extend_from_slice(key);
+                self.bits.push((w, b));
             }
             _ => self.overflowed = true,
         }
@@ -775,8 +778,11 @@ impl WriteLog {
         {
             return !self.started || self.overflowed;
         }
-        self.keys()
-            .is_none_or(|mut written| written.any(|k| keys.contains(k)))
+        self.keys().is_none_or(|written| {
+            written
+                .zip(&self.bits)
+                .any(|(k, &bit)| keys.contains_at(k, bit))
+        })
     }
 
     /// Whether the log knows every key changed since the prelude.
