@@ -2,7 +2,9 @@
 //! a browser-like GET with a two-argument query and a POST form, each through phases 1-5.
 //!
 //! `cargo run --release -p mamori-waf --example engine_speed [CRS_DIR] [ITERATIONS]`
-//! (CRS_DIR defaults to `../shared/testdata/waf/crs-v4`, else Debian's CRS.)
+//! (CRS_DIR defaults to `../shared/testdata/waf/crs-v4`, else Debian's CRS.) With
+//! `VARY=1`, every request's `User-Agent`, its first header's value and its query differ
+//! from all before: the memos of repeated values never answer.
 
 /// The allocator the `mamori` binary uses, so the figure is the proxy's.
 #[global_allocator]
@@ -140,9 +142,23 @@ fn main() {
             body,
         ),
     ];
+    let vary = std::env::var_os("VARY").is_some();
+    let counter = std::cell::Cell::new(0u64);
     for (name, h, body) in &cases {
         let once = |h: &RequestHead| {
-            let mut tx = rs.transaction(h.clone());
+            let mut h = h.clone();
+            if vary {
+                let n = counter.get();
+                counter.set(n + 1);
+                for (k, v) in h.headers.iter_mut().take(2) {
+                    if k == "Host" || k == "User-Agent" {
+                        v.extend_from_slice(format!(" v{n}").as_bytes());
+                    }
+                }
+                let sep = if h.target.contains('?') { '&' } else { '?' };
+                h.target = format!("{}{sep}v={n}", h.target);
+            }
+            let mut tx = rs.transaction(h);
             let mut stop = tx.process_request_headers();
             if stop.is_none() {
                 tx.append_request_body(body);
