@@ -77,7 +77,12 @@
 //! `TX`: CRS's setup) runs once at load; transactions start from the state it leaves.
 //! Rules that read only `TX` values no later rule writes (CRS's paranoia-level gates and
 //! exclusion switches) are settled at load too (`engine/fixed.rs`): a request jumps over
-//! them unless a `ctl` of its own removed rules or targets. Per thread, values seen on more
+//! them unless a `ctl` of its own removed rules or targets. Rules that read only named `TX`
+//! keys and change only `TX` (CRS's score sums and checks) run once at load while the keys
+//! they read are recorded, and a request that changed none of those keys gets the recorded
+//! effect; rules that read request data and write `TX` (CRS's header-name and file
+//! extension captures) are remembered per thread by the values their targets hold, under
+//! the same condition (`engine/fixed.rs`). Per thread, values seen on more
 //! than one request keep their literal scan and the answers of the costlier operators
 //! compiled at load (`engine/memo.rs`), checked byte for byte on each use, and a verdict per
 //! link (`engine/verdict.rs`): a link whose values are all known not to match it is passed
