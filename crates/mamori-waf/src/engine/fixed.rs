@@ -221,19 +221,7 @@ impl TxWrites {
     /// `TX`, and changes only `TX`. Whether a run really read and changed only that is
     /// checked as it runs.
     pub fn rule_memo(rule: &Rule) -> bool {
-        let template = |t: &Template| {
-            t.parts.iter().all(|p| match p {
-                Part::Lit(_) | Part::Rule(_) => true,
-                Part::Var(v, _) => matches!(
-                    v,
-                    Var::Tx
-                        | Var::MatchedVar
-                        | Var::MatchedVarName
-                        | Var::MatchedVars
-                        | Var::MatchedVarsNames
-                ),
-            })
-        };
+        let template = |t: &Template| t.reads_only_tx();
         let works = rule
             .links
             .iter()

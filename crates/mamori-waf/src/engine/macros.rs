@@ -20,6 +20,22 @@ pub struct Template {
 }
 
 impl Template {
+    /// Whether the template reads nothing but `TX`, `MATCHED_VAR(S)` and the rule's own
+    /// fields.
+    pub fn reads_only_tx(&self) -> bool {
+        self.parts.iter().all(|p| match p {
+            Part::Lit(_) | Part::Rule(_) => true,
+            Part::Var(v, _) => matches!(
+                v,
+                Var::Tx
+                    | Var::MatchedVar
+                    | Var::MatchedVarName
+                    | Var::MatchedVars
+                    | Var::MatchedVarsNames
+            ),
+        })
+    }
+
     pub fn parse(s: &str) -> Template {
         let mut parts = Vec::new();
         let mut rest = s;

@@ -442,6 +442,35 @@ SecMarker END-PL2
     );
 }
 
+/// Phase 2's rules whose fixed entry `is`.
+fn phase2_rules(rs: &RuleSet, is: impl Fn(&fixed::Fixed) -> bool) -> Vec<u32> {
+    rs.fixed.phases[1]
+        .iter()
+        .zip(&rs.phases[1])
+        .filter_map(|(f, e)| match e {
+            Entry::Rule(r) if is(f) => Some(r.id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A request through phases 1 and 2: the intervention, what happened, the `TX` values of
+/// `keys` after phase 2, and how many rules were replayed.
+fn run_keeping_tx(
+    rs: &RuleSet,
+    head: RequestHead,
+    keys: &[&str],
+) -> (Option<Intervention>, Audit, Vec<Option<Vec<u8>>>, usize) {
+    let mut tx = rs.transaction(head);
+    let mut stop = tx.process_request_headers();
+    if stop.is_none() {
+        stop = tx.process_request_body();
+    }
+    let values = keys.iter().map(|k| tx.tx(k).map(<[u8]>::to_vec)).collect();
+    let n = tx.replayed;
+    (stop, tx.finish(), values, n)
+}
+
 #[test]
 fn rules_reading_only_tx_are_replayed_while_the_request_leaves_their_keys_alone() {
     // Rules 4-7 and 9's first link read only TX: recorded at load. Rule 8 reads the request
@@ -463,27 +492,13 @@ SecRule TX:CLEAN "@streq 1" "id:9,phase:2,deny,status:406,chain"
 SecRule MATCHED_VAR "@streq 0" "id:10,phase:2,deny,status:410"
 "#;
     let replayed = rules(text);
-    let ids: Vec<u32> = replayed.fixed.phases[1]
-        .iter()
-        .zip(&replayed.phases[1])
-        .filter_map(|(f, e)| match (f, e) {
-            (fixed::Fixed::Replay(_), Entry::Rule(r)) => Some(r.id),
-            _ => None,
-        })
-        .collect();
+    let ids = phase2_rules(&replayed, |f| matches!(f, fixed::Fixed::Replay(_)));
     assert_eq!(ids, vec![4, 5, 6, 7, 9]);
     let plain = rules(text).without_replays();
     // Each request through both: the same outcome, matches and TX.
     let outcome = |rs: &RuleSet, target: &str| {
-        let mut tx = rs.transaction(get(target, &[]));
-        let mut stop = tx.process_request_headers();
-        if stop.is_none() {
-            stop = tx.process_request_body();
-        }
         let keys = ["score", "sum", "flag", "clean", "x", "0"];
-        let values: Vec<_> = keys.iter().map(|k| tx.tx(k).map(<[u8]>::to_vec)).collect();
-        let n = tx.replayed;
-        let audit = tx.finish();
+        let (stop, audit, values, n) = run_keeping_tx(rs, get(target, &[]), &keys);
         ((stop.map(|i| (i.status, i.msg)), audit.ids(), values), n)
     };
     for target in [
@@ -531,26 +546,12 @@ SecRule TX:score "@ge 5" "id:5,phase:2,deny,status:403"
 SecRule REQUEST_HEADERS:User-Agent "@rx ^.*$" "id:6,phase:2,pass,nolog,t:none,t:sha1,t:hexEncode,setvar:tx.ua=%{MATCHED_VAR}"
 "#;
     let remembered = rules(text);
-    let memo: Vec<u32> = remembered.fixed.phases[1]
-        .iter()
-        .zip(&remembered.phases[1])
-        .filter_map(|(f, e)| match (f, e) {
-            (fixed::Fixed::Memo, Entry::Rule(r)) => Some(r.id),
-            _ => None,
-        })
-        .collect();
+    let memo = phase2_rules(&remembered, |f| *f == fixed::Fixed::Memo);
     assert_eq!(memo, vec![2, 3, 6]);
     let plain = rules(text).without_replays();
     let outcome = |rs: &RuleSet, target: &str, headers: &[(&str, &str)]| {
-        let mut tx = rs.transaction(get(target, headers));
-        let mut stop = tx.process_request_headers();
-        if stop.is_none() {
-            stop = tx.process_request_body();
-        }
         let keys = ["score", "ua", "0", "hn_host", "hn_x-pre", "hn_lock-token"];
-        let values: Vec<_> = keys.iter().map(|k| tx.tx(k).map(<[u8]>::to_vec)).collect();
-        let n = tx.replayed;
-        let audit = tx.finish();
+        let (stop, audit, values, n) = run_keeping_tx(rs, get(target, headers), &keys);
         let msgs: Vec<_> = audit.matched.iter().map(|m| m.msg.clone()).collect();
         ((stop.map(|i| i.status), audit.ids(), msgs, values), n)
     };

@@ -2032,19 +2032,7 @@ pub struct Prelude {
 /// Whether a rule reads nothing but TX and constants and writes nothing but TX, so it does
 /// the same on every request when TX starts the same.
 fn constant_rule(rule: &Rule) -> bool {
-    let template = |t: &Template| {
-        t.parts.iter().all(|p| match p {
-            Part::Lit(_) | Part::Rule(_) => true,
-            Part::Var(v, _) => matches!(
-                v,
-                Var::Tx
-                    | Var::MatchedVar
-                    | Var::MatchedVarName
-                    | Var::MatchedVars
-                    | Var::MatchedVarsNames
-            ),
-        })
-    };
+    let template = |t: &Template| t.reads_only_tx();
     rule.links.iter().all(|l| {
         l.targets
             .iter()
