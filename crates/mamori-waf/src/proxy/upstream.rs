@@ -35,29 +35,29 @@ impl Upstream {
         }
     }
 
+    /// `path_and_query` under the upstream's path prefix.
+    fn prefixed<'a>(&self, path_and_query: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.prefix.is_empty() {
+            path_and_query.into()
+        } else {
+            format!("{}{}", self.prefix, path_and_query).into()
+        }
+    }
+
     /// `path_and_query` as the target of a request to this upstream (origin form, with
     /// the upstream's path prefix).
     pub fn origin_form(&self, path_and_query: &str) -> Result<Uri, hyper::http::Error> {
-        if self.prefix.is_empty() {
-            Uri::builder().path_and_query(path_and_query).build()
-        } else {
-            Uri::builder()
-                .path_and_query(format!("{}{}", self.prefix, path_and_query))
-                .build()
-        }
+        Uri::builder()
+            .path_and_query(self.prefixed(path_and_query).as_ref())
+            .build()
     }
 
     /// The URI of `path_and_query` on this upstream.
     pub fn uri(&self, path_and_query: &str) -> Result<Uri, hyper::http::Error> {
-        let pq = if self.prefix.is_empty() {
-            path_and_query.to_string()
-        } else {
-            format!("{}{}", self.prefix, path_and_query)
-        };
         Uri::builder()
             .scheme("http")
             .authority(self.authority.clone())
-            .path_and_query(pq)
+            .path_and_query(self.prefixed(path_and_query).as_ref())
             .build()
     }
 }
