@@ -6,7 +6,8 @@
 #
 # Needs: nginx libnginx-mod-http-modsecurity modsecurity-crs wrk (Debian packages).
 # Usage: bash bench/waf/run.sh [seconds per run, default 10]   (MAMORI=path: another build;
-#        ROUNDS=n: every measured run n times, interleaved, ratios from the medians)
+#        ROUNDS=n: every measured run n times, interleaved, ratios from the medians;
+#        WAF_ARGS="...": more arguments to `mamori waf serve`, e.g. "--scheduling normal")
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DUR=${1:-10}
@@ -74,7 +75,7 @@ http {
 CONF
 nginx -p "$WORK" -c "$WORK/nginx.conf"
 "$MAMORI_BIN" --data "$WORK/mamori-data" waf serve --listen 127.0.0.1:18103 \
-  --upstream http://127.0.0.1:18100 --rules /usr/share/modsecurity-crs --audit-log "$WORK/audit.jsonl" 2>"$WORK/mamori.log" &
+  --upstream http://127.0.0.1:18100 --rules /usr/share/modsecurity-crs --audit-log "$WORK/audit.jsonl" ${WAF_ARGS:-} 2>"$WORK/mamori.log" &
 MAMORI_PID=$!
 for i in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:18103/ && break; sleep 0.2; done
 

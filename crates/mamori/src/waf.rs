@@ -3,7 +3,8 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use mamori_waf::proxy::config::{Mode, ProxyConfig, SiteConfig};
+use mamori_waf::proxy::config::{Mode, ProxyConfig, Scheduling, SiteConfig};
+use mamori_waf::proxy::sched;
 use mamori_waf::proxy::Proxy;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -68,6 +69,10 @@ pub struct ServeArgs {
     /// Store alerts in the console's store under this tenant.
     #[arg(long)]
     tenant: Option<String>,
+    /// How the kernel schedules the serving threads: adaptive (default: normal while a thread
+    /// is mostly idle, batch while it is busy), batch or normal (overrides waf.scheduling).
+    #[arg(long)]
+    scheduling: Option<Scheduling>,
 }
 
 pub async fn run(g: &crate::cli::Global, cmd: WafCommand) -> Result<std::process::ExitCode> {
@@ -132,6 +137,9 @@ async fn serve(g: &crate::cli::Global, args: ServeArgs) -> Result<()> {
     }
     if let Some(t) = args.tls_listen {
         waf.tls_listen = t;
+    }
+    if let Some(s) = args.scheduling {
+        waf.scheduling = s;
     }
     if !args.upstream.is_empty() {
         let mut site = SiteConfig {
@@ -217,19 +225,27 @@ pub async fn run_proxy(
     let mut serving = Vec::with_capacity(sockets.len());
     let mut listening = Vec::with_capacity(sockets.len());
     let mut handoffs = mamori_waf::proxy::Handoff::for_threads(sockets.len()).into_iter();
+    let scheduling = proxy.scheduling();
     for (i, socket) in sockets.into_iter().enumerate() {
         let handoff = handoffs.next();
         let mut rx = stop_rx.clone();
         let p: Arc<Proxy> = proxy.clone();
         let (ready, ready_rx) = tokio::sync::oneshot::channel();
         listening.push(ready_rx);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("starting a WAF thread's runtime")?;
+        let mut builder = tokio::runtime::Builder::new_current_thread();
+        builder.enable_all();
+        if scheduling == Scheduling::Adaptive {
+            builder
+                .on_thread_park(sched::parked)
+                .on_thread_unpark(sched::unparked);
+        }
+        let runtime = builder.build().context("starting a WAF thread's runtime")?;
         let thread = std::thread::Builder::new()
             .name(format!("mamori-waf-{i}"))
             .spawn(move || {
+                if let Err(e) = sched::start(scheduling) {
+                    tracing::warn!(error = %e, ?scheduling, "could not set a WAF thread's scheduling");
+                }
                 runtime.block_on(async move {
                     // The socket becomes a listener on the runtime that serves it.
                     let listener = match socket.listen(1024) {
@@ -263,7 +279,7 @@ pub async fn run_proxy(
         let _ = stop_tx.send(true);
         return Err(e).with_context(|| format!("listening on {listen}"));
     }
-    tracing::info!(listen = %local, rules = proxy.rule_count(), threads = serving.len(), "WAF listening");
+    tracing::info!(listen = %local, rules = proxy.rule_count(), threads = serving.len(), ?scheduling, "WAF listening");
     let mut health = proxy.spawn_health_checks();
     health.push(proxy.spawn_reloader());
     shutdown.await;

@@ -214,6 +214,19 @@ fn serve_waf(
     log: &str,
     stderr: Stdio,
 ) -> Child {
+    serve_waf_with(data, port, upstream_port, rules, log, stderr, &[])
+}
+
+/// [`serve_waf`] with more arguments to `waf serve`.
+fn serve_waf_with(
+    data: &Path,
+    port: u16,
+    upstream_port: u16,
+    rules: &Path,
+    log: &str,
+    stderr: Stdio,
+    more: &[&str],
+) -> Child {
     Command::new(bin())
         .arg("--data")
         .arg(data)
@@ -221,6 +234,7 @@ fn serve_waf(
         .args(["--upstream", &format!("http://127.0.0.1:{upstream_port}")])
         .arg("--rules")
         .arg(rules)
+        .args(more)
         .env("MAMORI_LOG", log)
         .stdout(Stdio::null())
         .stderr(stderr)
@@ -346,4 +360,59 @@ fn waf_serve_answers_on_every_thread_and_will_not_share_its_port() {
         stderr.contains(&format!("listening on {listen}")) && stderr.contains("in use"),
         "{stderr}"
     );
+}
+
+/// The scheduling policy of each `mamori-waf-N` thread of process `pid` (field 41 of
+/// `/proc/PID/task/TID/stat`: 0 SCHED_OTHER, 3 SCHED_BATCH).
+fn serving_thread_policies(pid: u32) -> Vec<u32> {
+    let mut policies = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap().path();
+        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if !comm.starts_with("mamori-waf-") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.join("stat")).unwrap();
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        // `after` starts at field 3 (state), so field 41 is its 39th.
+        let policy = after.split_whitespace().nth(38).unwrap().parse().unwrap();
+        policies.push(policy);
+    }
+    policies
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn waf_serve_runs_its_serving_threads_batch_scheduled_unless_told_otherwise() {
+    let web = temp_dir("wafsched-site");
+    let site = site(&web);
+    for (more, policy) in [(&[][..], 3), (&["--scheduling", "normal"][..], 0)] {
+        let data = temp_dir("wafsched");
+        std::fs::create_dir_all(&data).unwrap();
+        let rules = data.join("local.conf");
+        std::fs::write(&rules, "SecRuleEngine On\n").unwrap();
+        let port = free_port();
+        let running = Running(serve_waf_with(
+            &data,
+            port,
+            site.port,
+            &rules,
+            "warn",
+            Stdio::null(),
+            more,
+        ));
+        wait_for(port);
+        let (status, body) = http(
+            port,
+            "GET /index.html HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n",
+        );
+        assert_eq!(status, 200, "{body}");
+        let policies = serving_thread_policies(running.0.id());
+        assert!(!policies.is_empty(), "no mamori-waf-N threads");
+        assert!(
+            policies.iter().all(|&p| p == policy),
+            "{more:?}: policies {policies:?}, expected {policy}"
+        );
+    }
 }

@@ -31,6 +31,36 @@ impl std::str::FromStr for Mode {
     }
 }
 
+/// How the kernel schedules the threads that serve plain HTTP ([`super::sched`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheduling {
+    /// `normal` while a thread is mostly idle, `batch` while it is busy.
+    #[default]
+    Adaptive,
+    /// `SCHED_BATCH`: a serving thread woken by a socket does not preempt the task running on
+    /// its core; it runs when that task's slice ends or it sleeps, and then finds several
+    /// requests ready instead of one. Fewer context switches on a busy machine; on a quiet
+    /// one a woken thread can wait behind another task where it would have preempted it.
+    Batch,
+    /// `SCHED_OTHER`, the kernel's default: a woken serving thread may preempt at once.
+    Normal,
+}
+
+impl std::str::FromStr for Scheduling {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "adaptive" => Ok(Scheduling::Adaptive),
+            "batch" => Ok(Scheduling::Batch),
+            "normal" | "other" => Ok(Scheduling::Normal),
+            _ => Err(format!(
+                "unknown scheduling {s:?} (expected adaptive, batch or normal)"
+            )),
+        }
+    }
+}
+
 /// `[waf]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -63,6 +93,8 @@ pub struct ProxyConfig {
     pub upstream_timeout_secs: u64,
     /// Seconds between upstream health checks.
     pub health_interval_secs: u64,
+    /// How the kernel schedules the serving threads ([`Scheduling`]).
+    pub scheduling: Scheduling,
     pub sensor: String,
     #[serde(rename = "site")]
     pub sites: Vec<SiteConfig>,
@@ -85,6 +117,7 @@ impl Default for ProxyConfig {
             header_timeout_secs: 10,
             upstream_timeout_secs: 30,
             health_interval_secs: 5,
+            scheduling: Scheduling::Adaptive,
             sensor: "waf".into(),
             sites: Vec::new(),
         }
@@ -189,4 +222,30 @@ impl ProxyConfig {
 pub fn default_rules() -> Option<PathBuf> {
     let debian = PathBuf::from("/usr/share/modsecurity-crs");
     debian.join("rules").is_dir().then_some(debian)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waf(text: &str) -> Result<ProxyConfig, String> {
+        ProxyConfig::from_table(&text.parse::<toml::Table>().map_err(|e| e.to_string())?)
+    }
+
+    #[test]
+    fn waf_scheduling_is_adaptive_unless_set() {
+        assert_eq!(waf("").unwrap().scheduling, Scheduling::Adaptive);
+        assert_eq!(
+            waf("scheduling = \"normal\"").unwrap().scheduling,
+            Scheduling::Normal
+        );
+        let e = waf("scheduling = \"fifo\"").unwrap_err();
+        assert!(e.contains("fifo") && e.contains("batch"), "{e}");
+        assert_eq!("Batch".parse(), Ok(Scheduling::Batch));
+        assert!("rt"
+            .parse::<Scheduling>()
+            .unwrap_err()
+            .contains("batch or normal"));
+        assert_eq!("adaptive".parse(), Ok(Scheduling::Adaptive));
+    }
 }

@@ -15,6 +15,7 @@ pub mod config;
 pub mod conns;
 pub mod inspect;
 pub mod pages;
+pub mod sched;
 pub mod tls;
 pub mod upstream;
 
@@ -239,6 +240,11 @@ impl Proxy {
             secret,
             taps: std::sync::Mutex::new(Vec::new()),
         }))
+    }
+
+    /// How the serving threads are to be scheduled (`waf.scheduling`).
+    pub fn scheduling(&self) -> config::Scheduling {
+        self.config.scheduling
     }
 
     pub fn rule_count(&self) -> usize {
