@@ -384,10 +384,16 @@ fn serving_thread_policies(pid: u32) -> Vec<u32> {
 
 #[test]
 #[cfg(target_os = "linux")]
-fn waf_serve_runs_its_serving_threads_batch_scheduled_unless_told_otherwise() {
+fn waf_serve_schedules_its_serving_threads_as_told() {
     let web = temp_dir("wafsched-site");
     let site = site(&web);
-    for (more, policy) in [(&[][..], 3), (&["--scheduling", "normal"][..], 0)] {
+    // Adaptive (the default) threads start on the default policy and stay there while idle;
+    // how they move under load is tested in `mamori_waf::proxy::sched`.
+    for (more, policy) in [
+        (&[][..], 0),
+        (&["--scheduling", "batch"][..], 3),
+        (&["--scheduling", "normal"][..], 0),
+    ] {
         let data = temp_dir("wafsched");
         std::fs::create_dir_all(&data).unwrap();
         let rules = data.join("local.conf");
@@ -408,7 +414,16 @@ fn waf_serve_runs_its_serving_threads_batch_scheduled_unless_told_otherwise() {
             "GET /index.html HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n",
         );
         assert_eq!(status, 200, "{body}");
-        let policies = serving_thread_policies(running.0.id());
+        // An adaptive thread busy with the start-up's first requests may be batch for a
+        // moment; it is judged again within a second of going idle.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let policies = loop {
+            let policies = serving_thread_policies(running.0.id());
+            if policies.iter().all(|&p| p == policy) || Instant::now() > deadline {
+                break policies;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
         assert!(!policies.is_empty(), "no mamori-waf-N threads");
         assert!(
             policies.iter().all(|&p| p == policy),
