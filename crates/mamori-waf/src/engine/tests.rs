@@ -530,6 +530,49 @@ SecRule MATCHED_VAR "@streq 0" "id:10,phase:2,deny,status:410"
 }
 
 #[test]
+fn a_ctl_that_removes_targets_changes_only_the_rules_it_names() {
+    // Rule 2 removes REQUEST_FILENAME from the rules tagged xss, as CRS v4's 941010 does on
+    // nearly every request. Rule 10 is settled at load and rule 13 replayed: neither is
+    // tagged, so both keep their fast path; rule 12 runs without the removed target.
+    let text = r#"
+SecRuleEngine On
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.pl=1,setvar:tx.score=0"
+SecRule ARGS:quiet "@streq 1" "id:2,phase:1,pass,nolog,ctl:ruleRemoveTargetByTag=xss;REQUEST_FILENAME"
+SecRule TX:PL "@lt 2" "id:10,phase:2,pass,nolog,skipAfter:END-PL2"
+SecRule ARGS "@streq pl2" "id:11,phase:2,deny,status:403"
+SecMarker END-PL2
+SecRule REQUEST_FILENAME|ARGS "@contains <x>" "id:12,phase:2,pass,log,tag:xss,setvar:tx.score=+5"
+SecRule TX:SCORE "@ge 5" "id:13,phase:2,deny,status:406"
+"#;
+    let fast = rules(text);
+    assert_eq!(
+        phase2_rules(&fast, |f| matches!(f, fixed::Fixed::Replay(_))),
+        vec![13]
+    );
+    let plain = rules(text).without_replays();
+    let outcome = |rs: &RuleSet, target: &str| {
+        let (stop, audit, values, n) = run_keeping_tx(rs, get(target, &[]), &["score"]);
+        ((stop.map(|i| i.status), audit.ids(), values), n)
+    };
+    for (target, status) in [
+        ("/%3Cx%3E", Some(406)),
+        ("/%3Cx%3E?quiet=1", None),
+        ("/?quiet=1&a=%3Cx%3E", Some(406)),
+        ("/?quiet=1&a=pl2", None),
+        ("/?a=pl2", None),
+    ] {
+        let (with, n) = outcome(&fast, target);
+        let (without, _) = outcome(&plain, target);
+        assert_eq!(with, without, "{target}");
+        assert_eq!(with.0, status, "{target}");
+        // Where the score stayed 0, rule 13 was replayed despite rule 2's removal.
+        if status.is_none() {
+            assert_eq!(n, 1, "{target}");
+        }
+    }
+}
+
+#[test]
 fn rules_over_request_values_are_remembered_by_their_inputs() {
     // Rule 3 captures each header name into TX and checks them against a setup list, as
     // CRS's 920450 does; rule 6 hashes the User-Agent, as 901318. Rule 2 writes a key rule

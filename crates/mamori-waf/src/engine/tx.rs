@@ -271,6 +271,15 @@ enum RemovedBy {
     Tag(String),
 }
 
+impl RemovedBy {
+    fn applies(&self, rule: &Rule) -> bool {
+        match self {
+            RemovedBy::Ids(ids) => in_ranges(rule.id, ids),
+            RemovedBy::Tag(tag) => rule.tags.iter().any(|x| x == tag),
+        }
+    }
+}
+
 /// The request's and response's variables.
 struct Data {
     head: RequestHead,
@@ -1121,6 +1130,16 @@ impl<'r> Transaction<'r> {
             && self.removed_targets.is_empty()
     }
 
+    /// Whether this transaction's `ctl` removals leave `rule` as it was loaded, so that what
+    /// was settled, recorded or remembered of it holds. CRS v4's 941010 removes
+    /// `REQUEST_FILENAME` from the XSS rules on nearly every request; that changes those rules
+    /// only, not the hundreds after them.
+    fn rule_unchanged(&self, rule: &Rule) -> bool {
+        self.rules_unchanged()
+            || (!self.rule_removed(rule)
+                && !self.removed_targets.iter().any(|(by, _)| by.applies(rule)))
+    }
+
     /// What a rule that always matches leaves (see [`super::fixed`]), as `eval_rule` would.
     fn apply_fixed(&mut self, m: &FixedMatch) {
         self.d.matched_vars.clear();
@@ -1367,18 +1386,18 @@ impl<'r> Transaction<'r> {
                 return None;
             }
             match rs.fixed.phases[pi].get(i) {
-                Some(&Fixed::Never) if self.rules_unchanged() => {
+                Some(&Fixed::Never) if self.rule_unchanged(rule) => {
                     self.d.matched_vars.clear();
                     i += 1;
                     continue;
                 }
-                Some(&Fixed::Always(m)) if self.rules_unchanged() => {
+                Some(&Fixed::Always(m)) if self.rule_unchanged(rule) => {
                     let m = &rs.fixed.matches[m as usize];
                     self.apply_fixed(m);
                     i = m.next;
                     continue;
                 }
-                Some(&Fixed::Replay(r)) if self.rules_unchanged() => {
+                Some(&Fixed::Replay(r)) if self.rule_unchanged(rule) => {
                     let r = &rs.fixed.replays[r as usize];
                     if !self.d.tx_written.may_have_written(&r.reads) {
                         self.replay(r);
@@ -1415,7 +1434,8 @@ impl<'r> Transaction<'r> {
             }
             let matched = if self.rule_removed(rule) {
                 false
-            } else if rs.fixed.phases[pi].get(i) == Some(&Fixed::Memo) && self.rules_unchanged() {
+            } else if rs.fixed.phases[pi].get(i) == Some(&Fixed::Memo) && self.rule_unchanged(rule)
+            {
                 match self.remembered(rule, pi, entries, i) {
                     Outcome::Replayed(next) => {
                         i = next;
@@ -2140,13 +2160,9 @@ fn passed_over(
 }
 
 fn target_removed(removed: &[(RemovedBy, Target)], rule: &Rule, var: Var, key: &[u8]) -> bool {
-    removed.iter().any(|(by, t)| {
-        let applies = match by {
-            RemovedBy::Ids(ids) => in_ranges(rule.id, ids),
-            RemovedBy::Tag(tag) => rule.tags.iter().any(|x| x == tag),
-        };
-        applies && t.excludes(var, key)
-    })
+    removed
+        .iter()
+        .any(|(by, t)| by.applies(rule) && t.excludes(var, key))
 }
 
 /// How [`Transaction::remembered`] ran a rule.
