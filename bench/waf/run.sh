@@ -7,14 +7,19 @@
 # Needs: nginx libnginx-mod-http-modsecurity modsecurity-crs wrk (Debian packages).
 # Usage: bash bench/waf/run.sh [seconds per run, default 10]   (MAMORI=path: another build;
 #        ROUNDS=n: every measured run n times, interleaved, ratios from the medians;
-#        WAF_ARGS="...": more arguments to `mamori waf serve`, e.g. "--scheduling normal")
+#        WAF_ARGS="...": more arguments to `mamori waf serve`, e.g. "--scheduling normal";
+#        CRS=DIR: another CRS for both WAFs, e.g. ../shared/testdata/waf/crs-v4)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DUR=${1:-10}
 ROUNDS=${ROUNDS:-1}
 TARGET=${CARGO_TARGET_DIR:-target}
 for bin in nginx wrk; do command -v $bin >/dev/null || { echo "missing $bin: apt-get install nginx libnginx-mod-http-modsecurity modsecurity-crs wrk"; exit 1; }; done
-[ -d /usr/share/modsecurity-crs/rules ] || { echo "missing Debian's CRS: apt-get install modsecurity-crs"; exit 1; }
+# CRS=DIR: another CRS (e.g. ../shared/testdata/waf/crs-v4) for both WAFs, with its
+# crs-setup.conf, else its crs-setup.conf.example. Default: Debian's modsecurity-crs (3.3.4).
+CRS_DIR=${CRS:-/usr/share/modsecurity-crs}
+CRS_DIR=$(cd "$CRS_DIR" && pwd) || { echo "no CRS directory $CRS"; exit 1; }
+[ -d "$CRS_DIR/rules" ] || { echo "missing $CRS_DIR/rules (Debian's CRS: apt-get install modsecurity-crs)"; exit 1; }
 MODSEC_MOD=$(ls /usr/lib/nginx/modules/ngx_http_modsecurity_module.so)
 # MAMORI=path measures another build (e.g. an older one, alternately with this one).
 if [ -n "${MAMORI:-}" ]; then
@@ -44,11 +49,19 @@ SecCookieFormat 0
 SecAuditEngine Off
 SecUnicodeMapFile /etc/nginx/unicode.mapping 20127
 CONF
+if [ "$CRS_DIR" = /usr/share/modsecurity-crs ]; then
+  CRS_SETUP=/etc/modsecurity/crs/crs-setup.conf
+elif [ -f "$CRS_DIR/crs-setup.conf" ]; then
+  CRS_SETUP=$CRS_DIR/crs-setup.conf
+else
+  CRS_SETUP=$CRS_DIR/crs-setup.conf.example
+fi
 cat > "$WORK/modsec-main.conf" <<CONF
 Include $WORK/modsecurity.conf
-Include /etc/modsecurity/crs/crs-setup.conf
-Include /usr/share/modsecurity-crs/rules/*.conf
+Include $CRS_SETUP
+Include $CRS_DIR/rules/*.conf
 CONF
+echo "CRS: $CRS_DIR (setup: $CRS_SETUP)"
 mkdir -p "$WORK/html" "$WORK/logs"
 head -c 2000 /dev/zero | tr '\0' 'x' > "$WORK/html/index.html"
 # nginx runs as many workers as Mamori runs serving threads (one per core, as Debian's
@@ -75,7 +88,7 @@ http {
 CONF
 nginx -p "$WORK" -c "$WORK/nginx.conf"
 "$MAMORI_BIN" --data "$WORK/mamori-data" waf serve --listen 127.0.0.1:18103 \
-  --upstream http://127.0.0.1:18100 --rules /usr/share/modsecurity-crs --audit-log "$WORK/audit.jsonl" ${WAF_ARGS:-} 2>"$WORK/mamori.log" &
+  --upstream http://127.0.0.1:18100 --rules "$CRS_DIR" --audit-log "$WORK/audit.jsonl" ${WAF_ARGS:-} 2>"$WORK/mamori.log" &
 MAMORI_PID=$!
 for i in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:18103/ && break; sleep 0.2; done
 
