@@ -119,6 +119,18 @@ impl Link {
     }
 }
 
+/// One of 64 bits standing for `tag` (tags sharing a bit are told apart by their text).
+pub fn tag_bit(tag: &str) -> u64 {
+    let h = tag.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    1 << (h >> 58)
+}
+
+fn tag_mask(tags: &[String]) -> u64 {
+    tags.iter().fold(0, |m, t| m | tag_bit(t))
+}
+
 /// A compiled rule.
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -134,6 +146,8 @@ pub struct Rule {
     pub logdata: Option<Template>,
     pub severity: Option<u8>,
     pub tags: Vec<String>,
+    /// [`tag_bit`] of each of `tags`, or'ed: a tag whose bit is not set is not the rule's.
+    pub tag_mask: u64,
     pub ver: Option<String>,
     pub log: bool,
     pub skip_after: Option<String>,
@@ -989,6 +1003,7 @@ impl Builder {
             msg: a.msg.as_deref().map(Template::parse),
             logdata: a.logdata.as_deref().map(Template::parse),
             severity: a.severity,
+            tag_mask: tag_mask(&a.tags),
             tags: a.tags,
             ver: a.ver,
             log: a.log.unwrap_or(def.log),
@@ -1061,6 +1076,7 @@ impl Builder {
                                 rule.log = l;
                             }
                             rule.tags.extend(a.tags.iter().cloned());
+                            rule.tag_mask = tag_mask(&rule.tags);
                             if let Some(first) = rule.links.first_mut() {
                                 if a.t_none || !a.transforms.is_empty() {
                                     let mut ts = if a.t_none {

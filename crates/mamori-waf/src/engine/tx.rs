@@ -1,7 +1,7 @@
 //! One request through the rules.
 
 use super::compile::{
-    in_ranges, Action, Ctl, Disruptive, Entry, Link, Op, Rule, SetOp, SEVERITIES,
+    in_ranges, tag_bit, Action, Ctl, Disruptive, Entry, Link, Op, Rule, SetOp, SEVERITIES,
 };
 use super::fixed::{Fixed, FixedMatch, FixedRules, KeySet, Replay, TxWrites};
 use super::macros::{Part, Template};
@@ -268,14 +268,17 @@ fn store_set(map: &mut FxMap<Vec<u8>, Vec<u8>>, key: &[u8], value: &[u8]) -> boo
 
 enum RemovedBy {
     Ids(Vec<(u32, u32)>),
-    Tag(String),
+    /// A tag and its [`tag_bit`].
+    Tag(String, u64),
 }
 
 impl RemovedBy {
     fn applies(&self, rule: &Rule) -> bool {
         match self {
             RemovedBy::Ids(ids) => in_ranges(rule.id, ids),
-            RemovedBy::Tag(tag) => rule.tags.iter().any(|x| x == tag),
+            RemovedBy::Tag(tag, bit) => {
+                rule.tag_mask & bit != 0 && rule.tags.iter().any(|x| x == tag)
+            }
         }
     }
 }
@@ -1931,7 +1934,7 @@ impl<'r> Transaction<'r> {
                 .push((RemovedBy::Ids(ids.clone()), t.clone())),
             Ctl::RemoveTargetByTag(tag, t) => self
                 .removed_targets
-                .push((RemovedBy::Tag(tag.clone()), t.clone())),
+                .push((RemovedBy::Tag(tag.clone(), tag_bit(tag)), t.clone())),
             Ctl::RuleEngine(m) => {
                 self.mode = match (*m, self.forced_detection) {
                     (EngineMode::On, true) => EngineMode::DetectionOnly,
