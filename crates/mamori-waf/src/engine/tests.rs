@@ -530,6 +530,43 @@ SecRule MATCHED_VAR "@streq 0" "id:10,phase:2,deny,status:410"
 }
 
 #[test]
+fn rules_reading_tx_by_pattern_are_replayed_while_no_key_they_select_changes() {
+    // Rule 3 reads TX members by pattern, as CRS's 922110 reads the multipart content types
+    // rule 2 collects: recorded at load, where no key matches, and replayed while the request
+    // writes none that does.
+    let text = r#"
+SecRuleEngine On
+SecAction "id:1,phase:1,pass,nolog,setvar:tx.mp_count=0,setvar:tx.other=0"
+SecRule ARGS:ct "@rx ^([a-z]+/[a-z]+)$" "id:2,phase:2,pass,nolog,capture,setvar:'tx.mp_ct_%{tx.mp_count}=%{tx.1}',setvar:tx.mp_count=+1"
+SecRule ARGS:other "@streq 1" "id:4,phase:2,pass,nolog,setvar:tx.other=1"
+SecRule TX:/^mp_ct_/ "!@rx ^text/" "id:3,phase:2,deny,status:403"
+"#;
+    let fast = rules(text);
+    assert_eq!(
+        phase2_rules(&fast, |f| matches!(f, fixed::Fixed::Replay(_))),
+        vec![3]
+    );
+    let plain = rules(text).without_replays();
+    let outcome = |rs: &RuleSet, target: &str| {
+        let keys = ["mp_ct_0", "mp_count"];
+        let (stop, audit, values, n) = run_keeping_tx(rs, get(target, &[]), &keys);
+        ((stop.map(|i| i.status), audit.ids(), values), n)
+    };
+    for (target, status, replayed) in [
+        ("/", None, 1),
+        ("/?other=1", None, 1),
+        ("/?ct=text/plain", None, 0),
+        ("/?ct=image/png", Some(403), 0),
+    ] {
+        let (with, n) = outcome(&fast, target);
+        let (without, _) = outcome(&plain, target);
+        assert_eq!(with, without, "{target}");
+        assert_eq!(with.0, status, "{target}");
+        assert_eq!(n, replayed, "{target}");
+    }
+}
+
+#[test]
 fn a_ctl_that_removes_targets_changes_only_the_rules_it_names() {
     // Rule 2 removes REQUEST_FILENAME from the rules tagged xss, as CRS v4's 941010 does on
     // nearly every request. Rule 10 is settled at load and rule 13 replayed: neither is

@@ -329,21 +329,20 @@ struct Data {
 }
 
 /// What a rule run at load read and wrote (see [`super::fixed::Replay`]): the `TX` keys it
-/// read before writing them, the keys it wrote, and whether it read anything else (request
-/// data, a `TX` member chosen by pattern, `MATCHED_VAR` before matching itself) or had an
-/// effect besides `TX` — then it cannot be replayed.
+/// read before writing them, the patterns it chose `TX` members by, the keys it wrote, and
+/// whether it read anything else (request data, `MATCHED_VAR` before matching itself) or had
+/// an effect besides `TX` — then it cannot be replayed.
 #[derive(Debug, Default)]
 struct Recorder {
     reads: KeySet,
-    /// `TX` members read by pattern (only while `request`).
+    /// `TX` members read by pattern.
     sels: Vec<Sel>,
     written: Vec<Vec<u8>>,
     impure: bool,
     /// The rule matched a value: `MATCHED_VAR` and friends are its own from here on.
     matched: bool,
     /// Recording for the memo of request-dependent rules: the request values the rule's
-    /// targets hold are the memo's key, so reading them is allowed, and so is reading `TX`
-    /// by pattern.
+    /// targets hold are the memo's key, so reading them is allowed.
     request: bool,
 }
 
@@ -366,14 +365,7 @@ impl Data {
         }
         match (t.var, &t.sel) {
             (Var::Tx, Sel::Name(n)) => self.read_tx(n),
-            (Var::Tx, sel) => {
-                let mut r = self.recorder.borrow_mut();
-                if r.request {
-                    r.sels.push(sel.clone());
-                } else {
-                    r.impure = true;
-                }
-            }
+            (Var::Tx, sel) => self.recorder.borrow_mut().sels.push(sel.clone()),
             (_, _) if self.recorder.borrow().request && union_code(t).is_some() => {}
             (var, _) => self.read_other(var),
         }
@@ -1402,7 +1394,13 @@ impl<'r> Transaction<'r> {
                 }
                 Some(&Fixed::Replay(r)) if self.rule_unchanged(rule) => {
                     let r = &rs.fixed.replays[r as usize];
-                    if !self.d.tx_written.may_have_written(&r.reads) {
+                    let log = &self.d.tx_written;
+                    // The keys by the filter; the patterns (CRS's multipart content types) by
+                    // the log's keys.
+                    if !log.may_have_written(&r.reads)
+                        && (r.sels.is_empty()
+                            || !log.changed_before(usize::MAX, &KeySet::default(), &r.sels))
+                    {
                         self.replay(r);
                         i = r.next;
                         continue;
