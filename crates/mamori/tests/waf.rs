@@ -205,20 +205,9 @@ impl Drop for Running {
     }
 }
 
-/// `mamori waf serve` on `port` in front of `upstream_port`, logging at `log` to `stderr`.
+/// `mamori waf serve` on `port` in front of `upstream_port`, logging at `log` to `stderr`,
+/// with `more` arguments.
 fn serve_waf(
-    data: &Path,
-    port: u16,
-    upstream_port: u16,
-    rules: &Path,
-    log: &str,
-    stderr: Stdio,
-) -> Child {
-    serve_waf_with(data, port, upstream_port, rules, log, stderr, &[])
-}
-
-/// [`serve_waf`] with more arguments to `waf serve`.
-fn serve_waf_with(
     data: &Path,
     port: u16,
     upstream_port: u16,
@@ -283,6 +272,7 @@ fn waf_serve_deals_connections_round_robin_over_its_threads() {
         &rules,
         "info,mamori_waf::proxy=debug",
         std::fs::File::create(&log).unwrap().into(),
+        &[],
     ));
     wait_for(port);
     for i in 0..12 {
@@ -329,7 +319,7 @@ fn waf_serve_answers_on_every_thread_and_will_not_share_its_port() {
     .unwrap();
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let serve = |data: &Path| serve_waf(data, port, site.port, &rules, "warn", Stdio::piped());
+    let serve = |data: &Path| serve_waf(data, port, site.port, &rules, "warn", Stdio::piped(), &[]);
     let _first = Running(serve(&data));
     wait_for(port);
 
@@ -399,7 +389,7 @@ fn waf_serve_schedules_its_serving_threads_as_told() {
         let rules = data.join("local.conf");
         std::fs::write(&rules, "SecRuleEngine On\n").unwrap();
         let port = free_port();
-        let running = Running(serve_waf_with(
+        let running = Running(serve_waf(
             &data,
             port,
             site.port,
