@@ -794,6 +794,13 @@ impl WriteLog {
         self.started && !self.overflowed
     }
 
+    /// Whether the transaction may have changed what a recorded run read: its keys by the
+    /// filter, its patterns (rarely any) by the log's keys.
+    fn may_have_changed(&self, r: &Replay) -> bool {
+        self.may_have_written(&r.reads)
+            || (!r.sels.is_empty() && self.changed_before(usize::MAX, &KeySet::default(), &r.sels))
+    }
+
     /// Whether one of `keys`, or a key one of `sels` selects, was noted among the first
     /// `upto` bytes of the log (also when it cannot tell).
     fn changed_before(&self, upto: usize, keys: &KeySet, sels: &[Sel]) -> bool {
@@ -1281,12 +1288,7 @@ impl<'r> Transaction<'r> {
             let (next, seen) = RULE_MEMO.with(|m| {
                 let m = m.borrow();
                 let next = m.get(h, owner, &inputs).and_then(|r| {
-                    let log = &self.d.tx_written;
-                    // The keys by the filter; the patterns (rarely any) by the log's keys.
-                    let changed = log.may_have_written(&r.reads)
-                        || (!r.sels.is_empty()
-                            && log.changed_before(usize::MAX, &KeySet::default(), &r.sels));
-                    if changed {
+                    if self.d.tx_written.may_have_changed(r) {
                         return None;
                     }
                     self.replay(r);
@@ -1394,13 +1396,7 @@ impl<'r> Transaction<'r> {
                 }
                 Some(&Fixed::Replay(r)) if self.rule_unchanged(rule) => {
                     let r = &rs.fixed.replays[r as usize];
-                    let log = &self.d.tx_written;
-                    // The keys by the filter; the patterns (CRS's multipart content types) by
-                    // the log's keys.
-                    if !log.may_have_written(&r.reads)
-                        && (r.sels.is_empty()
-                            || !log.changed_before(usize::MAX, &KeySet::default(), &r.sels))
-                    {
+                    if !self.d.tx_written.may_have_changed(r) {
                         self.replay(r);
                         i = r.next;
                         continue;
