@@ -840,3 +840,65 @@ SecRule REQUEST_FILENAME "!@rx ^/[a-z/]*$" "id:16,phase:1,pass,log"
     // By the last round, links were passed over on what earlier rounds found.
     assert!(passed_over > 10, "{passed_over}");
 }
+
+#[test]
+fn new_values_alone_are_scanned_beside_values_known_not_to_match() {
+    // A visit: the same headers and cookie on every request, one query value that changes.
+    // Once the repeated values have verdicts, a link is passed over on the scan of the new
+    // value alone, and runs only on the values it might match; the outcome is that of a
+    // rule set meeting every value for the first time.
+    let text = r#"
+SecRuleEngine DetectionOnly
+SecRule ARGS|REQUEST_COOKIES "@rx (?i)union\s+select" "id:21,phase:2,pass,log,t:none,t:urlDecodeUni"
+SecRule ARGS|REQUEST_HEADERS "@contains <script" "id:22,phase:2,pass,log,t:lowercase"
+SecRule ARGS "@rx drop\s+table" "id:23,phase:2,pass,log,multiMatch,t:none,t:lowercase"
+SecRule REQUEST_HEADERS:Referer "@contains evil.example" "id:24,phase:2,pass,log"
+"#;
+    let warm = rules(text);
+    let ua = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+    let visit = |q: &str, referer: &str| {
+        get(
+            &format!("/search?page=2&q={q}"),
+            &[
+                ("User-Agent", ua),
+                ("Referer", referer),
+                (
+                    "Cookie",
+                    "session=3f1c9a7be2d04c55a1f0e9d2b7c6a581; theme=dark",
+                ),
+            ],
+        )
+    };
+    let home = "https://shop.example/home";
+    // Three sights of the repeated values: the third request knows their verdicts.
+    for _ in 0..3 {
+        run(&warm, visit("running+shoes", home), b"");
+    }
+    let cases = [
+        (visit("red+shoes", home), vec![]),
+        (visit("1%20UNION%20SELECT%20x", home), vec![21]),
+        (visit("%253Cscript%253E", home), vec![]),
+        (visit("<SCRIPT>", home), vec![22]),
+        (visit("DROP%20TABLE%20t", home), vec![23]),
+        (visit("blue+shoes", "https://evil.example/"), vec![24]),
+        (visit("green+shoes", home), vec![]),
+    ];
+    let (mut by_new, mut known) = (0, 0);
+    for (head, want) in &cases {
+        let cold = rules(text);
+        let mut tx = warm.transaction(head.clone());
+        tx.process_request_headers();
+        tx.process_request_body();
+        by_new += tx.passed_by_new_values;
+        known += tx.values_known_to_miss;
+        assert_eq!(&tx.finish().ids(), want, "{}", head.target);
+        assert_eq!(
+            run(&cold, head.clone(), b"").1.ids(),
+            *want,
+            "{}",
+            head.target
+        );
+    }
+    assert!(by_new >= 6, "links passed over on new values: {by_new}");
+    assert!(known >= 3, "values a link did not run on: {known}");
+}

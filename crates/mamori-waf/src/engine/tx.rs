@@ -491,14 +491,27 @@ fn collection_target(t: &Target) -> Target {
     }
 }
 
-/// Whether some value of the target's collection may satisfy `want` (the union of its
-/// values' scans, computed once per collection and chain); `None` when unknown.
+/// Which values of a collection a union scan covers.
+#[derive(Clone, Copy, PartialEq)]
+enum Values {
+    All,
+    /// Only those without verdicts (see [`Verdicts::seen_miss`](super::verdict::Verdicts)):
+    /// the others are answered by their verdicts.
+    New,
+}
+
+/// Union codes of [`Values::New`] unions are offset by this from the collection's.
+const NEW_UNION: u64 = 64;
+
+/// Whether some value of the target's collection (or of its new values) may satisfy `want`
+/// (the union of its values' scans, computed once per collection and chain); `None` when
+/// unknown.
 fn collection_may_match(
     rs: &RuleSet,
     d: &Data,
     cache: &mut Cache,
     t: &Target,
-    chain: ChainId,
+    (chain, which): (ChainId, Values),
     want: &super::prefilter::Want,
 ) -> Option<bool> {
     let Some(code) = union_code(t) else {
@@ -508,13 +521,18 @@ fn collection_may_match(
         return if any { None } else { Some(false) };
     };
     let lits = rs.literals.as_ref()?;
-    if let Some(u) = cache.union(code, chain) {
+    let ucode = match which {
+        Values::All => code,
+        Values::New => code + NEW_UNION,
+    };
+    if let Some(u) = cache.union(ucode, chain) {
         return Some(u.satisfies(want));
     }
     let all = collection_target(t);
     let mut union = cache.scan();
     let mut complete = true;
     each_value(d, &all, &mut |_, _, value: &[u8], ckey| match ckey {
+        Some(k) if which == Values::New && !cache.verdicts.is_new(k, value) => {}
         Some(k) => {
             let data = cache.transformed(&rs.chains, k, value, chain);
             union.merge(cache.scan_of(lits, k, chain, data, value));
@@ -526,8 +544,19 @@ fn collection_may_match(
     }
     union.sort();
     let ok = union.satisfies(want);
-    cache.set_union(code, chain, union);
+    cache.set_union(ucode, chain, union);
     Some(ok)
+}
+
+/// Computes what the values of the target's collection (`code`) are known not to match,
+/// unless done for this transaction.
+fn collection_verdicts(d: &Data, cache: &mut Cache, target: &Target, code: u64) {
+    if !cache.verdicts.ready(code) {
+        let every = collection_target(target);
+        cache.verdicts.collection(code, |f| {
+            each_value(d, &every, &mut |_, _, value, ckey| f(ckey, value))
+        });
+    }
 }
 
 /// One request (and its response) through the rules.
@@ -555,6 +584,12 @@ pub struct Transaction<'r> {
     /// Links passed over because their values were known not to match them.
     #[cfg(test)]
     pub(super) passed_by_verdict: usize,
+    /// Links passed over on the scans of their collections' new values alone, and values
+    /// a link did not run on because their verdicts said they do not match it.
+    #[cfg(test)]
+    pub(super) passed_by_new_values: usize,
+    #[cfg(test)]
+    pub(super) values_known_to_miss: usize,
     /// Rules replayed (see [`Replay`]).
     #[cfg(test)]
     pub(super) replayed: usize,
@@ -682,6 +717,10 @@ impl RuleSet {
             phases_done: [false; 5],
             #[cfg(test)]
             passed_by_verdict: 0,
+            #[cfg(test)]
+            passed_by_new_values: 0,
+            #[cfg(test)]
+            values_known_to_miss: 0,
             #[cfg(test)]
             replayed: 0,
         }
@@ -1114,13 +1153,19 @@ impl<'r> Transaction<'r> {
     /// Whether the unions already computed for the rule's first link rule out a match (then
     /// the rule would do nothing: see [`Quick`]). `false` when a union is not known yet: the
     /// rule then runs and computes it.
-    fn quick_skip(&self, q: &Quick, ids: &[u32]) -> bool {
+    /// With the first link's verdict slot, a collection whose values with verdicts are known
+    /// not to match it is ruled out by the union of its new values, as in `eval_link`.
+    fn quick_skip(&self, q: &Quick, ids: &[u32], slot: Option<u32>) -> bool {
         let want = &ids[q.ids.0 as usize..q.ids.1 as usize];
         q.codes[..q.targets as usize].iter().all(|&code| {
-            match self.cache.union(u64::from(code), q.chain) {
-                Some(u) => !u.has_any(&q.bytes, want),
-                None => false,
-            }
+            let code = u64::from(code);
+            let new_only =
+                slot.is_some_and(|s| self.cache.verdicts.seen_miss(code, s) == Some(true));
+            let union = match self.cache.union(code, q.chain) {
+                None if new_only => self.cache.union(code + NEW_UNION, q.chain),
+                u => u,
+            };
+            union.is_some_and(|u| !u.has_any(&q.bytes, want))
         })
     }
 
@@ -1405,7 +1450,8 @@ impl<'r> Transaction<'r> {
                 _ => {}
             }
             // The rule's first link is known not to match any value of its collections.
-            if let Some(v) = &rs.quick[pi].verdicts[i] {
+            let verdict_quick = &rs.quick[pi].verdicts[i];
+            if let Some(v) = verdict_quick {
                 if self
                     .cache
                     .verdicts
@@ -1417,7 +1463,7 @@ impl<'r> Transaction<'r> {
                 }
             }
             if let Some(q) = &rs.quick[pi].entries[i] {
-                if self.quick_skip(q, &rs.quick[pi].ids) {
+                if self.quick_skip(q, &rs.quick[pi].ids, verdict_quick.as_ref().map(|v| v.slot)) {
                     // What the unions show holds for each value: the values learn it now,
                     // not on a later request that evaluates the rule.
                     if let Some((link, slot)) =
@@ -1679,12 +1725,33 @@ impl<'r> Transaction<'r> {
                 path.push(link.chain);
             }
             let Transaction { rs, d, cache, .. } = self;
+            // A collection whose values with verdicts are all known not to match the link
+            // needs only its new values scanned (on a visit's later requests, the one or
+            // two values that changed).
+            let which = |cache: &mut Cache, t: &Target| match (link.verdict, union_code(t)) {
+                (Some(slot), Some(code)) => {
+                    collection_verdicts(d, cache, t, code);
+                    match cache.verdicts.seen_miss(code, slot) {
+                        Some(true) => Values::New,
+                        _ => Values::All,
+                    }
+                }
+                _ => Values::All,
+            };
+            let mut by_new = false;
             let skip = path.iter().all(|&chain| {
-                link.targets
-                    .iter()
-                    .all(|t| collection_may_match(rs, d, cache, t, chain, want) == Some(false))
+                link.targets.iter().all(|t| {
+                    let which = which(cache, t);
+                    by_new |= which == Values::New;
+                    collection_may_match(rs, d, cache, t, (chain, which), want) == Some(false)
+                })
             });
             self.path_buf = path;
+            #[cfg(test)]
+            {
+                self.passed_by_new_values += usize::from(skip && by_new);
+            }
+            let _ = by_new;
             if skip {
                 if let Some(slot) = link.verdict {
                     self.record_misses(link, slot);
@@ -1695,6 +1762,7 @@ impl<'r> Transaction<'r> {
         let mut found = std::mem::take(&mut self.found);
         found.clear();
         let mut path = std::mem::take(&mut self.path_buf);
+        let mut known_to_miss = 0usize;
         {
             let Transaction {
                 rs,
@@ -1723,6 +1791,19 @@ impl<'r> Transaction<'r> {
                         count += 1;
                         return;
                     }
+                    // A value known not to match the link adds nothing; one whose verdict
+                    // is not known yet gets it.
+                    let unknown = match (link.verdict, ckey) {
+                        (Some(slot), Some(k)) => match cache.verdicts.get(k, value, slot) {
+                            Some(false) => {
+                                known_to_miss += 1;
+                                return;
+                            }
+                            Some(true) => None,
+                            None => Some((slot, k)),
+                        },
+                        _ => None,
+                    };
                     if found.len() >= 1000 {
                         return;
                     }
@@ -1739,9 +1820,8 @@ impl<'r> Transaction<'r> {
                         ckey,
                         &mut found,
                     );
-                    if let (Some(slot), Some(k)) = (link.verdict, ckey) {
-                        let matched = found.len() > n;
-                        cache.verdicts.set(k, value, slot, matched);
+                    if let Some((slot, k)) = unknown {
+                        cache.verdicts.set(k, value, slot, found.len() > n);
                     }
                 };
                 each_value(d, target, &mut visit);
@@ -1768,6 +1848,11 @@ impl<'r> Transaction<'r> {
             }
         }
         self.path_buf = path;
+        #[cfg(test)]
+        {
+            self.values_known_to_miss += known_to_miss;
+        }
+        let _ = known_to_miss;
         let matched = !found.is_empty();
         // Actions run once per matched value, with that value's captures (as ModSecurity v3).
         for f in found.as_slice() {
@@ -1818,17 +1903,8 @@ impl<'r> Transaction<'r> {
             // that selects members (`REQUEST_HEADERS:User-Agent`) is known from its own
             // values when the collection's others were never run through this link.
             if let Some(code) = union_code(target) {
-                let known = match cache.verdicts.collection_miss(code, slot) {
-                    Some(known) => known,
-                    None => {
-                        let every = collection_target(target);
-                        cache.verdicts.collection(code, |f| {
-                            each_value(d, &every, &mut |_, _, value, ckey| f(ckey, value))
-                        });
-                        cache.verdicts.collection_miss(code, slot) == Some(true)
-                    }
-                };
-                if known {
+                collection_verdicts(d, cache, target, code);
+                if cache.verdicts.collection_miss(code, slot) == Some(true) {
                     return true;
                 }
             }

@@ -61,6 +61,11 @@ pub struct Verdicts {
     /// to match, one bit per slot in the low bit of its pair; valid while `ready` has the
     /// code's bit.
     misses: Vec<Vec<u64>>,
+    /// The same over the collection's values that have verdicts (seen on an earlier
+    /// request), for the collections with others (bits of `with_new`): with it, a link is
+    /// ruled out by the scans of the new values alone.
+    seen_misses: Vec<Vec<u64>>,
+    with_new: u64,
     ready: u64,
 }
 
@@ -187,6 +192,33 @@ impl Verdicts {
         })
     }
 
+    /// Whether [`Verdicts::collection`] computed collection `code` for this transaction.
+    #[inline]
+    pub fn ready(&self, code: u64) -> bool {
+        code < 64 && self.ready & (1 << code) != 0
+    }
+
+    /// Whether every value of collection `code` that has verdicts is known not to match link
+    /// `slot` (the others being values no earlier request carried), once computed.
+    #[inline]
+    pub fn seen_miss(&self, code: u64, slot: u32) -> Option<bool> {
+        if !self.ready(code) {
+            return None;
+        }
+        let of = match self.with_new & (1 << code) {
+            0 => &self.misses,
+            _ => &self.seen_misses,
+        };
+        let w = of[code as usize][slot as usize / 32];
+        Some((w >> ((slot % 32) * 2)) & 1 == 1)
+    }
+
+    /// Whether the value under `key` has no verdicts: its first sight, or too long to keep.
+    #[inline]
+    pub fn is_new(&mut self, key: u64, value: &[u8]) -> bool {
+        self.table(key, value).filter(|t| !t.dormant).is_none()
+    }
+
     /// Whether every value of each of these collections is known not to match link
     /// `slot` (false while one of them is not computed yet).
     #[inline]
@@ -210,23 +242,43 @@ impl Verdicts {
         if self.misses.len() <= code as usize {
             self.misses.resize_with(code as usize + 1, Vec::new);
         }
+        if self.seen_misses.len() <= code as usize {
+            self.seen_misses.resize_with(code as usize + 1, Vec::new);
+        }
         let mut acc = std::mem::take(&mut self.misses[code as usize]);
         acc.clear();
         acc.resize(words, LOW);
+        // Only once a value without verdicts turns up: until then it is `acc`.
+        let mut seen = std::mem::take(&mut self.seen_misses[code as usize]);
+        let mut with_new = false;
         values(&mut |key, value| {
-            let known = key
-                .and_then(|k| self.table(k, value))
-                .filter(|t| !t.dormant);
+            let known = match key {
+                Some(k) => self.table(k, value).filter(|t| !t.dormant),
+                None => None,
+            };
             match known {
                 Some(t) => {
+                    let acc = if with_new { &mut seen } else { &mut acc };
                     for (a, w) in acc.iter_mut().zip(&t.words) {
                         *a &= w & !(w >> 1);
                     }
                 }
-                None => acc.fill(0),
+                None => {
+                    if !with_new {
+                        with_new = true;
+                        seen.clone_from(&acc);
+                        acc.fill(0);
+                    }
+                    // A value without a key has neither verdicts nor a scan of its own.
+                    if key.is_none() {
+                        seen.fill(0);
+                    }
+                }
             }
         });
         self.misses[code as usize] = acc;
+        self.seen_misses[code as usize] = seen;
+        self.with_new = (self.with_new & !(1 << code)) | (u64::from(with_new) << code);
         self.ready |= 1 << code;
     }
 
