@@ -1324,6 +1324,14 @@ impl<'r> Transaction<'r> {
                 return Outcome::Ran(false);
             }
         }
+        // So does one ruled out by the scans of its collections (a request's new values
+        // give new memo keys: the memo would not answer).
+        if let Some(link) = rule.links.first() {
+            if !self.d.recording && self.unions_rule_out(link) {
+                self.d.matched_vars.clear();
+                return Outcome::Ran(false);
+            }
+        }
         let mut inputs = std::mem::take(&mut self.memo_buf);
         let owner: Owner = (self.rs.id, (pi << 24) | i);
         let outcome = if !self.d.tx_written.usable() || !memo_inputs(&self.d, rule, &mut inputs) {
@@ -1713,51 +1721,8 @@ impl<'r> Transaction<'r> {
                 dynamic.as_deref()
             }
         };
-        // Skip the link when no value of its collections contains a required literal (with
-        // multiMatch: after no step of the transformation chain).
-        if let Some(want) = link.union_prefilter() {
-            let mut path = std::mem::take(&mut self.path_buf);
-            if link.multi_match {
-                self.rs.chains.path_nodes(link.chain, &mut path);
-                path.push(0);
-            } else {
-                path.clear();
-                path.push(link.chain);
-            }
-            let Transaction { rs, d, cache, .. } = self;
-            // A collection whose values with verdicts are all known not to match the link
-            // needs only its new values scanned (on a visit's later requests, the one or
-            // two values that changed).
-            let which = |cache: &mut Cache, t: &Target| match (link.verdict, union_code(t)) {
-                (Some(slot), Some(code)) => {
-                    collection_verdicts(d, cache, t, code);
-                    match cache.verdicts.seen_miss(code, slot) {
-                        Some(true) => Values::New,
-                        _ => Values::All,
-                    }
-                }
-                _ => Values::All,
-            };
-            let mut by_new = false;
-            let skip = path.iter().all(|&chain| {
-                link.targets.iter().all(|t| {
-                    let which = which(cache, t);
-                    by_new |= which == Values::New;
-                    collection_may_match(rs, d, cache, t, (chain, which), want) == Some(false)
-                })
-            });
-            self.path_buf = path;
-            #[cfg(test)]
-            {
-                self.passed_by_new_values += usize::from(skip && by_new);
-            }
-            let _ = by_new;
-            if skip {
-                if let Some(slot) = link.verdict {
-                    self.record_misses(link, slot);
-                }
-                return false;
-            }
+        if self.unions_rule_out(link) {
+            return false;
         }
         let mut found = std::mem::take(&mut self.found);
         found.clear();
@@ -1917,6 +1882,57 @@ impl<'r> Transaction<'r> {
             });
             all
         })
+    }
+
+    /// Whether no value of the link's collections contains a literal it requires (with
+    /// multiMatch: after no step of its transformation chain); the values then learn that
+    /// they do not match it.
+    fn unions_rule_out(&mut self, link: &Link) -> bool {
+        let Some(want) = link.union_prefilter() else {
+            return false;
+        };
+        let mut path = std::mem::take(&mut self.path_buf);
+        if link.multi_match {
+            self.rs.chains.path_nodes(link.chain, &mut path);
+            path.push(0);
+        } else {
+            path.clear();
+            path.push(link.chain);
+        }
+        let Transaction { rs, d, cache, .. } = self;
+        // A collection whose values with verdicts are all known not to match the link needs
+        // only its new values scanned (on a visit's later requests, the one or two values
+        // that changed).
+        let which = |cache: &mut Cache, t: &Target| match (link.verdict, union_code(t)) {
+            (Some(slot), Some(code)) => {
+                collection_verdicts(d, cache, t, code);
+                match cache.verdicts.seen_miss(code, slot) {
+                    Some(true) => Values::New,
+                    _ => Values::All,
+                }
+            }
+            _ => Values::All,
+        };
+        let mut by_new = false;
+        let skip = path.iter().all(|&chain| {
+            link.targets.iter().all(|t| {
+                let which = which(cache, t);
+                by_new |= which == Values::New;
+                collection_may_match(rs, d, cache, t, (chain, which), want) == Some(false)
+            })
+        });
+        self.path_buf = path;
+        #[cfg(test)]
+        {
+            self.passed_by_new_values += usize::from(skip && by_new);
+        }
+        let _ = by_new;
+        if skip {
+            if let Some(slot) = link.verdict {
+                self.record_misses(link, slot);
+            }
+        }
+        skip
     }
 
     /// Records that no value of the link's targets matches it (their literals are absent).
