@@ -1324,10 +1324,11 @@ impl<'r> Transaction<'r> {
                 return Outcome::Ran(false);
             }
         }
-        // So does one ruled out by the scans of its collections (a request's new values
-        // give new memo keys: the memo would not answer).
+        // So does one ruled out by the scans of its collections, when they hold new values
+        // (which give new memo keys: the memo would not answer).
         if let Some(link) = rule.links.first() {
-            if !self.d.recording && self.unions_rule_out(link) {
+            let new = |t: &Target| union_code(t).is_some_and(|c| self.cache.verdicts.has_new(c));
+            if !self.d.recording && link.targets.iter().any(new) && self.unions_rule_out(link) {
                 self.d.matched_vars.clear();
                 return Outcome::Ran(false);
             }

@@ -213,6 +213,13 @@ impl Verdicts {
         Some((w >> ((slot % 32) * 2)) & 1 == 1)
     }
 
+    /// Whether collection `code`, computed for this transaction, holds a value without
+    /// verdicts.
+    #[inline]
+    pub fn has_new(&self, code: u64) -> bool {
+        self.ready(code) && self.with_new & (1 << code) != 0
+    }
+
     /// Whether the value under `key` has no verdicts: its first sight, or too long to keep.
     #[inline]
     pub fn is_new(&mut self, key: u64, value: &[u8]) -> bool {
