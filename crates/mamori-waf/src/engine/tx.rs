@@ -1914,11 +1914,12 @@ impl<'r> Transaction<'r> {
             }
             _ => Values::All,
         };
-        let mut by_new = false;
+        let (mut by_new, mut all_new) = (false, true);
         let skip = path.iter().all(|&chain| {
             link.targets.iter().all(|t| {
                 let which = which(cache, t);
                 by_new |= which == Values::New;
+                all_new &= which == Values::New;
                 collection_may_match(rs, d, cache, t, (chain, which), want) == Some(false)
             })
         });
@@ -1928,7 +1929,9 @@ impl<'r> Transaction<'r> {
             self.passed_by_new_values += usize::from(skip && by_new);
         }
         let _ = by_new;
-        if skip {
+        // Ruled out on new values alone, the others already say so, and new values have no
+        // verdicts to record yet.
+        if skip && !all_new {
             if let Some(slot) = link.verdict {
                 self.record_misses(link, slot);
             }
