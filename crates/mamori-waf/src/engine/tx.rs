@@ -8,6 +8,7 @@ use super::macros::{Part, Template};
 use super::memo::{self, Memo, Owner};
 use super::prefilter::{Cache, ChainId, FxMap, Quick};
 use super::vars::{Sel, Target, Var};
+use super::verdict::Verdicts;
 use super::{EngineMode, RuleSet};
 use crate::body::{self, Limits, Xml};
 use crate::operator::{OpMatch, Operator};
@@ -495,7 +496,7 @@ fn collection_target(t: &Target) -> Target {
 #[derive(Clone, Copy, PartialEq)]
 enum Values {
     All,
-    /// Only those without verdicts (see [`Verdicts::seen_miss`](super::verdict::Verdicts)):
+    /// Only those without verdicts (see [`Verdicts::seen_miss`]):
     /// the others are answered by their verdicts.
     New,
 }
@@ -1335,7 +1336,9 @@ impl<'r> Transaction<'r> {
         }
         let mut inputs = std::mem::take(&mut self.memo_buf);
         let owner: Owner = (self.rs.id, (pi << 24) | i);
-        let outcome = if !self.d.tx_written.usable() || !memo_inputs(&self.d, rule, &mut inputs) {
+        let outcome = if !self.d.tx_written.usable()
+            || !memo_inputs(&self.d, &mut self.cache.verdicts, rule, &mut inputs)
+        {
             Outcome::Ran(self.eval_rule(rule))
         } else {
             let h = memo::hash(owner, &inputs);
@@ -2277,23 +2280,26 @@ thread_local! {
 
 /// Writes the request values the rule's targets hold (every link's, `TX` aside) to `out`,
 /// each with its key and length: the memo key of a [`Fixed::Memo`] rule. `false` when they
-/// are too long to remember.
-fn memo_inputs(d: &Data, rule: &Rule, out: &mut Vec<u8>) -> bool {
+/// are too long to remember, or one of them is new to the thread (no verdicts: then the
+/// memo cannot know these inputs, and they are remembered from their next sight on).
+fn memo_inputs(d: &Data, verdicts: &mut Verdicts, rule: &Rule, out: &mut Vec<u8>) -> bool {
     out.clear();
+    let mut new = false;
     for t in rule.links.iter().flat_map(|l| &l.targets) {
         if t.var == Var::Tx {
             continue;
         }
         out.push(0xff);
-        each_value(d, t, &mut |_, key, value, _| {
-            if out.len() <= memo::MAX {
+        each_value(d, t, &mut |_, key, value, ckey| {
+            if out.len() <= memo::MAX && !new {
+                new = ckey.is_some_and(|k| verdicts.is_new(k, value));
                 out.extend_from_slice(&(key.len() as u32).to_le_bytes());
                 out.extend_from_slice(key);
                 out.extend_from_slice(&(value.len() as u32).to_le_bytes());
                 out.extend_from_slice(value);
             }
         });
-        if out.len() > memo::MAX {
+        if out.len() > memo::MAX || new {
             return false;
         }
     }
