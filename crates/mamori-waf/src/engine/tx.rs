@@ -551,6 +551,7 @@ fn collection_may_match(
 
 /// Computes what the values of the target's collection (`code`) are known not to match,
 /// unless done for this transaction.
+#[inline]
 fn collection_verdicts(d: &Data, cache: &mut Cache, target: &Target, code: u64) {
     if !cache.verdicts.ready(code) {
         let every = collection_target(target);
@@ -1160,10 +1161,10 @@ impl<'r> Transaction<'r> {
         let want = &ids[q.ids.0 as usize..q.ids.1 as usize];
         q.codes[..q.targets as usize].iter().all(|&code| {
             let code = u64::from(code);
-            let new_only =
-                slot.is_some_and(|s| self.cache.verdicts.seen_miss(code, s) == Some(true));
+            let v = &self.cache.verdicts;
+            let new_only = |s| v.has_new(code) && v.seen_miss(code, s) == Some(true);
             let union = match self.cache.union(code, q.chain) {
-                None if new_only => self.cache.union(code + NEW_UNION, q.chain),
+                None if slot.is_some_and(new_only) => self.cache.union(code + NEW_UNION, q.chain),
                 u => u,
             };
             union.is_some_and(|u| !u.has_any(&q.bytes, want))
@@ -2290,9 +2291,11 @@ fn memo_inputs(d: &Data, verdicts: &mut Verdicts, rule: &Rule, out: &mut Vec<u8>
             continue;
         }
         out.push(0xff);
+        // Values are looked at only in a collection known to hold new ones.
+        let look = union_code(t).is_some_and(|c| verdicts.has_new(c));
         each_value(d, t, &mut |_, key, value, ckey| {
             if out.len() <= memo::MAX && !new {
-                new = ckey.is_some_and(|k| verdicts.is_new(k, value));
+                new = look && ckey.is_some_and(|k| verdicts.is_new(k, value));
                 out.extend_from_slice(&(key.len() as u32).to_le_bytes());
                 out.extend_from_slice(key);
                 out.extend_from_slice(&(value.len() as u32).to_le_bytes());

@@ -270,15 +270,17 @@ impl Verdicts {
                         *a &= w & !(w >> 1);
                     }
                 }
+                // A value without a key has neither verdicts nor a scan of its own: no link
+                // is known not to match the collection, nor ruled out on its new values.
+                None if key.is_none() => {
+                    acc.fill(0);
+                    seen.fill(0);
+                }
                 None => {
                     if !with_new {
                         with_new = true;
                         seen.clone_from(&acc);
                         acc.fill(0);
-                    }
-                    // A value without a key has neither verdicts nor a scan of its own.
-                    if key.is_none() {
-                        seen.fill(0);
                     }
                 }
             }
