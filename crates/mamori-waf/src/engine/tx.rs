@@ -1155,6 +1155,7 @@ impl<'r> Transaction<'r> {
     /// Whether the unions already computed for the rule's first link rule out a match (then
     /// the rule would do nothing: see [`Quick`]). `false` when a union is not known yet: the
     /// rule then runs and computes it.
+    ///
     /// With the first link's verdict slot, a collection whose values with verdicts are known
     /// not to match it is ruled out by the union of its new values, as in `eval_link`.
     fn quick_skip(&self, q: &Quick, ids: &[u32], slot: Option<u32>) -> bool {

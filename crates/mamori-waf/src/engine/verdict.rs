@@ -84,6 +84,12 @@ fn dense_at(key: u64) -> Option<(usize, usize)> {
     (store < DENSE_STORES && at < DENSE_INDEX).then_some((store, at))
 }
 
+/// The low ("known not to match") bit of link `slot`'s pair in a collection's words.
+#[inline]
+fn miss_bit(words: &[u64], slot: u32) -> bool {
+    (words[slot as usize / 32] >> ((slot % 32) * 2)) & 1 == 1
+}
+
 /// The words a table for `slots` link slots needs.
 pub fn words_for(slots: u32) -> usize {
     (slots as usize * 2).div_ceil(64)
@@ -186,10 +192,8 @@ impl Verdicts {
     /// [`Verdicts::collection`] computed it.
     #[inline]
     pub fn collection_miss(&self, code: u64, slot: u32) -> Option<bool> {
-        (code < 64 && self.ready & (1 << code) != 0).then(|| {
-            let w = self.misses[code as usize][slot as usize / 32];
-            (w >> ((slot % 32) * 2)) & 1 == 1
-        })
+        self.ready(code)
+            .then(|| miss_bit(&self.misses[code as usize], slot))
     }
 
     /// Whether [`Verdicts::collection`] computed collection `code` for this transaction.
@@ -209,8 +213,7 @@ impl Verdicts {
             0 => &self.misses,
             _ => &self.seen_misses,
         };
-        let w = of[code as usize][slot as usize / 32];
-        Some((w >> ((slot % 32) * 2)) & 1 == 1)
+        Some(miss_bit(&of[code as usize], slot))
     }
 
     /// Whether collection `code`, computed for this transaction, holds a value without
