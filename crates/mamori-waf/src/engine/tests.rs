@@ -53,6 +53,46 @@ SecRule TX:SCORE "@ge 5" "id:2,phase:2,deny,status:403,msg:'score %{tx.score}'"
     assert!(a.matched.is_empty());
 }
 
+/// CRS 3 scores into `anomaly_score` and sets `inbound_anomaly_score` only when it blocks; CRS
+/// v4 keeps the inbound total in `blocking_inbound_anomaly_score` and sets `anomaly_score` to
+/// inbound plus outbound in phase 5. The audit's inbound score is the inbound total in both.
+#[test]
+fn the_inbound_score_is_the_rule_sets_inbound_total_under_the_threshold_too() {
+    let crs3 = rules(
+        r#"
+SecRuleEngine On
+SecAction "id:901200,phase:1,pass,nolog,setvar:tx.anomaly_score=0,setvar:tx.inbound_anomaly_score=0,setvar:tx.anomaly_score_pl1=0"
+SecRule REQUEST_HEADERS:Host "@rx ^[\d.:]+$" "id:920350,phase:2,pass,setvar:tx.anomaly_score_pl1=+3"
+SecAction "id:949060,phase:2,pass,nolog,setvar:tx.anomaly_score=+%{tx.anomaly_score_pl1}"
+SecRule TX:ANOMALY_SCORE "@ge 5" "id:949110,phase:2,deny,setvar:tx.inbound_anomaly_score=%{tx.anomaly_score}"
+"#,
+    );
+    let (i, a) = run(&crs3, get("/", &[("Host", "127.0.0.1:80")]), b"");
+    assert!(i.is_none());
+    assert_eq!(a.ids(), vec![920350]);
+    assert_eq!(a.inbound_score, 3);
+    let (_, a) = run(&crs3, get("/", &[("Host", "shop.example")]), b"");
+    assert_eq!(a.inbound_score, 0);
+
+    let v4 = rules(
+        r#"
+SecRuleEngine On
+SecAction "id:901200,phase:1,pass,nolog,setvar:tx.blocking_inbound_anomaly_score=0,setvar:tx.inbound_anomaly_score_pl1=0,setvar:tx.anomaly_score=0,setvar:tx.blocking_outbound_anomaly_score=0"
+SecRule REQUEST_HEADERS:Host "@rx ^[\d.:]+$" "id:920350,phase:1,pass,setvar:tx.inbound_anomaly_score_pl1=+3"
+SecAction "id:949052,phase:2,pass,nolog,setvar:tx.blocking_inbound_anomaly_score=+%{tx.inbound_anomaly_score_pl1}"
+SecAction "id:959052,phase:4,pass,nolog,setvar:tx.blocking_outbound_anomaly_score=+4"
+SecAction "id:980099,phase:5,pass,nolog,setvar:tx.anomaly_score=%{tx.blocking_inbound_anomaly_score},setvar:tx.anomaly_score=+%{tx.blocking_outbound_anomaly_score}"
+"#,
+    );
+    let mut tx = v4.transaction(get("/", &[("Host", "127.0.0.1")]));
+    assert!(tx.process_request_headers().is_none());
+    assert!(tx.process_request_body().is_none());
+    assert!(tx.process_response_headers(200, &[]).is_none());
+    assert!(tx.process_response_body().is_none());
+    let a = tx.finish();
+    assert_eq!((a.inbound_score, a.outbound_score), (3, 4));
+}
+
 #[test]
 fn detection_only_records_but_never_intervenes() {
     let rs = rules(r#"SecRule REQUEST_METHOD "@streq GET" "id:1,phase:1,deny,status:403""#);

@@ -1112,10 +1112,13 @@ impl<'r> Transaction<'r> {
                 .map_or(0, |v| atoll(v))
         };
         Audit {
+            // CRS v4 keeps the inbound total in `blocking_inbound_anomaly_score`. CRS 3 keeps
+            // it in `anomaly_score` and copies it to `inbound_anomaly_score` only when it
+            // blocks, so a request under the threshold would read 0 there.
             inbound_score: score(&[
                 "blocking_inbound_anomaly_score",
-                "inbound_anomaly_score",
                 "anomaly_score",
+                "inbound_anomaly_score",
             ]),
             outbound_score: score(&["blocking_outbound_anomaly_score", "outbound_anomaly_score"]),
             unique_id: std::mem::take(&mut self.d.unique_id),
