@@ -298,6 +298,7 @@ pub async fn run_proxy(
     for h in health {
         h.abort();
     }
+    proxy.flush_audit();
     Ok(())
 }
 

@@ -899,6 +899,13 @@ impl Proxy {
         page(resp)
     }
 
+    /// Writes the audit log's gathered lines to its file (the serving threads have stopped).
+    pub fn flush_audit(&self) {
+        if let Some(Err(e)) = self.audit.as_ref().map(AuditLog::flush) {
+            tracing::warn!(error = %e, "audit log write failed");
+        }
+    }
+
     /// Writes the audit record and the alert when a rule matched or login protection acted;
     /// returns the record's id (the reference on the block page), `None` when nothing was
     /// recorded (most requests: no id is made for them).
