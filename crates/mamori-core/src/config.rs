@@ -428,6 +428,9 @@ trust_forwarded_for = false
 # Rule exclusions written by the console's false-positive button (loaded after the rules).
 # exclusions = "mamori-data/waf-exclusions.conf"
 # audit_log = "mamori-data/waf-audit.jsonl"
+# Rotated at this size (0: never) into waf-audit.jsonl.1 ... .<keep>.
+# audit_log_max_mb = 100
+# audit_log_keep = 5
 # inspect_body_limit = 131072
 # max_body = 10485760
 # max_headers = 100

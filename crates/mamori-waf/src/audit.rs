@@ -136,15 +136,14 @@ pub(crate) fn truncate(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
-/// The JSON-lines audit log file, appended to.
+/// The JSON-lines audit log file, appended to and rotated by size ([`Rotation`]).
 ///
 /// Lines are gathered in memory and written together: when [`FLUSH_BYTES`] have gathered, or
-/// every [`FLUSH_EVERY`] from a thread of the log's own, or on [`AuditLog::flush`] and drop.
-/// One write per line cost the serving threads a system call and the file system's append on
-/// every request a rule matched, about a fifth of the proxy's CPU when most requests match a
-/// warning rule (a numeric `Host`, a missing `Accept`). A line can wait at most
-/// [`FLUSH_EVERY`]: that much is lost if the process is killed, as with nginx's buffered
-/// `access_log`.
+/// every [`FLUSH_EVERY`] from a thread of the log's own, or on [`AuditLog::flush`] and drop,
+/// rather than with a system call and a file-system append for every request a rule matched
+/// (on some sites nearly every request matches a warning rule: a numeric `Host`, a missing
+/// `Accept`). A line waits at most [`FLUSH_EVERY`]: that much is lost if the process is
+/// killed, as with nginx's buffered `access_log`.
 pub struct AuditLog {
     shared: Arc<Shared>,
     flusher: Option<std::thread::JoinHandle<()>>,
@@ -158,6 +157,27 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
 /// and the log says how many.
 const KEEP_BYTES: usize = 16 * 1024 * 1024;
 
+/// When the audit log is rotated: once the file reaches `max_bytes` it becomes `FILE.1` (the
+/// older `FILE.1`… move up one, and what would become `FILE.<keep + 1>` is deleted) and a new
+/// file is started. Every request a rule matched takes a line, so without a bound the log
+/// would fill a gateway's disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    /// 0: never rotated.
+    pub max_bytes: u64,
+    /// Rotated files kept; 0: the full file is deleted.
+    pub keep: u32,
+}
+
+impl Default for Rotation {
+    fn default() -> Self {
+        Rotation {
+            max_bytes: 100 * 1024 * 1024,
+            keep: 5,
+        }
+    }
+}
+
 struct Shared {
     pending: Mutex<Pending>,
     stop: Mutex<bool>,
@@ -168,6 +188,9 @@ struct Pending {
     lines: Vec<u8>,
     file: std::fs::File,
     path: PathBuf,
+    /// Bytes in the file.
+    size: u64,
+    rotation: Rotation,
     /// Lines dropped since the last successful write.
     dropped: u64,
 }
@@ -179,10 +202,16 @@ impl Pending {
         }
         match self.file.write_all(&self.lines) {
             Ok(()) => {
+                self.size += self.lines.len() as u64;
                 self.lines.clear();
                 if self.dropped > 0 {
                     tracing::warn!(path = %self.path.display(), lines = self.dropped, "audit log lines were dropped while the file could not be written");
                     self.dropped = 0;
+                }
+                if self.rotation.max_bytes > 0 && self.size >= self.rotation.max_bytes {
+                    if let Err(e) = self.rotate() {
+                        tracing::warn!(path = %self.path.display(), error = %e, "audit log rotation failed; writing on");
+                    }
                 }
                 Ok(())
             }
@@ -195,27 +224,63 @@ impl Pending {
             }
         }
     }
+
+    /// Moves the full file to `FILE.1` (and the older ones up) and starts a new one. Counts
+    /// the file as empty even when this fails, so a failure is tried again only after
+    /// another `max_bytes`.
+    fn rotate(&mut self) -> std::io::Result<()> {
+        self.size = 0;
+        let numbered = |i: u32| {
+            let mut name = self.path.clone().into_os_string();
+            name.push(format!(".{i}"));
+            PathBuf::from(name)
+        };
+        if self.rotation.keep == 0 {
+            std::fs::remove_file(&self.path)?;
+        } else {
+            for i in (1..self.rotation.keep).rev() {
+                match std::fs::rename(numbered(i), numbered(i + 1)) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+            }
+            std::fs::rename(&self.path, numbered(1))?;
+        }
+        self.file = append(&self.path)?;
+        Ok(())
+    }
+}
+
+fn append(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
 }
 
 impl AuditLog {
-    pub fn open(path: &Path) -> std::io::Result<AuditLog> {
-        AuditLog::open_flushing_every(path, FLUSH_EVERY)
+    pub fn open(path: &Path, rotation: Rotation) -> std::io::Result<AuditLog> {
+        AuditLog::open_flushing_every(path, rotation, FLUSH_EVERY)
     }
 
     /// [`AuditLog::open`] with the flusher's round every `every` instead of [`FLUSH_EVERY`].
-    pub fn open_flushing_every(path: &Path, every: Duration) -> std::io::Result<AuditLog> {
+    pub fn open_flushing_every(
+        path: &Path,
+        rotation: Rotation,
+        every: Duration,
+    ) -> std::io::Result<AuditLog> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
+        let file = append(path)?;
+        let size = file.metadata()?.len();
         let shared = Arc::new(Shared {
             pending: Mutex::new(Pending {
                 lines: Vec::with_capacity(FLUSH_BYTES * 2),
                 file,
                 path: path.to_path_buf(),
+                size,
+                rotation,
                 dropped: 0,
             }),
             stop: Mutex::new(false),
@@ -340,7 +405,7 @@ mod tests {
     fn audit_lines_are_json_with_rule_ids() {
         let dir = mamori_core::scratch::dir("audit");
         let path = dir.join("audit.jsonl");
-        let log = AuditLog::open(&path).unwrap();
+        let log = AuditLog::open(&path, Rotation::default()).unwrap();
         log.write(&record()).unwrap();
         log.flush().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
@@ -358,7 +423,7 @@ mod tests {
     fn gathered_lines_reach_the_file_in_time_when_full_and_when_the_log_is_dropped() {
         let dir = mamori_core::scratch::dir("audit-flush");
         let path = dir.join("audit.jsonl");
-        let log = AuditLog::open(&path).unwrap();
+        let log = AuditLog::open(&path, Rotation::default()).unwrap();
         // On its own, within a few of the flusher's rounds.
         log.write(&record()).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -374,7 +439,9 @@ mod tests {
 
         // Once FLUSH_BYTES have gathered, the write that filled them writes them all (this
         // log's flusher waits an hour).
-        let log = AuditLog::open_flushing_every(&path, Duration::from_secs(3600)).unwrap();
+        let log =
+            AuditLog::open_flushing_every(&path, Rotation::default(), Duration::from_secs(3600))
+                .unwrap();
         let line = serde_json::to_vec(&record()).unwrap().len() + 1;
         let full = FLUSH_BYTES.div_ceil(line);
         for _ in 0..full - 1 {
@@ -391,6 +458,63 @@ mod tests {
         for l in std::fs::read_to_string(&path).unwrap().lines() {
             let v: serde_json::Value = serde_json::from_str(l).unwrap();
             assert_eq!(v["id"], "x");
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_full_log_is_rotated_keeping_the_newest_files() {
+        let dir = mamori_core::scratch::dir("audit-rotate");
+        let path = dir.join("audit.jsonl");
+        let numbered = |i: u32| dir.join(format!("audit.jsonl.{i}"));
+        let ids = |p: &Path| -> Vec<String> {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].to_string())
+                .collect()
+        };
+        let mut two = record();
+        two.id = "00".into();
+        let line = serde_json::to_vec(&two).unwrap().len() as u64 + 1;
+        for keep in [2, 0] {
+            let rotation = Rotation {
+                max_bytes: 2 * line + 1,
+                keep,
+            };
+            let log = AuditLog::open(&path, rotation).unwrap();
+            for n in 1..=10 {
+                let mut r = record();
+                r.id = format!("{n:02}");
+                log.write(&r).unwrap();
+                log.flush().unwrap();
+            }
+            drop(log);
+            // Three lines fill a file: 1–3, 4–6 and 7–9 were rotated out.
+            assert_eq!(ids(&path), ["\"10\""]);
+            if keep == 2 {
+                assert_eq!(ids(&numbered(1)), ["\"07\"", "\"08\"", "\"09\""]);
+                assert_eq!(ids(&numbered(2)), ["\"04\"", "\"05\"", "\"06\""]);
+                assert!(!numbered(3).exists());
+                // A log opened on a file that is nearly full counts what is in it.
+                let log = AuditLog::open(&path, rotation).unwrap();
+                for n in 11..=12 {
+                    let mut r = record();
+                    r.id = format!("{n:02}");
+                    log.write(&r).unwrap();
+                    log.flush().unwrap();
+                }
+                drop(log);
+                assert_eq!(ids(&numbered(1)), ["\"10\"", "\"11\"", "\"12\""]);
+                assert_eq!(ids(&numbered(2)), ["\"07\"", "\"08\"", "\"09\""]);
+                assert!(!path.exists() || ids(&path).is_empty());
+                for i in 1..=2 {
+                    std::fs::remove_file(numbered(i)).unwrap();
+                }
+                std::fs::remove_file(&path).unwrap();
+            } else {
+                assert!(!numbered(1).exists());
+            }
         }
         let _ = std::fs::remove_dir_all(dir);
     }

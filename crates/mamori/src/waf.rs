@@ -12,7 +12,7 @@ use std::sync::Arc;
 #[derive(Subcommand, Debug)]
 pub enum WafCommand {
     /// Run the reverse proxy in front of a website until Ctrl-C.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run go-ftw regression tests (CRS's format) through the proxy and the rules, configured
     /// as CRS's regression suite requires; one JSON line per test, then "N passed, M failed".
     Test {
@@ -66,6 +66,13 @@ pub struct ServeArgs {
     /// Audit log (JSON lines); default: waf-audit.jsonl in the data directory.
     #[arg(long)]
     audit_log: Option<PathBuf>,
+    /// Rotate the audit log at this many MiB, 0: never (overrides waf.audit_log_max_mb;
+    /// default 100).
+    #[arg(long)]
+    audit_log_max_mb: Option<u64>,
+    /// Rotated audit log files kept (overrides waf.audit_log_keep; default 5).
+    #[arg(long)]
+    audit_log_keep: Option<u32>,
     /// Store alerts in the console's store under this tenant.
     #[arg(long)]
     tenant: Option<String>,
@@ -77,7 +84,7 @@ pub struct ServeArgs {
 
 pub async fn run(g: &crate::cli::Global, cmd: WafCommand) -> Result<std::process::ExitCode> {
     match cmd {
-        WafCommand::Serve(args) => serve(g, args).await?,
+        WafCommand::Serve(args) => serve(g, *args).await?,
         WafCommand::Rules(RulesCommand::Check { path }) => {
             let path = rules_or_default(path)?;
             let started = std::time::Instant::now();
@@ -131,6 +138,12 @@ async fn serve(g: &crate::cli::Global, args: ServeArgs) -> Result<()> {
     }
     if let Some(a) = args.audit_log {
         waf.audit_log = a.display().to_string();
+    }
+    if let Some(m) = args.audit_log_max_mb {
+        waf.audit_log_max_mb = m;
+    }
+    if let Some(k) = args.audit_log_keep {
+        waf.audit_log_keep = k;
     }
     if let Some(t) = &args.tenant {
         waf.tenant = t.clone();

@@ -79,6 +79,10 @@ pub struct ProxyConfig {
     pub exclusions: String,
     /// JSON-lines audit log of every request a rule matched; empty: none.
     pub audit_log: String,
+    /// The audit log is rotated when it reaches this many MiB; 0: never.
+    pub audit_log_max_mb: u64,
+    /// Rotated audit log files kept (`FILE.1` newest).
+    pub audit_log_keep: u32,
     /// Bytes of a request or response body the rules see; the rest streams through.
     pub inspect_body_limit: usize,
     /// Largest request body accepted (413 above it).
@@ -110,6 +114,8 @@ impl Default for ProxyConfig {
             rules: String::new(),
             exclusions: String::new(),
             audit_log: String::new(),
+            audit_log_max_mb: 100,
+            audit_log_keep: 5,
             inspect_body_limit: 128 * 1024,
             max_body: 10 * 1024 * 1024,
             max_headers: 100,

@@ -208,7 +208,14 @@ impl Proxy {
             None
         } else {
             Some(
-                AuditLog::open(Path::new(&config.audit_log)).map_err(|e| ProxyError::Io {
+                AuditLog::open(
+                    Path::new(&config.audit_log),
+                    crate::audit::Rotation {
+                        max_bytes: config.audit_log_max_mb.saturating_mul(1024 * 1024),
+                        keep: config.audit_log_keep,
+                    },
+                )
+                .map_err(|e| ProxyError::Io {
                     what: "opening the audit log",
                     path: config.audit_log.clone(),
                     source: e,
