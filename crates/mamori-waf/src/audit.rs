@@ -288,7 +288,7 @@ impl AuditLog {
         });
         let s = shared.clone();
         let flusher = std::thread::Builder::new()
-            .name("mamori-waf-audit".into())
+            .name("mamori-audit-log".into())
             .spawn(move || s.flush_until_stopped(every))?;
         Ok(AuditLog {
             shared,
