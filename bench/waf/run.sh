@@ -3,6 +3,8 @@
 # OWASP CRS (PL1, blocking), (c) Mamori's WAF with the same CRS at PL1 — same backend (nginx
 # serving a small page), same GET and POST-form requests, in one run. Prints req/s, p50/p99
 # latency and the ratios; then the latency Mamori adds over the backend at moderate load.
+# Beside them, (d) Mamori with no rules at all: the most any rule engine behind Mamori's proxy
+# could reach on this machine, against which the 20x target can be read.
 #
 # Needs: nginx libnginx-mod-http-modsecurity modsecurity-crs wrk (Debian packages).
 # Usage: bash bench/waf/run.sh [seconds per run, default 10]   (MAMORI=path: another build;
@@ -30,7 +32,7 @@ else
 fi
 WORK=$(mktemp -d /tmp/mamori-bench-waf.XXXX)
 chmod 755 "$WORK"   # nginx's workers (www-data) read the page from here
-trap 'nginx -p "$WORK" -c "$WORK/nginx.conf" -s stop 2>/dev/null || true; kill ${MAMORI_PID:-} 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'nginx -p "$WORK" -c "$WORK/nginx.conf" -s stop 2>/dev/null || true; kill ${MAMORI_PID:-} ${BARE_PID:-} 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 # ModSecurity with Debian's CRS at PL1, blocking, with the request/response body settings of
 # ModSecurity's recommended configuration (Debian ships no copy of it).
@@ -90,7 +92,13 @@ nginx -p "$WORK" -c "$WORK/nginx.conf"
 "$MAMORI_BIN" --data "$WORK/mamori-data" waf serve --listen 127.0.0.1:18103 \
   --upstream http://127.0.0.1:18100 --rules "$CRS_DIR" --audit-log "$WORK/audit.jsonl" ${WAF_ARGS:-} 2>"$WORK/mamori.log" &
 MAMORI_PID=$!
-for i in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:18103/ && break; sleep 0.2; done
+echo "SecRuleEngine On" > "$WORK/no-rules.conf"
+"$MAMORI_BIN" --data "$WORK/mamori-bare" waf serve --listen 127.0.0.1:18104 \
+  --upstream http://127.0.0.1:18100 --rules "$WORK/no-rules.conf" ${WAF_ARGS:-} 2>"$WORK/mamori-bare.log" &
+BARE_PID=$!
+for port in 18103 18104; do
+  for i in $(seq 1 100); do curl -s -o /dev/null http://127.0.0.1:$port/ && break; sleep 0.2; done
+done
 
 cat > "$WORK/post.lua" <<'LUA'
 wrk.method = "POST"
@@ -136,7 +144,7 @@ done
 # Warm-up, not measured: each setup serves both request kinds for 2 seconds first. Without
 # it the first measured run of a setup was the slowest: Mamori's first GET run used 100 µs
 # of CPU per request where the same run repeated at the end of the script used 79.
-for port in 18101 18102 18103; do
+for port in 18101 18102 18103 18104; do
   wrk -t2 -c32 -d2s "${HDRS[@]}" "http://127.0.0.1:$port/index.html?q=hello&page=2" >/dev/null
   wrk -t2 -c32 -d2s -s "$WORK/post.lua" "${HDRS[@]}" "http://127.0.0.1:$port/index.html" >/dev/null
 done
@@ -147,9 +155,10 @@ done
 NGINX_WORKERS=$(pgrep -d' ' -P "$(cat "$WORK/nginx.pid")")
 HZ=$(getconf CLK_TCK)
 ticks() { local p t=0; for p in "$@"; do t=$((t + $(awk '{print $14+$15}' "/proc/$p/stat"))); done; echo $t; }
+declare -A PID_OF=([18103]=$MAMORI_PID [18104]=$BARE_PID)
 run() { # name port kind(get|post) conns -> "rps p50 p99 non2xx nginx_us mamori_us"
   local out n0 m0
-  n0=$(ticks $NGINX_WORKERS); m0=$(ticks "$MAMORI_PID")
+  n0=$(ticks $NGINX_WORKERS); m0=$(ticks ${PID_OF[$2]:-})
   if [ "$3" = post ]; then
     out=$(wrk -t2 -c"$4" -d"${DUR}s" --latency -s "$WORK/post.lua" "${HDRS[@]}" "http://127.0.0.1:$2/index.html")
   elif [ "$3" = varied ]; then
@@ -166,7 +175,7 @@ run() { # name port kind(get|post) conns -> "rps p50 p99 non2xx nginx_us mamori_
   non2xx=$(echo "$out" | awk '/Non-2xx/ {print $5}')
   local reqs n1 m1
   reqs=$(echo "$out" | awk '/requests in/ {print $1}')
-  n1=$(ticks $NGINX_WORKERS); m1=$(ticks "$MAMORI_PID")
+  n1=$(ticks $NGINX_WORKERS); m1=$(ticks ${PID_OF[$2]:-})
   echo "$rps $p50 $p99 ${non2xx:-0} $(( (n1 - n0) * 1000000 / HZ / reqs )) $(( (m1 - m0) * 1000000 / HZ / reqs ))"
 }
 printf "%-28s %10s %10s %10s %8s %14s %14s\n" "setup" "req/s" "p50" "p99" "non-2xx" "nginx µs/req" "mamori µs/req"
@@ -175,7 +184,10 @@ declare -A R C
 # each setup's median req/s: on a shared machine one run says little.
 for round in $(seq 1 "$ROUNDS"); do
   for kind in get post varied; do
-    for setup in "nginx:18101" "nginx+modsecurity+crs:18102" "mamori-waf+crs:18103"; do
+    setups=("nginx:18101" "nginx+modsecurity+crs:18102" "mamori-waf+crs:18103")
+    # With no rules a varied GET costs what a fixed one does.
+    [ "$kind" = varied ] || setups+=("mamori-waf-no-rules:18104")
+    for setup in "${setups[@]}"; do
       name=${setup%%:*}; port=${setup##*:}
       read -r rps p50 p99 bad ncpu mcpu < <(run "$name" "$port" "$kind" 32)
       R[$name-$kind]+="$rps "
@@ -198,6 +210,14 @@ print(f"{kind}: mamori / modsecurity = {c/b:.1f}x{t20}; mamori / nginx = {c/a*10
 # The servers' CPU per request (nginx's workers, backend included, plus Mamori): the ratio
 # that does not depend on how the 2 cores are shared with wrk.
 print(f"{kind}: server CPU per request: modsecurity {mb:.0f} µs, mamori {mc:.0f} µs (backend included) = {mb/mc:.1f}x less")
+PY
+done
+# The ceiling: Mamori's proxy with no rules, against ModSecurity and nginx.
+for kind in get post; do
+  python3 - "${R[nginx-$kind]}" "${R[nginx+modsecurity+crs-$kind]}" "${R[mamori-waf-no-rules-$kind]}" "$kind" <<'PY'
+import statistics, sys
+a, b, d = (statistics.median(float(x) for x in arg.split()) for arg in sys.argv[1:4])
+print(f"{sys.argv[4]}: ceiling: mamori with no rules {d:.0f} req/s = {d/b:.1f}x modsecurity, {d/a*100:.0f}% of nginx; 20x modsecurity = {20*b:.0f} req/s = {20*b/a*100:.0f}% of nginx")
 PY
 done
 # Added latency: backend direct vs through Mamori. At moderate load — 8 connections, each
