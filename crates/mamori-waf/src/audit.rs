@@ -193,19 +193,34 @@ struct Pending {
     rotation: Rotation,
     /// Lines dropped since the last successful write.
     dropped: u64,
+    /// The last write failed: the serving threads leave the retries to the flusher, and
+    /// the failure is logged once, not on every round.
+    failing: bool,
 }
 
 impl Pending {
+    /// Writes the gathered lines. What a failed write did write is not written again; what
+    /// it did not stays gathered (up to [`KEEP_BYTES`]) for the next try.
     fn write_out(&mut self) -> std::io::Result<()> {
-        if self.lines.is_empty() {
-            return Ok(());
-        }
-        match self.file.write_all(&self.lines) {
+        let mut done = 0;
+        let result = loop {
+            if done == self.lines.len() {
+                break Ok(());
+            }
+            match self.file.write(&self.lines[done..]) {
+                Ok(0) => break Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        self.size += done as u64;
+        self.lines.drain(..done);
+        match result {
             Ok(()) => {
-                self.size += self.lines.len() as u64;
-                self.lines.clear();
-                if self.dropped > 0 {
-                    tracing::warn!(path = %self.path.display(), lines = self.dropped, "audit log lines were dropped while the file could not be written");
+                if self.failing || self.dropped > 0 {
+                    tracing::warn!(path = %self.path.display(), dropped_lines = self.dropped, "audit log writable again");
+                    self.failing = false;
                     self.dropped = 0;
                 }
                 if self.rotation.max_bytes > 0 && self.size >= self.rotation.max_bytes {
@@ -213,16 +228,19 @@ impl Pending {
                         tracing::warn!(path = %self.path.display(), error = %e, "audit log rotation failed; writing on");
                     }
                 }
-                Ok(())
             }
-            Err(e) => {
+            Err(ref e) => {
+                if !self.failing {
+                    tracing::warn!(path = %self.path.display(), error = %e, "audit log write failed; lines are kept and written when it can be written again");
+                    self.failing = true;
+                }
                 if self.lines.len() > KEEP_BYTES {
                     self.dropped += self.lines.iter().filter(|&&b| b == b'\n').count() as u64;
                     self.lines.clear();
                 }
-                Err(e)
             }
         }
+        result
     }
 
     /// Moves the full file to `FILE.1` (and the older ones up) and starts a new one. Counts
@@ -282,6 +300,7 @@ impl AuditLog {
                 size,
                 rotation,
                 dropped: 0,
+                failing: false,
             }),
             stop: Mutex::new(false),
             wake: Condvar::new(),
@@ -302,8 +321,9 @@ impl AuditLog {
         line.push(b'\n');
         let mut p = self.shared.lock();
         p.lines.extend_from_slice(&line);
-        if p.lines.len() >= FLUSH_BYTES {
-            p.write_out()?;
+        if p.lines.len() >= FLUSH_BYTES && !p.failing {
+            // Failures are logged by `write_out`, once.
+            let _ = p.write_out();
         }
         Ok(())
     }
@@ -327,10 +347,8 @@ impl Shared {
                 .wait_timeout(stop, every)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
-            let mut p = self.lock();
-            if let Err(e) = p.write_out() {
-                tracing::warn!(path = %p.path.display(), error = %e, "audit log write failed");
-            }
+            // Failures are logged by `write_out`, once.
+            let _ = self.lock().write_out();
         }
     }
 }
@@ -342,9 +360,8 @@ impl Drop for AuditLog {
         if let Some(t) = self.flusher.take() {
             let _ = t.join();
         }
-        if let Err(e) = self.flush() {
-            tracing::warn!(error = %e, "audit log write failed");
-        }
+        // Failures are logged by `write_out`.
+        let _ = self.flush();
     }
 }
 
@@ -516,6 +533,52 @@ mod tests {
                 assert!(!numbered(1).exists());
             }
         }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn lines_that_cannot_be_written_are_kept_within_a_bound_and_written_when_they_can() {
+        // Every write to /dev/full fails with ENOSPC, as on a full disk.
+        let full = Path::new("/dev/full");
+        if !full.exists() {
+            return;
+        }
+        let no_rotation = Rotation {
+            max_bytes: 0,
+            keep: 0,
+        };
+        let log =
+            AuditLog::open_flushing_every(full, no_rotation, Duration::from_secs(3600)).unwrap();
+        log.write(&record()).unwrap();
+        assert!(log.flush().is_err());
+        {
+            let p = log.shared.lock();
+            assert!(p.failing);
+            assert_eq!(p.lines.iter().filter(|&&b| b == b'\n').count(), 1);
+        }
+        // The serving path neither fails nor retries while the file fails; what is gathered
+        // stays under the bound.
+        let line = serde_json::to_vec(&record()).unwrap().len() + 1;
+        for _ in 0..KEEP_BYTES / line + 10 {
+            log.write(&record()).unwrap();
+        }
+        assert!(log.shared.lock().lines.len() > FLUSH_BYTES);
+        assert!(log.flush().is_err());
+        let kept = {
+            let p = log.shared.lock();
+            assert!(p.lines.len() <= KEEP_BYTES, "{}", p.lines.len());
+            assert!(p.dropped > 0);
+            p.lines.len()
+        };
+        // Once the file can be written (here: another file), the lines gathered since are.
+        let dir = mamori_core::scratch::dir("audit-full");
+        let path = dir.join("audit.jsonl");
+        log.shared.lock().file = append(&path).unwrap();
+        log.write(&record()).unwrap();
+        log.flush().unwrap();
+        assert!(!log.shared.lock().failing);
+        assert_eq!(lines(&path), kept / line + 1);
+        drop(log);
         let _ = std::fs::remove_dir_all(dir);
     }
 }
