@@ -421,3 +421,91 @@ fn waf_serve_schedules_its_serving_threads_as_told() {
         );
     }
 }
+
+#[test]
+fn waf_serve_rotates_its_audit_log_and_writes_out_what_it_gathered_when_stopped() {
+    let data = temp_dir("wafaudit");
+    let web = temp_dir("wafaudit-site");
+    let site = site(&web);
+    std::fs::create_dir_all(&data).unwrap();
+    let rules = data.join("local.conf");
+    // Every request matches and logs its URI: a line of about 3 × 4 KB per request.
+    std::fs::write(
+        &rules,
+        "SecRuleEngine On\nSecRule REQUEST_URI \"@beginsWith /\" \"id:10002,phase:1,pass,log,msg:'seen',logdata:'%{REQUEST_URI}'\"\n",
+    )
+    .unwrap();
+    let audit = data.join("audit.jsonl");
+    let port = free_port();
+    let audit_arg = audit.display().to_string();
+    let mut running = Running(serve_waf(
+        &data,
+        port,
+        site.port,
+        &rules,
+        "warn",
+        Stdio::null(),
+        &[
+            "--audit-log",
+            &audit_arg,
+            "--audit-log-max-mb",
+            "1",
+            "--audit-log-keep",
+            "1",
+        ],
+    ));
+    wait_for(port);
+    let pad = "a".repeat(4000);
+    let requests = 300;
+    for n in 0..requests {
+        let (status, body) = http(
+            port,
+            &format!("GET /index.html?n={n}&pad={pad} HTTP/1.1\r\nHost: shop.example\r\nConnection: close\r\n\r\n"),
+        );
+        assert_eq!(status, 200, "request {n}: {body}");
+    }
+    // SIGTERM: the proxy stops and writes out the lines it still holds.
+    let stopped = Command::new("kill")
+        .args(["-TERM", &running.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while running.0.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "waf serve did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let numbered = |i: u32| data.join(format!("audit.jsonl.{i}"));
+    let rotated = std::fs::metadata(numbered(1))
+        .expect("the log was rotated")
+        .len();
+    assert!(rotated >= 1024 * 1024, "{rotated} bytes");
+    assert!(!numbered(2).exists(), "one rotated file is kept");
+    let ns: Vec<u64> = [numbered(1), audit.clone()]
+        .iter()
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).expect("a whole JSON line");
+                    let uri = v["uri"].as_str().unwrap().to_string();
+                    let n = uri.split("n=").nth(1).unwrap().split('&').next().unwrap();
+                    n.parse().unwrap()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    // The newest lines, in order, up to the last request's.
+    assert_eq!(
+        ns.last(),
+        Some(&(requests - 1)),
+        "the last line was not written out"
+    );
+    assert!(ns.windows(2).all(|w| w[1] == w[0] + 1), "{ns:?}");
+    assert!(ns.len() > 80, "{} lines kept", ns.len());
+}
