@@ -479,6 +479,17 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    /// Opens the log, writes records with ids `n` (two digits), each flushed, and closes it.
+    fn write_numbered(path: &Path, rotation: Rotation, ns: std::ops::RangeInclusive<u32>) {
+        let log = AuditLog::open(path, rotation).unwrap();
+        for n in ns {
+            let mut r = record();
+            r.id = format!("{n:02}");
+            log.write(&r).unwrap();
+            log.flush().unwrap();
+        }
+    }
+
     #[test]
     fn a_full_log_is_rotated_keeping_the_newest_files() {
         let dir = mamori_core::scratch::dir("audit-rotate");
@@ -499,14 +510,7 @@ mod tests {
                 max_bytes: 2 * line + 1,
                 keep,
             };
-            let log = AuditLog::open(&path, rotation).unwrap();
-            for n in 1..=10 {
-                let mut r = record();
-                r.id = format!("{n:02}");
-                log.write(&r).unwrap();
-                log.flush().unwrap();
-            }
-            drop(log);
+            write_numbered(&path, rotation, 1..=10);
             // Three lines fill a file: 1–3, 4–6 and 7–9 were rotated out.
             assert_eq!(ids(&path), ["\"10\""]);
             if keep == 2 {
@@ -514,14 +518,7 @@ mod tests {
                 assert_eq!(ids(&numbered(2)), ["\"04\"", "\"05\"", "\"06\""]);
                 assert!(!numbered(3).exists());
                 // A log opened on a file that is nearly full counts what is in it.
-                let log = AuditLog::open(&path, rotation).unwrap();
-                for n in 11..=12 {
-                    let mut r = record();
-                    r.id = format!("{n:02}");
-                    log.write(&r).unwrap();
-                    log.flush().unwrap();
-                }
-                drop(log);
+                write_numbered(&path, rotation, 11..=12);
                 assert_eq!(ids(&numbered(1)), ["\"10\"", "\"11\"", "\"12\""]);
                 assert_eq!(ids(&numbered(2)), ["\"07\"", "\"08\"", "\"09\""]);
                 assert!(!path.exists() || ids(&path).is_empty());

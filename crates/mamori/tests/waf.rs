@@ -255,14 +255,19 @@ fn log_field<'a>(line: &'a str, field: &str) -> Option<&'a str> {
     line[at..].split_whitespace().next()
 }
 
+/// A data directory named after `name`, the test website, and a rules file holding `rules`.
+fn waf_site(name: &str, rules: &str) -> (std::path::PathBuf, Site, std::path::PathBuf) {
+    let data = temp_dir(name);
+    let site = site(&temp_dir(&format!("{name}-site")));
+    std::fs::create_dir_all(&data).unwrap();
+    let path = data.join("local.conf");
+    std::fs::write(&path, rules).unwrap();
+    (data, site, path)
+}
+
 #[test]
 fn waf_serve_deals_connections_round_robin_over_its_threads() {
-    let data = temp_dir("wafdeal");
-    let web = temp_dir("wafdeal-site");
-    let site = site(&web);
-    std::fs::create_dir_all(&data).unwrap();
-    let rules = data.join("local.conf");
-    std::fs::write(&rules, "SecRuleEngine On\n").unwrap();
+    let (data, site, rules) = waf_site("wafdeal", "SecRuleEngine On\n");
     let log = data.join("stderr.log");
     let port = free_port();
     let running = Running(serve_waf(
@@ -307,16 +312,10 @@ fn waf_serve_deals_connections_round_robin_over_its_threads() {
 
 #[test]
 fn waf_serve_answers_on_every_thread_and_will_not_share_its_port() {
-    let data = temp_dir("wafserve");
-    let web = temp_dir("wafserve-site");
-    let site = site(&web);
-    let rules = data.join("local.conf");
-    std::fs::create_dir_all(&data).unwrap();
-    std::fs::write(
-        &rules,
+    let (data, site, rules) = waf_site(
+        "wafserve",
         "SecRuleEngine On\nSecRule ARGS \"@contains <script>\" \"id:10001,phase:2,deny,status:403,log\"\n",
-    )
-    .unwrap();
+    );
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let serve = |data: &Path| serve_waf(data, port, site.port, &rules, "warn", Stdio::piped(), &[]);
@@ -424,17 +423,11 @@ fn waf_serve_schedules_its_serving_threads_as_told() {
 
 #[test]
 fn waf_serve_rotates_its_audit_log_and_writes_out_what_it_gathered_when_stopped() {
-    let data = temp_dir("wafaudit");
-    let web = temp_dir("wafaudit-site");
-    let site = site(&web);
-    std::fs::create_dir_all(&data).unwrap();
-    let rules = data.join("local.conf");
     // Every request matches and logs its URI: a line of about 3 × 4 KB per request.
-    std::fs::write(
-        &rules,
+    let (data, site, rules) = waf_site(
+        "wafaudit",
         "SecRuleEngine On\nSecRule REQUEST_URI \"@beginsWith /\" \"id:10002,phase:1,pass,log,msg:'seen',logdata:'%{REQUEST_URI}'\"\n",
-    )
-    .unwrap();
+    );
     let audit = data.join("audit.jsonl");
     let port = free_port();
     let audit_arg = audit.display().to_string();
