@@ -282,7 +282,7 @@ impl AuditLog {
     }
 
     /// [`AuditLog::open`] with the flusher's round every `every` instead of [`FLUSH_EVERY`].
-    pub fn open_flushing_every(
+    fn open_flushing_every(
         path: &Path,
         rotation: Rotation,
         every: Duration,
