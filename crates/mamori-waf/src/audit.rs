@@ -245,27 +245,31 @@ impl Pending {
 
     /// Moves the full file to `FILE.1` (and the older ones up) and starts a new one. Counts
     /// the file as empty even when this fails, so a failure is tried again only after
-    /// another `max_bytes`.
+    /// another `max_bytes`. The file at `FILE` is opened again whether or not the move
+    /// worked, so a log moved or deleted by someone else is not written on unseen.
     fn rotate(&mut self) -> std::io::Result<()> {
         self.size = 0;
+        let moved = self.move_out();
+        self.file = append(&self.path)?;
+        moved
+    }
+
+    fn move_out(&self) -> std::io::Result<()> {
         let numbered = |i: u32| {
             let mut name = self.path.clone().into_os_string();
             name.push(format!(".{i}"));
             PathBuf::from(name)
         };
         if self.rotation.keep == 0 {
-            std::fs::remove_file(&self.path)?;
-        } else {
-            for i in (1..self.rotation.keep).rev() {
-                match std::fs::rename(numbered(i), numbered(i + 1)) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-                    _ => {}
-                }
-            }
-            std::fs::rename(&self.path, numbered(1))?;
+            return std::fs::remove_file(&self.path);
         }
-        self.file = append(&self.path)?;
-        Ok(())
+        for i in (1..self.rotation.keep).rev() {
+            match std::fs::rename(numbered(i), numbered(i + 1)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        std::fs::rename(&self.path, numbered(1))
     }
 }
 
@@ -576,6 +580,33 @@ mod tests {
         assert!(!log.shared.lock().failing);
         assert_eq!(lines(&path), kept / line + 1);
         drop(log);
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_log_deleted_by_someone_else_is_started_again_at_the_next_rotation() {
+        let dir = mamori_core::scratch::dir("audit-gone");
+        let path = dir.join("audit.jsonl");
+        let mut two = record();
+        two.id = "00".into();
+        let line = serde_json::to_vec(&two).unwrap().len() as u64 + 1;
+        let rotation = Rotation {
+            max_bytes: 2 * line + 1,
+            keep: 1,
+        };
+        let log = AuditLog::open(&path, rotation).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        for n in 1..=4 {
+            let mut r = record();
+            r.id = format!("{n:02}");
+            log.write(&r).unwrap();
+            log.flush().unwrap();
+        }
+        drop(log);
+        // Lines 1–3 went to the deleted file; the rotation after them found nothing to move
+        // and started the file again.
+        assert_eq!(lines(&path), 1);
+        assert!(!dir.join("audit.jsonl.1").exists());
         let _ = std::fs::remove_dir_all(dir);
     }
 }
